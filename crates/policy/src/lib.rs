@@ -1,0 +1,1 @@
+//! Policy: roles, permissions, training gates, purposes. Pure decisions.

@@ -1,0 +1,1 @@
+//! Server: HTTP API, web console, live alerts, transparency page.

@@ -1,0 +1,1 @@
+//! Store: SQLite (embedded default) and PostgreSQL behind one interface.

@@ -1,0 +1,1 @@
+//! Vision: image decoding, plate detection, text recognition and model loading.
