@@ -3,7 +3,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
 use crate::error::{Result, VisionError};
 
@@ -27,6 +27,11 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
         return Err(VisionError::Empty);
     }
     let format = image::guess_format(bytes).map_err(|_| VisionError::UnknownFormat)?;
+    if format == ImageFormat::Jpeg && !jpeg_has_end(bytes) {
+        return Err(VisionError::Decode(
+            "truncated JPEG: no end-of-image marker after the last scan".into(),
+        ));
+    }
     // Read the header alone first, so a huge declared size is refused before any pixels.
     let mut probe = ImageReader::with_format(Cursor::new(bytes), format);
     probe.no_limits();
@@ -67,6 +72,17 @@ pub fn check_dimensions(width: u32, height: u32) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Whether a JPEG's last scan is followed by an end-of-image marker. The JPEG decoder
+/// fills a cut-off file with grey instead of failing; scan data never holds `FF D9`
+/// (a data `FF` is always followed by `00`), so a missing marker means truncation.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let last_scan = bytes
+        .windows(2)
+        .rposition(|w| w == [0xFF, 0xDA])
+        .unwrap_or(0);
+    bytes[last_scan..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 fn map_image_error(error: image::ImageError) -> VisionError {
