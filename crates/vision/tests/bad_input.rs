@@ -15,7 +15,9 @@ fn noisy(width: u32, height: u32) -> RgbImage {
 
 fn encode(image: &RgbImage, format: ImageFormat) -> Vec<u8> {
     let mut bytes = Vec::new();
-    image.write_to(&mut Cursor::new(&mut bytes), format).unwrap();
+    image
+        .write_to(&mut Cursor::new(&mut bytes), format)
+        .unwrap();
     bytes
 }
 
@@ -29,7 +31,10 @@ fn zero_byte_input_is_empty() {
 #[test]
 fn zero_byte_file_is_empty() {
     let file = tempfile::NamedTempFile::new().unwrap();
-    assert!(matches!(load_image(file.path()).unwrap_err(), VisionError::Empty));
+    assert!(matches!(
+        load_image(file.path()).unwrap_err(),
+        VisionError::Empty
+    ));
 }
 
 #[test]
@@ -50,7 +55,10 @@ fn corrupt_jpeg_is_a_decode_error() {
     let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
     bytes.extend((0..4000u32).map(|i| (i.wrapping_mul(7919) % 251) as u8));
     let err = decode_image(&bytes).unwrap_err();
-    assert!(matches!(err, VisionError::Decode(_) | VisionError::UnknownFormat), "{err}");
+    assert!(
+        matches!(err, VisionError::Decode(_) | VisionError::UnknownFormat),
+        "{err}"
+    );
 }
 
 #[test]
@@ -71,7 +79,17 @@ fn truncated_png_is_a_decode_error() {
 fn one_pixel_image_is_too_small() {
     let bytes = encode(&noisy(1, 1), ImageFormat::Png);
     let err = decode_image(&bytes).unwrap_err();
-    assert!(matches!(err, VisionError::TooSmall { width: 1, height: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            VisionError::TooSmall {
+                width: 1,
+                height: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// A JPEG whose header declares 20000×20000 but whose data is that of a small image:
@@ -88,7 +106,14 @@ fn huge_declared_jpeg_is_refused_before_decoding() {
     bytes[sof + 7..sof + 9].copy_from_slice(&20000u16.to_be_bytes());
     let err = decode_image(&bytes).unwrap_err();
     assert!(
-        matches!(err, VisionError::TooLarge { width: 20000, height: 20000, .. }),
+        matches!(
+            err,
+            VisionError::TooLarge {
+                width: 20000,
+                height: 20000,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("MP limit"));
@@ -107,7 +132,12 @@ fn huge_declared_bmp_is_refused_before_decoding() {
 #[test]
 fn good_images_of_every_format_decode() {
     let image = noisy(64, 48);
-    for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Bmp, ImageFormat::WebP] {
+    for format in [
+        ImageFormat::Png,
+        ImageFormat::Jpeg,
+        ImageFormat::Bmp,
+        ImageFormat::WebP,
+    ] {
         let decoded = decode_image(&encode(&image, format)).unwrap();
         assert_eq!(decoded.dimensions(), (64, 48), "{format:?}");
     }
