@@ -526,6 +526,56 @@ mod tests {
     }
 
     #[test]
+    fn each_layout_is_recognised_from_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let crops = dir.path().join("crops");
+        std::fs::create_dir_all(crops.join("images")).unwrap();
+        std::fs::write(
+            crops.join("labels.csv"),
+            "file,plate,region\na.jpg,abc-1234,br\nb.jpg,XYZ9876,br\n",
+        )
+        .unwrap();
+        let d = load_dataset(&crops).unwrap();
+        assert_eq!(d.kind, DatasetKind::Crops);
+        assert_eq!(d.samples[0].image, crops.join("images/a.jpg"));
+        assert_eq!(
+            d.samples[0].truth,
+            Truth::Crop {
+                plate: "ABC1234".into()
+            }
+        );
+
+        let yolo = dir.path().join("yolo");
+        std::fs::create_dir_all(yolo.join("images")).unwrap();
+        std::fs::create_dir_all(yolo.join("labels")).unwrap();
+        std::fs::write(yolo.join("images/car.jpg"), b"").unwrap();
+        std::fs::write(yolo.join("images/empty.jpg"), b"").unwrap();
+        std::fs::write(yolo.join("labels/car.txt"), "0 0.5 0.5 0.2 0.1\n").unwrap();
+        let d = load_dataset(&yolo).unwrap();
+        assert_eq!(d.kind, DatasetKind::Yolo);
+        assert_eq!(d.samples.len(), 2);
+        assert!(matches!(&d.samples[1].truth, Truth::Scene { plates, .. } if plates.is_empty()));
+
+        let alpr = dir.path().join("alpr");
+        std::fs::create_dir_all(&alpr).unwrap();
+        std::fs::write(alpr.join("car1.txt"), "car1.jpg 10 20 100 30 AB123\n").unwrap();
+        std::fs::write(
+            alpr.join("car2.txt"),
+            "car2.jpg 1 2 3 4 X1\ncar2.jpg 50 60 70 20 Y2\n",
+        )
+        .unwrap();
+        let d = load_dataset(&alpr).unwrap();
+        assert_eq!(d.kind, DatasetKind::OpenAlpr);
+        assert_eq!(d.samples.len(), 2);
+        assert!(matches!(&d.samples[1].truth, Truth::Scene { plates, .. } if plates.len() == 2));
+
+        let err = load_dataset(&dir.path().join("nothing")).unwrap_err();
+        assert!(err.contains("not a folder"), "{err}");
+        std::fs::write(alpr.join("bad.txt"), "not a label line\n").unwrap();
+        assert!(load_dataset(&alpr).unwrap_err().contains("bad.txt"));
+    }
+
+    #[test]
     fn percentile_nearest_rank() {
         assert_eq!(percentile(&[], 0.5), None);
         assert_eq!(percentile(&[3.0, 1.0, 2.0], 0.5), Some(2.0));
