@@ -230,8 +230,10 @@ fn load_yolo(dir: &Path) -> Result<Dataset, String> {
         .collect();
     images.sort();
     for image in images {
-        let stem = image.file_stem().unwrap_or_default();
-        let label = labels.join(stem).with_extension("txt");
+        // Stems may hold dots (`x_jpg.rf.123`), so the extension is appended, not swapped.
+        let mut name = image.file_stem().unwrap_or_default().to_os_string();
+        name.push(".txt");
+        let label = labels.join(name);
         // An image without a label file has no plates.
         let plates = if label.is_file() {
             parse_yolo_labels(&read_text(&label)?)
@@ -548,12 +550,17 @@ mod tests {
         let yolo = dir.path().join("yolo");
         std::fs::create_dir_all(yolo.join("images")).unwrap();
         std::fs::create_dir_all(yolo.join("labels")).unwrap();
-        std::fs::write(yolo.join("images/car.jpg"), b"").unwrap();
+        std::fs::write(yolo.join("images/car_jpg.rf.12ab.jpg"), b"").unwrap();
         std::fs::write(yolo.join("images/empty.jpg"), b"").unwrap();
-        std::fs::write(yolo.join("labels/car.txt"), "0 0.5 0.5 0.2 0.1\n").unwrap();
+        std::fs::write(
+            yolo.join("labels/car_jpg.rf.12ab.txt"),
+            "0 0.5 0.5 0.2 0.1\n",
+        )
+        .unwrap();
         let d = load_dataset(&yolo).unwrap();
         assert_eq!(d.kind, DatasetKind::Yolo);
         assert_eq!(d.samples.len(), 2);
+        assert!(matches!(&d.samples[0].truth, Truth::Scene { plates, .. } if plates.len() == 1));
         assert!(matches!(&d.samples[1].truth, Truth::Scene { plates, .. } if plates.is_empty()));
 
         let alpr = dir.path().join("alpr");
