@@ -207,11 +207,20 @@ impl Reader<'_> {
 
     /// Finds and reads every plate in an image, best first.
     pub fn recognize(&self, image: &RgbImage) -> Result<Vec<PlateRead>> {
+        Ok(self.recognize_with_detections(image)?.1)
+    }
+
+    /// Like [`Reader::recognize`], also returning every box the detector kept, including
+    /// those whose text was then judged not to be a plate.
+    pub fn recognize_with_detections(
+        &self,
+        image: &RgbImage,
+    ) -> Result<(Vec<Detection>, Vec<PlateRead>)> {
         decode::check_dimensions(image.width(), image.height())?;
         let detections = self.detect(image)?;
         let mut reads = self.read_regions(image, &detections)?;
         reads.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-        Ok(reads)
+        Ok((detections, reads))
     }
 
     /// Plate boxes in an image, best first.
