@@ -25,8 +25,9 @@ from .common import conv_bn, fold_batchnorm, load_checkpoint, save_checkpoint, s
 SIZE = 384
 STRIDE = 8
 PAD = 0.5
-# Box size priors (canvas pixels): w = (2*sigmoid)^2 * ANCHOR_W, so up to 4x the prior.
-ANCHOR_W, ANCHOR_H = 80.0, 32.0
+# Box size priors (canvas pixels): w = (2*sigmoid)^2 * ANCHOR_W, so up to 4x the prior; close-up
+# photos have plates as large as the whole canvas.
+ANCHOR_W, ANCHOR_H = 96.0, 96.0
 DATA_ROOT = os.environ.get("CANDOR_DATA", os.path.join(os.path.dirname(__file__), "../../../shared/data"))
 SETS = ["openimages-plates", "experiment-plates"]
 
@@ -331,7 +332,7 @@ def detection_loss(model, raw, boxes_list):
         gi_, iou = giou(pb, tb)
         box_loss = (1 - gi_).mean()
         obj_t[bi, gj, gi] = 1.0
-    obj_loss = nn.functional.binary_cross_entropy_with_logits(raw[:, 4], obj_t, pos_weight=torch.tensor(4.0))
+    obj_loss = nn.functional.binary_cross_entropy_with_logits(raw[:, 4], obj_t, pos_weight=torch.tensor(2.0))
     return box_loss + 20.0 * obj_loss, box_loss.detach(), obj_loss.detach()
 
 
@@ -418,6 +419,11 @@ def train(a):
         opt.load_state_dict(state["opt"])
         step, best, elapsed = state["step"], state["best"], state["elapsed"]
         print(f"resumed at step {step}, {elapsed / 60:.1f} min, best val F1 {best:.4f}")
+    elif a.init:
+        # warm start from another run's weights; the decode constants stay this model's own
+        weights = {k: v for k, v in load_checkpoint(a.init)["model"].items() if k not in ("A", "B", "C")}
+        model.load_state_dict(weights, strict=False)
+        print(f"initialised from {a.init}")
     ds = TrainSet(items, a.seed * 1000 + step, a.synth_prob)
     dl = torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers, collate_fn=collate)
     budget = a.minutes * 60
@@ -495,6 +501,7 @@ def main():
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--workers", type=int, default=1)
     t.add_argument("--synth-prob", type=float, default=0.5)
+    t.add_argument("--init", help="checkpoint to warm-start the weights from (a fresh run only)")
     t.add_argument("--eval-every", type=float, default=300)
     e = sub.add_parser("export")
     e.add_argument("--ckpt", required=True)
