@@ -48,6 +48,9 @@ class DetectorDecodeTest(unittest.TestCase):
         self.assertAlmostEqual(float(d[0, 2, row, col]), float((2 * s[0, 2, row, col]) ** 2 * D.ANCHOR_W), places=3)
         self.assertAlmostEqual(float(d[0, 3, row, col]), float((2 * s[0, 3, row, col]) ** 2 * D.ANCHOR_H), places=3)
         self.assertAlmostEqual(float(d[0, 4, row, col]), float(s[0, 4, row, col]), places=5)
+        d32 = m.decode(raw[:, :, :12, :12], large=True)
+        self.assertAlmostEqual(float(d32[0, 0, 3, 5]), float((2 * s[0, 0, 3, 5] - 0.5 + 5) * 32), places=3)
+        self.assertAlmostEqual(float(d32[0, 3, 3, 5]), float((2 * s[0, 3, 3, 5]) ** 2 * D.LARGE_ANCHOR_H), places=3)
 
     def test_targets_cover_centre_cell(self):
         bi, gj, gi, tb = D.build_targets([np.array([[100, 50, 140, 62]], np.float32)], 48)
@@ -69,7 +72,7 @@ class ExportTest(unittest.TestCase):
 
         for model, shape, names, out_shape in (
             (R.Recognizer(), (2, 1, 32, 128), ("crops", "logits"), (3, 32, 37)),
-            (D.Detector(), (2, 3, 384, 384), ("images", "boxes"), (3, 2304, 5)),
+            (D.Detector(), (2, 3, 384, 384), ("images", "boxes"), (3, 2304 + 144, 5)),
         ):
             path = self._export(model, shape, names)
             self.assertTrue(set(onnx_op_types(path)) <= ALLOWED_OPS, onnx_op_types(path))
