@@ -353,22 +353,29 @@ fn dedupe<'a>(mut table: KeyTable, entry: impl Fn(u32) -> (i64, &'a [u8])) -> Ke
     let buckets = table.dir.len() - 1;
     let mut write = 0usize;
     let mut start = table.dir[0] as usize;
+    let mut run: Vec<(u32, u32)> = Vec::new();
     for b in 0..buckets {
         let end = table.dir[b + 1] as usize;
-        let mut run: Vec<(u32, u32)> = table.tags[start..end]
-            .iter()
-            .copied()
-            .zip(table.slots[start..end].iter().copied())
-            .collect();
-        if run.len() > 1 {
+        table.dir[b] = write as u32;
+        if end - start == 1 {
+            table.tags[write] = table.tags[start];
+            table.slots[write] = table.slots[start];
+            write += 1;
+        } else if end > start {
+            run.clear();
+            run.extend(
+                table.tags[start..end]
+                    .iter()
+                    .copied()
+                    .zip(table.slots[start..end].iter().copied()),
+            );
             run.sort_unstable_by(|x, y| (x.0, entry(x.1), x.1).cmp(&(y.0, entry(y.1), y.1)));
             run.dedup_by(|x, y| x.0 == y.0 && entry(x.1) == entry(y.1));
-        }
-        table.dir[b] = write as u32;
-        for (tag, slot) in run {
-            table.tags[write] = tag;
-            table.slots[write] = slot;
-            write += 1;
+            for &(tag, slot) in &run {
+                table.tags[write] = tag;
+                table.slots[write] = slot;
+                write += 1;
+            }
         }
         start = end;
     }
