@@ -1,17 +1,32 @@
 //! The `candor` command.
 use clap::{Parser, Subcommand};
 
+mod init;
+mod serve;
+
 #[derive(Parser)]
-#[command(name = "candor", version, about = "Licence-plate recognition with accountability built in")]
+#[command(
+    name = "candor",
+    version,
+    about = "Licence-plate recognition with accountability built in"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Create a data directory: database, keys, config, one-time admin bootstrap token.
+    Init(init::Args),
+    /// Run the server: API, alerts, scheduled purge, on one port.
+    Serve(serve::Args),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Serve(args) => serve::run(args),
+    }
 }
