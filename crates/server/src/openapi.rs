@@ -16,5 +16,7 @@ struct BaseDoc;
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = BaseDoc::openapi();
     doc.merge(crate::routes::health::Doc::openapi());
+    doc.merge(crate::routes::session::Doc::openapi());
+    doc.merge(crate::routes::users::Doc::openapi());
     doc
 }

@@ -23,7 +23,9 @@ pub mod images;
 pub mod keys;
 pub mod reads;
 pub mod retention;
+pub mod sessions;
 pub mod testing;
+pub mod users;
 
 pub use sqlx::{Any, AnyPool as Pool, Row, Transaction};
 

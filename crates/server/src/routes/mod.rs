@@ -5,8 +5,15 @@ use axum::Router;
 use crate::state::AppState;
 
 pub mod health;
+pub mod session;
+pub mod users;
 
 /// All routes on one router.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::routes()).with_state(state)
+    Router::new()
+        .merge(health::routes())
+        .merge(session::routes())
+        .merge(users::routes())
+        .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
+        .with_state(state)
 }
