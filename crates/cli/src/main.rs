@@ -3,6 +3,7 @@ use clap::{Parser, Subcommand};
 
 mod init;
 mod serve;
+mod user;
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +22,8 @@ enum Command {
     Init(init::Args),
     /// Run the server: API, alerts, scheduled purge, on one port.
     Serve(serve::Args),
+    /// Accounts: create the first administrator from the bootstrap token, list, unlock.
+    User(user::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +31,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => init::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::User(args) => user::run(args),
     }
 }

@@ -956,3 +956,82 @@ pub async fn record_action(
     )
     .await
 }
+
+/// Creates the first administrator with the one-time bootstrap token from `candor init`
+/// (there are no default credentials). Refused once any account exists or when the token
+/// does not match; the token is spent on success. The administrator enrols a TOTP
+/// authenticator at first sign-in.
+pub async fn bootstrap_administrator(
+    state: &AppState,
+    token: &str,
+    username: &str,
+    display_name: &str,
+    password: &str,
+) -> Result<User, ApiError> {
+    if state.store.count_users().await? > 0 {
+        return Err(ApiError::conflict(
+            "already_bootstrapped",
+            "accounts already exist: the bootstrap token is only for the first administrator; ask an administrator to create your account",
+        ));
+    }
+    let username = username.trim();
+    candor_store::users::check_username(username)?;
+    let password_hash = hash_new_password(username, password).await?;
+    let token_ok = crate::datadir::consume_bootstrap_token(&state.config.data_dir, token.trim())
+        .map_err(|e| ApiError::internal(format!("could not read the bootstrap token file: {e}")))?;
+    if !token_ok {
+        append_audit_record(
+            state,
+            username,
+            "user.bootstrap",
+            "user:unknown",
+            "failure",
+            "cli",
+            json!({"reason": "bad_or_spent_token"}),
+        )
+        .await?;
+        return Err(ApiError::forbidden(
+            "bad_bootstrap_token",
+            "the bootstrap token does not match (or was already used): use the token printed by `candor init` for this data directory",
+        ));
+    }
+    let user = state
+        .store
+        .create_user(
+            &candor_store::users::NewUser {
+                username: username.to_string(),
+                display_name: display_name.trim().to_string(),
+                role: role_name(Role::Administrator),
+                password_hash,
+                created_by: None,
+            },
+            now_ms(),
+        )
+        .await?;
+    append_audit_record(
+        state,
+        username,
+        "user.bootstrap",
+        &format!("user:{}", user.id),
+        "success",
+        "cli",
+        json!({"role": user.role}),
+    )
+    .await?;
+    Ok(user)
+}
+
+/// Lifts a lockout from the command line (audited as the system).
+pub async fn unlock_by_system(state: &AppState, user: &User) -> Result<(), ApiError> {
+    state.store.unlock_user(user.id).await?;
+    append_audit_record(
+        state,
+        "system:cli",
+        "user.unlock",
+        &format!("user:{}", user.id),
+        "success",
+        "cli",
+        json!({}),
+    )
+    .await
+}
