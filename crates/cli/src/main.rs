@@ -1,6 +1,7 @@
 //! The `candor` command.
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod init;
 mod serve;
 mod user;
@@ -22,6 +23,8 @@ enum Command {
     Init(init::Args),
     /// Run the server: API, alerts, scheduled purge, on one port.
     Serve(serve::Args),
+    /// Audit log: verify the chain, export JSON lines, sign a checkpoint, prune.
+    Audit(audit::Args),
     /// Accounts: create the first administrator from the bootstrap token, list, unlock.
     User(user::Args),
 }
@@ -32,5 +35,6 @@ fn main() -> anyhow::Result<()> {
         Command::Init(args) => init::run(args),
         Command::Serve(args) => serve::run(args),
         Command::User(args) => user::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }

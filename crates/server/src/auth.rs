@@ -462,25 +462,42 @@ pub async fn record_auth_event(
     remote: &str,
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
-    let (actor, target) = match &subject {
-        AuthSubject::User { id, username } => (username.clone(), format!("user:{id}")),
-        AuthSubject::Claimed(name) => (name.clone(), "user:unknown".to_string()),
+    let (actor, target) = match subject {
+        AuthSubject::User { id, username } => (
+            candor_audit::Actor::User {
+                id: id.to_string(),
+                name: username,
+            },
+            format!("user:{id}"),
+        ),
+        AuthSubject::Claimed(claimed) => (
+            candor_audit::Actor::Anonymous { claimed },
+            "user:unknown".to_string(),
+        ),
     };
-    append_audit_record(state, &actor, action, &target, outcome, remote, details).await
+    append_audit_record(state, actor, action, &target, outcome, remote, details).await
 }
 
-/// Interim sink until the hash-chained audit log lands: the `candor::audit` log target.
-async fn append_audit_record(
+/// Appends one record to the hash-chained audit log; it is committed (durable) before this
+/// returns, so the caller answers only after its action is on record.
+pub async fn append_audit_record(
     state: &AppState,
-    actor: &str,
-    action: &'static str,
+    actor: candor_audit::Actor,
+    action: &str,
     target: &str,
-    outcome: &'static str,
-    remote: &str,
+    outcome: &str,
+    source: &str,
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
-    let _ = state;
-    tracing::info!(target: "candor::audit", actor, action, target_ref = target, outcome, remote, details = %details, "auth event");
+    let outcome = match outcome {
+        "success" => candor_audit::Outcome::Success,
+        "denied" => candor_audit::Outcome::Denied,
+        _ => candor_audit::Outcome::Failure,
+    };
+    let entry = candor_audit::AuditEntry::new(chrono::Utc::now(), actor, action, target, outcome)
+        .with_source(source)
+        .with_details(details);
+    state.store.append_audit(entry).await?;
     Ok(())
 }
 
@@ -947,7 +964,10 @@ pub async fn record_action(
 ) -> Result<(), ApiError> {
     append_audit_record(
         state,
-        &actor.username,
+        candor_audit::Actor::User {
+            id: actor.user_id.to_string(),
+            name: actor.username.clone(),
+        },
         action,
         target,
         "success",
@@ -982,7 +1002,9 @@ pub async fn bootstrap_administrator(
     if !token_ok {
         append_audit_record(
             state,
-            username,
+            candor_audit::Actor::Anonymous {
+                claimed: username.to_string(),
+            },
             "user.bootstrap",
             "user:unknown",
             "failure",
@@ -1010,12 +1032,14 @@ pub async fn bootstrap_administrator(
         .await?;
     append_audit_record(
         state,
-        username,
+        candor_audit::Actor::System {
+            component: "cli bootstrap".into(),
+        },
         "user.bootstrap",
         &format!("user:{}", user.id),
         "success",
         "cli",
-        json!({"role": user.role}),
+        json!({"username": user.username, "role": user.role}),
     )
     .await?;
     Ok(user)
@@ -1026,7 +1050,9 @@ pub async fn unlock_by_system(state: &AppState, user: &User) -> Result<(), ApiEr
     state.store.unlock_user(user.id).await?;
     append_audit_record(
         state,
-        "system:cli",
+        candor_audit::Actor::System {
+            component: "cli".into(),
+        },
         "user.unlock",
         &format!("user:{}", user.id),
         "success",

@@ -28,9 +28,15 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let chores = tokio::spawn(routes::audit::audit_chores(
+        state.clone(),
+        routes::audit::CHECKPOINT_INTERVAL,
+    ));
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    chores.abort();
+    served?;
     Ok(())
 }

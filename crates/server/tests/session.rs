@@ -601,3 +601,79 @@ async fn administrators_manage_accounts_and_others_cannot() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn sign_ins_are_audited_success_or_failure() {
+    for server in TestServer::start_all().await {
+        let user = server.create_user("audra", "auditor").await;
+        let res = post_session(
+            &server,
+            json!({"username": "audra", "password": "wrong password!!", "totp_code": "000000"}),
+        )
+        .await;
+        assert_eq!(res.status(), 401);
+        let res = post_session(
+            &server,
+            json!({"username": "ghost", "password": "wrong password!!"}),
+        )
+        .await;
+        assert_eq!(res.status(), 401);
+        let body = sign_in(&server, &user, 0).await;
+        let filter = candor_store::audit_log::AuditFilter {
+            action_prefix: Some("login.".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        let records = server.state.store.search_audit(&filter).await.unwrap();
+        let seen: Vec<(String, String)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.entry.action.clone(),
+                    serde_json::to_value(r.entry.outcome)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("login.success".to_string(), "success".to_string()),
+                ("login.failure".to_string(), "failure".to_string()),
+                ("login.failure".to_string(), "failure".to_string()),
+            ]
+        );
+        assert_eq!(records[0].entry.target, format!("user:{}", user.id));
+        assert_eq!(records[1].entry.details["reason"], "unknown_user");
+        assert_eq!(records[2].entry.details["reason"], "bad_password");
+        assert_eq!(
+            records[0].entry.source, "127.0.0.1",
+            "the client address is recorded"
+        );
+
+        // Sign-out is audited too.
+        let token = body["token"].as_str().unwrap();
+        let res = server
+            .client
+            .delete(server.url("/api/v1/session"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+        let last = server
+            .state
+            .store
+            .search_audit(&candor_store::audit_log::AuditFilter {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(last[0].entry.action, "logout");
+        server.stop().await;
+    }
+}

@@ -4,6 +4,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub mod audit;
 pub mod health;
 pub mod session;
 pub mod users;
@@ -13,6 +14,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(session::routes())
+        .merge(audit::routes())
         .merge(users::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
         .with_state(state)
