@@ -67,27 +67,34 @@ impl<'de> Deserialize<'de> for ChainHash {
 /// Domain separation: a record hash can never collide with another use of SHA-256 here.
 const DOMAIN: &[u8] = b"candor-audit-record-v1\0";
 
-struct Encoder(Sha256);
+/// Writes the canonical encoding into a buffer, hashed in one go at the end.
+struct Encoder(Vec<u8>);
 
 impl Encoder {
     fn tag(&mut self, tag: u8) {
-        self.0.update([tag]);
+        self.0.push(tag);
     }
     fn u64(&mut self, value: u64) {
-        self.0.update(value.to_be_bytes());
+        self.0.extend_from_slice(&value.to_be_bytes());
     }
     fn bytes(&mut self, bytes: &[u8]) {
         self.u64(bytes.len() as u64);
-        self.0.update(bytes);
+        self.0.extend_from_slice(bytes);
     }
     fn json(&mut self, value: &serde_json::Value) {
         use serde_json::Value;
+        use std::io::Write;
         match value {
             Value::Null => self.tag(0),
             Value::Bool(b) => self.tag(if *b { 2 } else { 1 }),
             Value::Number(n) => {
                 self.tag(3);
-                self.bytes(n.to_string().as_bytes());
+                // length prefix patched in after writing the digits, avoiding a String
+                let at = self.0.len();
+                self.u64(0);
+                write!(self.0, "{n}").expect("writing to a Vec cannot fail");
+                let len = (self.0.len() - at - 8) as u64;
+                self.0[at..at + 8].copy_from_slice(&len.to_be_bytes());
             }
             Value::String(s) => {
                 self.tag(4);
@@ -101,11 +108,21 @@ impl Encoder {
             Value::Object(map) => {
                 self.tag(6);
                 self.u64(map.len() as u64);
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort_unstable();
-                for key in keys {
-                    self.bytes(key.as_bytes());
-                    self.json(&map[key]);
+                // serde_json keeps keys sorted unless its `preserve_order` feature is on
+                // somewhere in the build; sort only then.
+                let sorted = map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b);
+                if sorted {
+                    for (key, item) in map {
+                        self.bytes(key.as_bytes());
+                        self.json(item);
+                    }
+                } else {
+                    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                    entries.sort_unstable_by_key(|(key, _)| *key);
+                    for (key, item) in entries {
+                        self.bytes(key.as_bytes());
+                        self.json(item);
+                    }
                 }
             }
         }
@@ -114,10 +131,10 @@ impl Encoder {
 
 /// The hash of record `seq` linking to `prev_hash` and holding `entry`.
 pub fn record_hash(seq: u64, prev_hash: &ChainHash, entry: &AuditEntry) -> ChainHash {
-    let mut e = Encoder(Sha256::new());
-    e.0.update(DOMAIN);
+    let mut e = Encoder(Vec::with_capacity(512));
+    e.0.extend_from_slice(DOMAIN);
     e.u64(seq);
-    e.0.update(prev_hash.0);
+    e.0.extend_from_slice(&prev_hash.0);
     e.u64(entry.time.timestamp_millis() as u64);
     match &entry.actor {
         Actor::System { component } => {
@@ -148,7 +165,7 @@ pub fn record_hash(seq: u64, prev_hash: &ChainHash, entry: &AuditEntry) -> Chain
     });
     e.bytes(entry.source.as_bytes());
     e.json(&entry.details);
-    ChainHash(e.0.finalize().into())
+    ChainHash(Sha256::digest(&e.0).into())
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod bench;
+mod eval;
 mod init;
+mod read;
 mod serve;
 mod user;
 
@@ -27,6 +30,12 @@ enum Command {
     Audit(audit::Args),
     /// Accounts: create the first administrator from the bootstrap token, list, unlock.
     User(user::Args),
+    /// Read plates in images or folders of images
+    Read(read::ReadArgs),
+    /// Score the engine on a labelled dataset
+    Eval(eval::EvalArgs),
+    /// Measure throughput and latency on a folder of images
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +45,8 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::User(args) => user::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Read(args) => read::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

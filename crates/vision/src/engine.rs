@@ -1,0 +1,410 @@
+//! The recognition engine: models loaded once, images in, plate reads out.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use image::RgbImage;
+use rten::{Model, NodeId, RunOptions, ThreadPool};
+use rten_tensor::Layout;
+use rten_tensor::NdTensor;
+use serde::Serialize;
+
+use crate::ctc::{self, ProbSeq};
+use crate::decode;
+use crate::detect::decode_boxes;
+use crate::error::{Result, VisionError};
+use crate::geometry::{BoxF, Detection};
+use crate::manifest::Manifest;
+use crate::preprocess::{CropLayout, detector_input, push_recognizer_input};
+use crate::rank::{self, Candidate};
+
+/// Fraction of the plate box's width and height added on each side before reading;
+/// the recogniser is trained on crops with 0–12 % margins.
+const CROP_MARGIN: f32 = 0.06;
+/// Beam width of the CTC prefix beam search.
+const BEAM_WIDTH: usize = 12;
+
+/// One plate found in an image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlateRead {
+    /// Best text, normal form (upper case, letters and digits only).
+    pub plate: String,
+    /// Confidence of `plate`, 0..1.
+    pub confidence: f32,
+    /// The top-N texts, best first; the first is `plate`.
+    pub candidates: Vec<Candidate>,
+    /// Plate box in the original image's pixels.
+    #[serde(rename = "box")]
+    pub bbox: BoxF,
+    /// The detector's score for the box, 0..1 (1 for a crop read without detection).
+    pub detection_score: f32,
+    /// Region code of the best-fitting known layout (e.g. `BR`, `US-CA`), if any fits.
+    pub region: Option<String>,
+    /// Name of that layout.
+    pub format: Option<String>,
+    /// Whether the two-row reading won over the one-row reading.
+    pub two_row: bool,
+}
+
+/// Engine settings a caller may change.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How many candidate texts each read keeps.
+    pub top_n: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self { top_n: 5 }
+    }
+}
+
+struct LoadedModel {
+    model: Model,
+    input: NodeId,
+    output: NodeId,
+}
+
+impl LoadedModel {
+    fn load(dir: &Path, file: &str, input: &str, output: &str) -> Result<Self> {
+        let path = Manifest::model_path(dir, file);
+        let model = Model::load_file(&path).map_err(|e| VisionError::ModelLoad {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let node = |name: &str| {
+            model.find_node(name).ok_or_else(|| VisionError::ModelLoad {
+                path: path.clone(),
+                message: format!("the graph has no node named {name:?}"),
+            })
+        };
+        let (input, output) = (node(input)?, node(output)?);
+        Ok(Self {
+            model,
+            input,
+            output,
+        })
+    }
+
+    fn run(
+        &self,
+        what: &'static str,
+        input: NdTensor<f32, 4>,
+        opts: &RunOptions,
+    ) -> Result<NdTensor<f32, 3>> {
+        let fail = |message: String| VisionError::Inference {
+            model: what,
+            message,
+        };
+        let [out] = self
+            .model
+            .run_n(
+                vec![(self.input, input.into())],
+                [self.output],
+                Some(opts.clone()),
+            )
+            .map_err(|e| fail(e.to_string()))?;
+        out.try_into()
+            .map_err(|e: rten::TryFromValueError| fail(format!("unexpected output: {e}")))
+    }
+}
+
+/// Loaded models and settings; `Send + Sync`, share it behind an `Arc` or a reference.
+pub struct Engine {
+    manifest: Manifest,
+    detector: LoadedModel,
+    recognizer: LoadedModel,
+    alphabet: Vec<char>,
+    options: EngineOptions,
+}
+
+/// Where the engine looks for models when not told: `CANDOR_MODELS`, else `models/`
+/// in the current directory or one of its parents.
+pub fn default_models_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("CANDOR_MODELS") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut dir = std::env::current_dir().ok()?;
+    loop {
+        let candidate = dir.join("models");
+        if candidate.join("manifest.toml").is_file() {
+            return Some(candidate);
+        }
+        if !dir.pop() {
+            return None;
+        }
+    }
+}
+
+impl Engine {
+    /// Loads the models that `dir/manifest.toml` names.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let manifest = Manifest::load(dir)?;
+        let d = &manifest.detector;
+        let detector = LoadedModel::load(dir, &d.file, &d.input, &d.output)?;
+        let r = &manifest.recognizer;
+        let recognizer = LoadedModel::load(dir, &r.file, &r.input, &r.output)?;
+        let alphabet = r.alphabet.chars().collect();
+        Ok(Self {
+            manifest,
+            detector,
+            recognizer,
+            alphabet,
+            options: EngineOptions::default(),
+        })
+    }
+
+    pub fn with_options(mut self, options: EngineOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// A reader that runs each model on all cores: best for one image at a time.
+    pub fn reader(&self) -> Reader<'_> {
+        Reader {
+            engine: self,
+            run_options: RunOptions::default(),
+        }
+    }
+
+    /// A reader that runs each model on its own pool of `threads` threads.
+    pub fn reader_with_threads(&self, threads: usize) -> Reader<'_> {
+        Reader {
+            engine: self,
+            run_options: RunOptions::default()
+                .with_thread_pool(Some(Arc::new(ThreadPool::with_num_threads(threads.max(1))))),
+        }
+    }
+
+    /// Finds and reads every plate in an image, best first.
+    pub fn recognize(&self, image: &RgbImage) -> Result<Vec<PlateRead>> {
+        self.reader().recognize(image)
+    }
+
+    /// Reads many images at once, one worker per core, each running the models on a
+    /// single thread so the workers do not compete for cores.
+    pub fn recognize_batch(&self, images: &[RgbImage]) -> Vec<Result<Vec<PlateRead>>> {
+        self.par_map(images, default_workers(), |reader, _, image| {
+            reader.recognize(image)
+        })
+    }
+
+    /// Applies `f` to every item on `workers` threads, each with its own single-threaded
+    /// reader; results come back in item order. `f` also gets the item's index.
+    pub fn par_map<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        workers: usize,
+        f: impl Fn(&Reader<'_>, usize, &T) -> R + Sync,
+    ) -> Vec<R> {
+        let workers = workers.clamp(1, items.len().max(1));
+        let next = AtomicUsize::new(0);
+        let mut results: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+        let slots: Vec<std::sync::Mutex<&mut Option<R>>> =
+            results.iter_mut().map(std::sync::Mutex::new).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    let reader = self.reader_with_threads(1);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        let result = f(&reader, i, item);
+                        **slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                    }
+                });
+            }
+        });
+        drop(slots);
+        results
+            .into_iter()
+            .map(|r| r.expect("every index is taken by exactly one worker"))
+            .collect()
+    }
+}
+
+/// Number of batch workers: one per available core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs the pipeline with one thread-pool setting; get one from [`Engine::reader`] or
+/// inside [`Engine::par_map`].
+pub struct Reader<'e> {
+    engine: &'e Engine,
+    run_options: RunOptions,
+}
+
+impl Reader<'_> {
+    /// Decodes an image file and reads its plates; also returns the decoded image's size.
+    pub fn recognize_file(&self, path: &Path) -> Result<(u32, u32, Vec<PlateRead>)> {
+        let image = decode::load_image(path)?;
+        let reads = self.recognize(&image)?;
+        Ok((image.width(), image.height(), reads))
+    }
+
+    /// Finds and reads every plate in an image, best first.
+    pub fn recognize(&self, image: &RgbImage) -> Result<Vec<PlateRead>> {
+        decode::check_dimensions(image.width(), image.height())?;
+        let detections = self.detect(image)?;
+        let mut reads = self.read_regions(image, &detections)?;
+        reads.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        Ok(reads)
+    }
+
+    /// Plate boxes in an image, best first.
+    pub fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>> {
+        let spec = &self.engine.manifest.detector;
+        let (canvas, letterbox) = detector_input(image, spec);
+        let input = NdTensor::from_data(
+            [1, 3, spec.input_height as usize, spec.input_width as usize],
+            canvas,
+        );
+        let out = self
+            .engine
+            .detector
+            .run("detector", input, &self.run_options)?;
+        let [_, _, fields] = out.shape();
+        if fields != 5 {
+            return Err(VisionError::Inference {
+                model: "detector",
+                message: format!("expected 5 values per box, got {fields}"),
+            });
+        }
+        Ok(decode_boxes(
+            &out.into_data(),
+            &letterbox,
+            image.width(),
+            image.height(),
+            spec.score_threshold,
+            spec.nms_iou,
+        ))
+    }
+
+    /// Reads an image that is already a plate crop, without detection.
+    pub fn read_crop(&self, crop: &RgbImage) -> Result<Option<PlateRead>> {
+        if crop.width() < 2 || crop.height() < 2 {
+            return Err(VisionError::TooSmall {
+                width: crop.width(),
+                height: crop.height(),
+                min: 2,
+            });
+        }
+        let whole = Detection {
+            bbox: BoxF::new(0.0, 0.0, crop.width() as f32, crop.height() as f32),
+            score: 1.0,
+        };
+        Ok(self.read_boxes(crop, &[whole], 0.0)?.into_iter().next())
+    }
+
+    fn read_regions(&self, image: &RgbImage, detections: &[Detection]) -> Result<Vec<PlateRead>> {
+        self.read_boxes(image, detections, CROP_MARGIN)
+    }
+
+    /// Reads the text in each box (grown by `margin`); boxes whose text is not a plate
+    /// are left out.
+    fn read_boxes(
+        &self,
+        image: &RgbImage,
+        detections: &[Detection],
+        margin: f32,
+    ) -> Result<Vec<PlateRead>> {
+        if detections.is_empty() {
+            return Ok(Vec::new());
+        }
+        let spec = &self.engine.manifest.recognizer;
+        let (w, h) = (spec.input_width as usize, spec.input_height as usize);
+        let (iw, ih) = (image.width() as f32, image.height() as f32);
+        // Each detection gets a one-row input, and squarish ones also a two-row input.
+        let mut inputs = Vec::new();
+        let mut jobs: Vec<(usize, CropLayout)> = Vec::new();
+        for (i, det) in detections.iter().enumerate() {
+            let region = det.bbox.expand(margin, margin).clamp_to(iw, ih);
+            push_recognizer_input(image, region, CropLayout::OneRow, spec, &mut inputs);
+            jobs.push((i, CropLayout::OneRow));
+            if region.w < spec.two_row_aspect_below * region.h {
+                push_recognizer_input(image, region, CropLayout::TwoRow, spec, &mut inputs);
+                jobs.push((i, CropLayout::TwoRow));
+            }
+        }
+        let channels = spec.channels as usize;
+        let input = NdTensor::from_data([jobs.len(), channels, h, w], inputs);
+        let out = self
+            .engine
+            .recognizer
+            .run("recognizer", input, &self.run_options)?;
+        let [n, steps, classes] = out.shape();
+        if n != jobs.len() || classes != self.engine.alphabet.len() + 1 {
+            return Err(VisionError::Inference {
+                model: "recognizer",
+                message: format!(
+                    "output is [{n}, {steps}, {classes}], expected [{}, T, {}] for the manifest's alphabet",
+                    jobs.len(),
+                    self.engine.alphabet.len() + 1
+                ),
+            });
+        }
+        let mut probs = out.into_data();
+        ctc::softmax_rows(&mut probs, classes);
+        let top_n = self.engine.options.top_n.max(1);
+
+        // Best reading per detection, across its layouts.
+        let mut best: Vec<Option<(Vec<Candidate>, bool)>> = vec![None; detections.len()];
+        for (j, &(det, layout)) in jobs.iter().enumerate() {
+            let seq = ProbSeq::new(
+                &probs[j * steps * classes..(j + 1) * steps * classes],
+                steps,
+                classes,
+            );
+            let hyps = ctc::beam_search(&seq, &self.engine.alphabet, BEAM_WIDTH, BEAM_WIDTH);
+            let candidates = rank::rank(&hyps, top_n);
+            let Some(top) = candidates.first() else {
+                continue;
+            };
+            let better = best[det]
+                .as_ref()
+                .is_none_or(|(c, _)| top.confidence > c[0].confidence);
+            if better {
+                best[det] = Some((candidates, layout == CropLayout::TwoRow));
+            }
+        }
+        Ok(detections
+            .iter()
+            .zip(best)
+            .filter_map(|(det, reading)| {
+                let (candidates, two_row) = reading?;
+                let top = &candidates[0];
+                if !rank::looks_like_plate(&top.plate) {
+                    return None;
+                }
+                let layout = rank::layout_of(&top.plate);
+                Some(PlateRead {
+                    plate: top.plate.clone(),
+                    confidence: top.confidence,
+                    bbox: det.bbox,
+                    detection_score: det.score,
+                    region: layout.map(|l| l.0.to_string()),
+                    format: layout.map(|l| l.1.to_string()),
+                    two_row,
+                    candidates,
+                })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Engine>();
+    }
+}

@@ -1,0 +1,106 @@
+"""Shared helpers: conv blocks, BatchNorm folding, checkpoints, seeding."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def conv_bn(cin: int, cout: int, k=3, s=1, p=None, act="relu") -> nn.Sequential:
+    if p is None:
+        p = (k // 2) if isinstance(k, int) else tuple(x // 2 for x in k)
+    layers = [nn.Conv2d(cin, cout, k, s, p, bias=False), nn.BatchNorm2d(cout)]
+    if act == "relu":
+        layers.append(nn.ReLU(inplace=True))
+    elif act == "leaky":
+        layers.append(nn.LeakyReLU(0.1, inplace=True))
+    return nn.Sequential(*layers)
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """Replaces every (Conv2d, BatchNorm2d) pair inside Sequentials by one Conv2d with bias, so
+    the exported graph holds plain Conv ops only."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Sequential):
+            items = list(child)
+            out = []
+            i = 0
+            while i < len(items):
+                if (i + 1 < len(items) and isinstance(items[i], nn.Conv2d)
+                        and isinstance(items[i + 1], nn.BatchNorm2d)):
+                    out.append(torch.nn.utils.fusion.fuse_conv_bn_eval(items[i], items[i + 1]))
+                    i += 2
+                else:
+                    out.append(fold_batchnorm(items[i]))
+                    i += 1
+            setattr(module, name, nn.Sequential(*out))
+        else:
+            fold_batchnorm(child)
+    return module
+
+
+def save_checkpoint(path: str, **state) -> None:
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str):
+    if os.path.exists(path):
+        return torch.load(path, map_location="cpu", weights_only=False)
+    return None
+
+
+def onnx_op_types(path: str) -> list[str]:
+    import onnx
+
+    m = onnx.load(path)
+    return sorted({n.op_type for n in m.graph.node})
+
+
+def simplify_graph(path: str) -> None:
+    """Rewrites the exported graph so it holds only plain ops: the dynamic-batch flatten that
+    the exporter builds from Shape/Slice/Concat becomes one Reshape with the constant shape
+    [0, 0, -1] (copy N and the second dim, flatten the rest), Identity nodes are bypassed, and
+    nodes nobody consumes are removed."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(path)
+    g = m.graph
+    reshapes = [n for n in g.node if n.op_type == "Reshape"]
+    if len(reshapes) != 1:
+        raise ValueError(f"expected exactly one Reshape (the output flatten), found {len(reshapes)}")
+    name = "flatten_shape_0_0_m1"
+    g.initializer.append(numpy_helper.from_array(np.array([0, 0, -1], np.int64), name))
+    reshapes[0].input[1] = name
+    outputs = {o.name for o in g.output}
+    for n in [n for n in g.node if n.op_type == "Identity"]:
+        if n.output[0] in outputs:
+            continue
+        for other in g.node:
+            for i, inp in enumerate(other.input):
+                if inp == n.output[0]:
+                    other.input[i] = n.input[0]
+    while True:
+        used = {i for n in g.node for i in n.input} | outputs
+        dead = [n for n in g.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            g.node.remove(n)
+    used = {i for n in g.node for i in n.input}
+    for init in [i for i in g.initializer if i.name not in used]:
+        g.initializer.remove(init)
+    onnx.checker.check_model(m)
+    onnx.save(m, path)

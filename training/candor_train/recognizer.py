@@ -1,0 +1,200 @@
+"""Plate text recogniser: a conv-only CTC network over grey 32x128 crops.
+
+Train:  python -m candor_train.recognizer train --data work/ocr_train.npz --val work/ocr_val.npz \
+            --ckpt work/rec.pt --minutes 40 --seed 1
+Export: python -m candor_train.recognizer export --ckpt work/rec.pt --out ../models/plate_recognizer.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from .common import conv_bn, fold_batchnorm, load_checkpoint, save_checkpoint, seed_everything, simplify_graph
+from .synth import ALPHABET
+
+H, W = 32, 128
+MEAN, STD = 0.5, 0.5
+NUM_CLASSES = 1 + len(ALPHABET)  # index 0 = CTC blank
+
+
+class Recognizer(nn.Module):
+    """[N,1,32,128] -> logits [N,32,37]; each output step covers 4 input columns."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            conv_bn(1, 32), nn.MaxPool2d(2),  # 16x64
+            conv_bn(32, 48), nn.MaxPool2d(2),  # 8x32
+            conv_bn(48, 96), conv_bn(96, 96), nn.MaxPool2d((2, 1)),  # 4x32
+            conv_bn(96, 128), conv_bn(128, 128), nn.MaxPool2d((2, 1)),  # 2x32
+            conv_bn(128, 192, k=(2, 3), p=(0, 1)),  # 1x32
+            conv_bn(192, 192, k=(1, 3), p=(0, 1)),  # horizontal context
+        )
+        self.dropout = nn.Dropout(0.15)
+        self.head = nn.Conv2d(192, NUM_CLASSES, 1)
+
+    def forward(self, x):
+        y = self.head(self.dropout(self.features(x)))  # [N,C,1,T]
+        return y.permute(0, 3, 1, 2).flatten(2)  # [N,T,C]
+
+
+def encode_labels(labels):
+    targets = [torch.tensor([ALPHABET.index(c) + 1 for c in t], dtype=torch.long) for t in labels]
+    lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
+    return torch.cat(targets), lengths
+
+
+def greedy_decode(logits: np.ndarray) -> list[str]:
+    out = []
+    for seq in logits.argmax(-1):
+        s, prev = [], 0
+        for k in seq:
+            if k != prev and k != 0:
+                s.append(ALPHABET[k - 1])
+            prev = k
+        out.append("".join(s))
+    return out
+
+
+def to_tensor(x_uint8: np.ndarray) -> torch.Tensor:
+    return (torch.from_numpy(x_uint8).float().unsqueeze(1) / 255.0 - MEAN) / STD
+
+
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Cheap online augmentation on normalised batches: contrast/brightness jitter, inversion
+    of a few crops (light text on dark plates), small horizontal shifts."""
+    n = x.shape[0]
+    a = torch.empty(n, 1, 1, 1).uniform_(0.7, 1.2, generator=g)
+    b = torch.empty(n, 1, 1, 1).uniform_(-0.2, 0.2, generator=g)
+    x = x * a + b
+    inv = (torch.rand(n, generator=g) < 0.05).view(n, 1, 1, 1)
+    x = torch.where(inv, -x, x)
+    shift = int(torch.randint(-4, 5, (1,), generator=g))
+    if shift:
+        x = torch.roll(x, shift, dims=3)
+    return x
+
+
+def load_sets(paths):
+    xs, ys = [], []
+    for p in paths:
+        d = np.load(p)
+        xs.append(d["x"])
+        ys.extend(str(t) for t in d["y"])
+    return np.concatenate(xs), ys
+
+
+def evaluate(model, x, y, batch=512):
+    model.eval()
+    preds = []
+    with torch.no_grad():
+        for i in range(0, len(y), batch):
+            preds.extend(greedy_decode(model(to_tensor(x[i:i + batch])).numpy()))
+    return float(np.mean([p == t for p, t in zip(preds, y)]))
+
+
+def train(a):
+    torch.set_num_threads(a.threads)
+    seed_everything(a.seed)
+    x, y = load_sets(a.data)
+    keep = [i for i, t in enumerate(y) if 0 < len(t) <= 16]
+    x, y = x[keep], [y[i] for i in keep]
+    vx, vy = load_sets([a.val])
+    model = Recognizer()
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    state = load_checkpoint(a.ckpt)
+    step, best, elapsed = 0, -1.0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, best, elapsed = state["step"], state["best"], state["elapsed"]
+        print(f"resumed at step {step}, {elapsed / 60:.1f} min, best val {best:.4f}")
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    g = torch.Generator().manual_seed(a.seed + step)
+    rng = np.random.default_rng(a.seed + step)
+    budget = a.minutes * 60
+    t0 = time.time() - elapsed
+    last_eval = time.time()
+    while time.time() - t0 < budget:
+        model.train()
+        idx = rng.integers(0, len(y), size=a.batch)
+        xb = augment(to_tensor(x[idx]), g)
+        tg, tl = encode_labels([y[i] for i in idx])
+        # cosine decay over the time budget
+        frac = min(1.0, (time.time() - t0) / budget)
+        lr = a.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * frac)))
+        if step < 300:
+            lr *= (step + 1) / 300
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        logp = model(xb).log_softmax(2).permute(1, 0, 2)  # [T,N,C]
+        il = torch.full((a.batch,), logp.shape[0], dtype=torch.long)
+        loss = ctc(logp, tg, il, tl)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            print(f"step {step} loss {loss.item():.3f} lr {lr:.5f} {(time.time() - t0) / 60:.1f} min", flush=True)
+        if time.time() - last_eval > a.eval_every or time.time() - t0 >= budget:
+            acc = evaluate(model, vx, vy)
+            last_eval = time.time()
+            print(f"step {step} synthetic-val exact {acc:.4f}", flush=True)
+            if acc > best:
+                best = acc
+                save_checkpoint(a.ckpt + ".best", model=model.state_dict(), step=step, val=acc)
+            save_checkpoint(a.ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step, best=best,
+                            elapsed=time.time() - t0)
+    print(f"done: {step} steps, best synthetic-val exact {best:.4f}")
+
+
+def export(a):
+    state = load_checkpoint(a.ckpt)
+    model = Recognizer()
+    model.load_state_dict(state["model"])
+    model.eval()
+    fold_batchnorm(model)
+    dummy = torch.zeros(2, 1, H, W)
+    torch.onnx.export(model, dummy, a.out, input_names=["crops"], output_names=["logits"],
+                      dynamic_axes={"crops": {0: "N"}, "logits": {0: "N"}}, opset_version=17,
+                      dynamo=False)
+    simplify_graph(a.out)
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(a.out, providers=["CPUExecutionProvider"])
+    x = torch.randn(5, 1, H, W)
+    ref = model(x).detach().numpy()
+    got = sess.run(["logits"], {"crops": x.numpy()})[0]
+    err = float(np.abs(ref - got).max())
+    print(f"exported {a.out} (step {state.get('step')}); output {got.shape}; max |torch-onnx| = {err:.2e}")
+    assert err < 1e-3, "ONNX output differs from torch"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--data", nargs="+", required=True)
+    t.add_argument("--val", required=True)
+    t.add_argument("--ckpt", required=True)
+    t.add_argument("--minutes", type=float, default=40)
+    t.add_argument("--batch", type=int, default=96)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--eval-every", type=float, default=120, help="seconds between validation runs")
+    e = sub.add_parser("export")
+    e.add_argument("--ckpt", required=True)
+    e.add_argument("--out", required=True)
+    a = ap.parse_args()
+    train(a) if a.cmd == "train" else export(a)
+
+
+if __name__ == "__main__":
+    main()
