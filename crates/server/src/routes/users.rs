@@ -1,0 +1,276 @@
+//! Account administration: create accounts, change role, disable, unlock, reset a lost
+//! authenticator, reset a password. Every change is audited.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::OpenApi;
+
+use crate::auth::{self, Actor, Permission};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use candor_store::users::{NewUser, User};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        list_users,
+        create_user,
+        update_user,
+        unlock_user,
+        reset_mfa,
+        reset_password
+    ),
+    components(schemas(UserView, CreateUser, UpdateUser, ResetPassword))
+)]
+pub struct Doc;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/users/{id}", axum::routing::patch(update_user))
+        .route("/api/v1/users/{id}/unlock", post(unlock_user))
+        .route("/api/v1/users/{id}/mfa-reset", post(reset_mfa))
+        .route("/api/v1/users/{id}/password", post(reset_password))
+}
+
+/// An account as administrators see it (never the password hash or TOTP secret).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub mfa_enrolled: bool,
+    pub disabled: bool,
+    /// Sign-in refused until this time (Unix ms), after 5 failures.
+    pub locked_until: Option<i64>,
+    pub last_active_at: Option<i64>,
+    pub created_at: i64,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        let now = candor_store::now_ms();
+        UserView {
+            id: u.id,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            role: u.role.clone(),
+            mfa_enrolled: u.totp_enabled,
+            disabled: u.disabled,
+            locked_until: u.locked_until.filter(|t| *t > now),
+            last_active_at: u.last_active_at,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateUser {
+    pub username: String,
+    pub display_name: String,
+    /// administrator, program_manager, supervisor, investigator, officer or auditor.
+    pub role: String,
+    /// Initial password (at least 12 characters); the person sets up TOTP at first sign-in.
+    pub password: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct UpdateUser {
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ResetPassword {
+    pub password: String,
+}
+
+async fn load(state: &AppState, id: i64) -> Result<User, ApiError> {
+    state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
+}
+
+fn target(id: i64) -> String {
+    format!("user:{id}")
+}
+
+/// Lists accounts (administrators; program managers, who grant access).
+#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<UserView>), (status = 403, body = ErrorBody)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    if actor.require(Permission::ManageUsers).is_err() {
+        actor.require(Permission::GrantAccess)?;
+    }
+    let users = state.store.list_users().await?;
+    Ok(Json(users.iter().map(UserView::from).collect()))
+}
+
+/// Creates an account (administrators). Audited.
+#[utoipa::path(post, path = "/api/v1/users", request_body = CreateUser, responses(
+    (status = 201, body = UserView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(req): Json<CreateUser>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    actor.require(Permission::ManageUsers)?;
+    let role = auth::parse_role(&req.role)?;
+    let username = req.username.trim().to_string();
+    candor_store::users::check_username(&username)?;
+    let password_hash = auth::hash_new_password(&username, &req.password).await?;
+    let user = state
+        .store
+        .create_user(
+            &NewUser {
+                username,
+                display_name: req.display_name.trim().to_string(),
+                role: auth::role_name(role),
+                password_hash,
+                created_by: Some(actor.user_id),
+            },
+            candor_store::now_ms(),
+        )
+        .await?;
+    auth::record_action(
+        &state,
+        &actor,
+        "user.create",
+        &target(user.id),
+        json!({"username": user.username, "role": user.role}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+}
+
+/// Changes an account's display name, role or disabled flag (administrators). A role change
+/// or disabling ends the account's sessions. Audited.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", request_body = UpdateUser, responses(
+    (status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    Json(req): Json<UpdateUser>,
+) -> Result<Json<UserView>, ApiError> {
+    actor.require(Permission::ManageUsers)?;
+    let before = load(&state, id).await?;
+    if id == actor.user_id && (req.role.is_some() || req.disabled == Some(true)) {
+        return Err(ApiError::unprocessable(
+            "own_account",
+            "you cannot change your own role or disable yourself; ask another administrator",
+        ));
+    }
+    let now = candor_store::now_ms();
+    let mut changes = serde_json::Map::new();
+    if let Some(name) = req
+        .display_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| *n != before.display_name)
+    {
+        state.store.set_display_name(id, name).await?;
+        changes.insert("display_name".into(), json!(name));
+    }
+    if let Some(role) = &req.role {
+        let role = auth::role_name(auth::parse_role(role)?);
+        if role != before.role {
+            state.store.set_user_role(id, &role).await?;
+            state
+                .store
+                .end_user_sessions(id, now, "role changed")
+                .await?;
+            changes.insert("role".into(), json!({"from": before.role, "to": role}));
+        }
+    }
+    if let Some(disabled) = req.disabled.filter(|d| *d != before.disabled) {
+        state.store.set_user_disabled(id, disabled).await?;
+        if disabled {
+            state
+                .store
+                .end_user_sessions(id, now, "account disabled")
+                .await?;
+        }
+        changes.insert("disabled".into(), json!(disabled));
+    }
+    if !changes.is_empty() {
+        auth::record_action(
+            &state,
+            &actor,
+            "user.update",
+            &target(id),
+            serde_json::Value::Object(changes),
+        )
+        .await?;
+    }
+    Ok(Json(UserView::from(&load(&state, id).await?)))
+}
+
+/// Lifts a lockout (administrators). Audited.
+#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    actor.require(Permission::ManageUsers)?;
+    state.store.unlock_user(id).await?;
+    auth::record_action(&state, &actor, "user.unlock", &target(id), json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Resets a lost authenticator (administrators): TOTP off, recovery codes deleted, sessions
+/// ended; the person enrols again at next sign-in. Audited.
+#[utoipa::path(post, path = "/api/v1/users/{id}/mfa-reset", responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn reset_mfa(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    actor.require(Permission::ManageUsers)?;
+    state.store.reset_totp(id).await?;
+    state
+        .store
+        .end_user_sessions(id, candor_store::now_ms(), "authenticator reset")
+        .await?;
+    auth::record_action(&state, &actor, "user.mfa_reset", &target(id), json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets a new password for an account (administrators); its sessions end. Audited.
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", request_body = ResetPassword, responses(
+    (status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    Json(req): Json<ResetPassword>,
+) -> Result<StatusCode, ApiError> {
+    actor.require(Permission::ManageUsers)?;
+    let user = load(&state, id).await?;
+    let hash = auth::hash_new_password(&user.username, &req.password).await?;
+    state.store.set_password_hash(id, &hash).await?;
+    state
+        .store
+        .end_user_sessions(id, candor_store::now_ms(), "password reset")
+        .await?;
+    auth::record_action(
+        &state,
+        &actor,
+        "user.password_reset",
+        &target(id),
+        json!({}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
