@@ -6,6 +6,7 @@ use crate::state::AppState;
 
 pub mod audit;
 pub mod health;
+pub mod policy;
 pub mod session;
 pub mod users;
 
@@ -15,6 +16,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(session::routes())
         .merge(audit::routes())
+        .merge(policy::routes())
         .merge(users::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
         .with_state(state)
