@@ -1073,3 +1073,15 @@ pub async fn unlock_by_system(state: &AppState, user: &User) -> Result<(), ApiEr
     )
     .await
 }
+
+/// Reads a JSON request body into `T` after the caller's permission was checked: handlers
+/// take `Json<serde_json::Value>` and call this once `require` passed, so a refused caller
+/// gets 403 rather than a validation error, and a bad body gets the API's error format.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| {
+        ApiError::unprocessable(
+            "invalid_body",
+            format!("the request body is not valid: {e}"),
+        )
+    })
+}

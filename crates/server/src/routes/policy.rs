@@ -103,7 +103,7 @@ pub struct Acknowledge {
 pub async fn acknowledge_policy(
     State(state): State<AppState>,
     su: SessionUser,
-    Json(req): Json<Acknowledge>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     if su.session.stage != SessionStage::Full {
         return Err(ApiError::forbidden(
@@ -111,6 +111,7 @@ pub async fn acknowledge_policy(
             "set up your authenticator app first, then acknowledge the policy",
         ));
     }
+    let req: Acknowledge = auth::parse_body(body)?;
     let policy = policy_in_force(&state).await?;
     if req.version != policy.version {
         return Err(ApiError::conflict(

@@ -22,9 +22,21 @@ use candor_store::users::{NewUser, User};
         update_user,
         unlock_user,
         reset_mfa,
-        reset_password
+        reset_password,
+        reactivate_user,
+        list_training,
+        record_training,
+        grant_access,
+        revoke_access
     ),
-    components(schemas(UserView, CreateUser, UpdateUser, ResetPassword))
+    components(schemas(
+        UserView,
+        CreateUser,
+        UpdateUser,
+        ResetPassword,
+        TrainingView,
+        RecordTraining
+    ))
 )]
 pub struct Doc;
 
@@ -134,9 +146,10 @@ pub async fn list_users(
 pub async fn create_user(
     State(state): State<AppState>,
     actor: Actor,
-    Json(req): Json<CreateUser>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     actor.require(Permission::ManageUsers)?;
+    let req: CreateUser = auth::parse_body(body)?;
     let role = auth::parse_role(&req.role)?;
     let username = req.username.trim().to_string();
     candor_store::users::check_username(&username)?;
@@ -174,8 +187,9 @@ pub async fn update_user(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-    Json(req): Json<UpdateUser>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<Json<UserView>, ApiError> {
+    let req: UpdateUser = auth::parse_body(body)?;
     if req.role.is_some() {
         actor.require(Permission::GrantAccess)?;
     }
@@ -277,9 +291,10 @@ pub async fn reset_password(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-    Json(req): Json<ResetPassword>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<StatusCode, ApiError> {
     actor.require(Permission::ManageUsers)?;
+    let req: ResetPassword = auth::parse_body(body)?;
     let user = load(&state, id).await?;
     let hash = auth::hash_new_password(&user.username, &req.password).await?;
     state.store.set_password_hash(id, &hash).await?;
@@ -396,9 +411,10 @@ pub async fn record_training(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-    Json(req): Json<RecordTraining>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<(StatusCode, Json<TrainingView>), ApiError> {
     actor.require(Permission::GrantAccess)?;
+    let req: RecordTraining = auth::parse_body(body)?;
     load(&state, id).await?;
     let course = req.course.trim();
     if course.is_empty() {
