@@ -131,7 +131,18 @@ impl Encoder {
 
 /// The hash of record `seq` linking to `prev_hash` and holding `entry`.
 pub fn record_hash(seq: u64, prev_hash: &ChainHash, entry: &AuditEntry) -> ChainHash {
-    let mut e = Encoder(Vec::with_capacity(512));
+    record_hash_in(&mut Vec::with_capacity(512), seq, prev_hash, entry)
+}
+
+/// [`record_hash`] encoding into `buffer` (cleared first), so a loop reuses one allocation.
+pub(crate) fn record_hash_in(
+    buffer: &mut Vec<u8>,
+    seq: u64,
+    prev_hash: &ChainHash,
+    entry: &AuditEntry,
+) -> ChainHash {
+    buffer.clear();
+    let mut e = Encoder(std::mem::take(buffer));
     e.0.extend_from_slice(DOMAIN);
     e.u64(seq);
     e.0.extend_from_slice(&prev_hash.0);
@@ -165,7 +176,9 @@ pub fn record_hash(seq: u64, prev_hash: &ChainHash, entry: &AuditEntry) -> Chain
     });
     e.bytes(entry.source.as_bytes());
     e.json(&entry.details);
-    ChainHash(Sha256::digest(&e.0).into())
+    let hash = ChainHash(Sha256::digest(&e.0).into());
+    *buffer = e.0;
+    hash
 }
 
 #[cfg(test)]

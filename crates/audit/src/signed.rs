@@ -155,6 +155,62 @@ pub struct Checkpoint {
     pub signature: [u8; 64],
 }
 
+/// The shape both statements share: a header, a number, a hash, a time and a key.
+struct Layout {
+    header: &'static str,
+    number_name: &'static str,
+    hash_name: &'static str,
+}
+
+const CHECKPOINT: Layout = Layout {
+    header: CHECKPOINT_HEADER,
+    number_name: "length",
+    hash_name: "head",
+};
+
+const ANCHOR: Layout = Layout {
+    header: ANCHOR_HEADER,
+    number_name: "first-seq",
+    hash_name: "prev",
+};
+
+/// The fields of one statement, read or to be written.
+struct Fields {
+    number: u64,
+    hash: ChainHash,
+    time: DateTime<Utc>,
+    key_id: String,
+    signature: [u8; 64],
+}
+
+impl Layout {
+    fn body(&self, number: u64, hash: &ChainHash, time: &DateTime<Utc>, key_id: &str) -> String {
+        format!(
+            "{}\n{}: {number}\n{}: {hash}\ntime: {}\nkey: {key_id}\n",
+            self.header,
+            self.number_name,
+            self.hash_name,
+            time_text(time)
+        )
+    }
+
+    fn text(&self, body: String, signature: &[u8; 64]) -> String {
+        format!("{body}signature: {}\n", BASE64.encode(signature))
+    }
+
+    fn parse(&self, text: &str) -> Result<Fields, StatementError> {
+        let names = [self.number_name, self.hash_name, "time", "key"];
+        let (v, signature) = parse_statement(text, self.header, &names)?;
+        Ok(Fields {
+            number: parse_u64(&v[0], self.number_name, 2)?,
+            hash: parse_hash(&v[1], 3)?,
+            time: parse_time(&v[2], 4)?,
+            key_id: v[3].clone(),
+            signature,
+        })
+    }
+}
+
 impl Checkpoint {
     /// Signs a checkpoint (time cut to milliseconds).
     pub fn sign(
@@ -176,13 +232,7 @@ impl Checkpoint {
 
     /// The signed text (everything but the signature line).
     pub fn body(&self) -> String {
-        format!(
-            "{CHECKPOINT_HEADER}\nlength: {}\nhead: {}\ntime: {}\nkey: {}\n",
-            self.length,
-            self.head_hash,
-            time_text(&self.time),
-            self.key_id
-        )
+        CHECKPOINT.body(self.length, &self.head_hash, &self.time, &self.key_id)
     }
 
     /// Checks the signature against `key`.
@@ -192,23 +242,18 @@ impl Checkpoint {
 
     /// The canonical text for publishing.
     pub fn to_text(&self) -> String {
-        format!(
-            "{}signature: {}\n",
-            self.body(),
-            BASE64.encode(self.signature)
-        )
+        CHECKPOINT.text(self.body(), &self.signature)
     }
 
     /// Reads the canonical text (the signature is not checked; call [`Checkpoint::verify`]).
     pub fn from_text(text: &str) -> Result<Checkpoint, StatementError> {
-        let (v, signature) =
-            parse_statement(text, CHECKPOINT_HEADER, &["length", "head", "time", "key"])?;
+        let f = CHECKPOINT.parse(text)?;
         Ok(Checkpoint {
-            length: parse_u64(&v[0], "length", 2)?,
-            head_hash: parse_hash(&v[1], 3)?,
-            time: parse_time(&v[2], 4)?,
-            key_id: v[3].clone(),
-            signature,
+            length: f.number,
+            head_hash: f.hash,
+            time: f.time,
+            key_id: f.key_id,
+            signature: f.signature,
         })
     }
 }
@@ -243,13 +288,7 @@ impl Anchor {
 
     /// The signed text (everything but the signature line).
     pub fn body(&self) -> String {
-        format!(
-            "{ANCHOR_HEADER}\nfirst-seq: {}\nprev: {}\ntime: {}\nkey: {}\n",
-            self.seq,
-            self.prev_hash,
-            time_text(&self.time),
-            self.key_id
-        )
+        ANCHOR.body(self.seq, &self.prev_hash, &self.time, &self.key_id)
     }
 
     /// Checks the signature against `key`.
@@ -259,23 +298,18 @@ impl Anchor {
 
     /// The canonical text for publishing.
     pub fn to_text(&self) -> String {
-        format!(
-            "{}signature: {}\n",
-            self.body(),
-            BASE64.encode(self.signature)
-        )
+        ANCHOR.text(self.body(), &self.signature)
     }
 
     /// Reads the canonical text (the signature is not checked; call [`Anchor::verify`]).
     pub fn from_text(text: &str) -> Result<Anchor, StatementError> {
-        let (v, signature) =
-            parse_statement(text, ANCHOR_HEADER, &["first-seq", "prev", "time", "key"])?;
+        let f = ANCHOR.parse(text)?;
         Ok(Anchor {
-            seq: parse_u64(&v[0], "first-seq", 2)?,
-            prev_hash: parse_hash(&v[1], 3)?,
-            time: parse_time(&v[2], 4)?,
-            key_id: v[3].clone(),
-            signature,
+            seq: f.number,
+            prev_hash: f.hash,
+            time: f.time,
+            key_id: f.key_id,
+            signature: f.signature,
         })
     }
 }

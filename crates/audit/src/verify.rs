@@ -1,9 +1,10 @@
 //! Verification of stored records against the chain rules, checkpoints and an anchor.
 
 use crate::entry::AuditRecord;
-use crate::hash::{ChainHash, record_hash};
+use crate::hash::{ChainHash, record_hash, record_hash_in};
 use crate::signed::{Anchor, Checkpoint, StatementError};
 use ed25519_dalek::VerifyingKey;
+use std::borrow::Borrow;
 use std::fmt;
 
 /// What a successful verification covered.
@@ -115,11 +116,12 @@ fn finding(kind: TamperKind, seq: u64) -> TamperFinding {
 /// checkpoint and the anchor are signed by `key`, each checkpoint's head hash is the
 /// hash of the record at its length, and no checkpoint is longer than the chain.
 ///
-/// Checks signatures first, then walks the records once, returning the first problem.
+/// Records may be owned or borrowed. Checks signatures first, then walks the records
+/// once, returning the first problem.
 /// Checkpoints must be signed by `key` alone; a rotated key's checkpoints are verified
 /// in a separate call with that key.
-pub fn verify(
-    records: impl IntoIterator<Item = AuditRecord>,
+pub fn verify<R: Borrow<AuditRecord>>(
+    records: impl IntoIterator<Item = R>,
     checkpoints: &[Checkpoint],
     anchor: Option<&Anchor>,
     key: &VerifyingKey,
@@ -182,13 +184,15 @@ pub fn verify(
     let mut expected_seq = first_seq;
     let mut expected_link = start_link;
     let mut previous_link: Option<ChainHash> = None;
+    let mut buffer = Vec::with_capacity(512);
     let mut records = records.into_iter();
     while let Some(r) = records.next() {
+        let r = r.borrow();
         if r.seq < expected_seq {
             return Err(finding(TamperKind::Inserted, r.seq));
         }
         if r.seq > expected_seq {
-            let kind = if records.any(|later| later.seq == expected_seq) {
+            let kind = if records.any(|later| later.borrow().seq == expected_seq) {
                 TamperKind::Reordered
             } else {
                 TamperKind::Deleted
@@ -200,7 +204,7 @@ pub fn verify(
             };
             return Err(finding(kind, seq));
         }
-        let computed = record_hash(r.seq, &r.prev_hash, &r.entry);
+        let computed = record_hash_in(&mut buffer, r.seq, &r.prev_hash, &r.entry);
         if r.prev_hash != expected_link {
             if previous_link == Some(r.prev_hash) {
                 // This record skips the one before it, which therefore was slipped in.
@@ -272,7 +276,13 @@ mod tests {
     }
 
     fn check(records: &[AuditRecord], cps: &[Checkpoint]) -> Result<VerifyReport, TamperFinding> {
-        verify(records.to_vec(), cps, None, &key().verifying_key())
+        let borrowed = verify(records, cps, None, &key().verifying_key());
+        assert_eq!(
+            borrowed,
+            verify(records.to_vec(), cps, None, &key().verifying_key()),
+            "owned and borrowed records verify alike"
+        );
+        borrowed
     }
 
     fn at(kind: TamperKind, seq: u64) -> TamperFinding {
@@ -473,7 +483,7 @@ mod tests {
         ));
         // everything pruned: the chain is just the anchor
         let all = Anchor::sign(10, chain.head(), when(), &key());
-        let report = verify(Vec::new(), &[head], Some(&all), &public).unwrap();
+        let report = verify(Vec::<AuditRecord>::new(), &[head], Some(&all), &public).unwrap();
         assert_eq!((report.length, report.records), (10, 0));
     }
 

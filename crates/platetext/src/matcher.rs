@@ -89,29 +89,69 @@ struct KeyTable {
 }
 
 impl KeyTable {
-    /// Builds from a key generator called twice (count, then place), so no temporary list
-    /// of all pairs is ever held. `keys(emit)` must call `emit(hash, slot)` for each key.
+    /// Builds from a key generator called twice (count, then place): `keys(emit)` must
+    /// call `emit(hash, slot)` for the same keys each time.
+    ///
+    /// Keys are first scattered into 256 partitions by their top 8 bits, then each
+    /// partition is counting-sorted into its buckets; both steps write to few places at a
+    /// time, which keeps the build cache-friendly at tens of millions of keys.
     fn build(expected: usize, keys: impl Fn(&mut dyn FnMut(u64, u32))) -> Self {
-        // About one key per bucket on average, at least 2^4 buckets.
-        let bits = (usize::BITS - expected.max(16).leading_zeros()).min(31);
+        const PARTITION_BITS: u32 = 8;
+        const PARTITIONS: usize = 1 << PARTITION_BITS;
+        // One to two keys per bucket on average.
+        let bits = (usize::BITS - expected.leading_zeros())
+            .saturating_sub(1)
+            .clamp(PARTITION_BITS, 31);
         let shift = 64 - bits;
         let buckets = 1usize << bits;
-        let mut dir = vec![0u32; buckets + 1];
-        keys(&mut |hash, _| dir[(hash >> shift) as usize + 1] += 1);
-        for b in 1..=buckets {
-            dir[b] += dir[b - 1];
+        let per_partition = buckets / PARTITIONS;
+
+        let mut starts = vec![0usize; PARTITIONS + 1];
+        keys(&mut |hash, _| starts[(hash >> (64 - PARTITION_BITS)) as usize + 1] += 1);
+        for p in 1..=PARTITIONS {
+            starts[p] += starts[p - 1];
         }
-        let total = dir[buckets] as usize;
+        let total = starts[PARTITIONS];
+        assert!(
+            u32::try_from(total).is_ok(),
+            "hot-list index exceeds 4 billion keys"
+        );
+        let mut staged_hashes = vec![0u64; total];
+        let mut staged_slots = vec![0u32; total];
+        let mut cursor = starts[..PARTITIONS].to_vec();
+        keys(&mut |hash, slot| {
+            let p = (hash >> (64 - PARTITION_BITS)) as usize;
+            staged_hashes[cursor[p]] = hash;
+            staged_slots[cursor[p]] = slot;
+            cursor[p] += 1;
+        });
+
+        let mut dir = vec![0u32; buckets + 1];
         let mut tags = vec![0u32; total];
         let mut slots = vec![0u32; total];
-        let mut cursor: Vec<u32> = dir[..buckets].to_vec();
-        keys(&mut |hash, slot| {
-            let b = (hash >> shift) as usize;
-            let at = cursor[b] as usize;
-            tags[at] = hash as u32;
-            slots[at] = slot;
-            cursor[b] += 1;
-        });
+        let mut counts = vec![0u32; per_partition + 1];
+        for p in 0..PARTITIONS {
+            let (from, to) = (starts[p], starts[p + 1]);
+            let first_bucket = p * per_partition;
+            counts.iter_mut().for_each(|c| *c = 0);
+            for &hash in &staged_hashes[from..to] {
+                counts[(hash >> shift) as usize - first_bucket + 1] += 1;
+            }
+            let mut at = from as u32;
+            for b in 0..per_partition {
+                dir[first_bucket + b] = at;
+                at += counts[b + 1];
+                counts[b + 1] = dir[first_bucket + b];
+            }
+            for (&hash, &slot) in staged_hashes[from..to].iter().zip(&staged_slots[from..to]) {
+                let b = (hash >> shift) as usize - first_bucket + 1;
+                let i = counts[b] as usize;
+                tags[i] = hash as u32;
+                slots[i] = slot;
+                counts[b] += 1;
+            }
+        }
+        dir[buckets] = total as u32;
         KeyTable {
             shift,
             dir,
@@ -181,8 +221,8 @@ impl HotListIndex {
     ///
     /// # Panics
     ///
-    /// When the plates together exceed 4 GiB or the list 4 billion entries (the index
-    /// uses 32-bit offsets).
+    /// When the plates together exceed 4 GiB, or the list (or, with missing/extra
+    /// matching, the plates' total length) 4 billion entries: the index uses 32-bit offsets.
     pub fn build_with_classes(
         entries: impl IntoIterator<Item = (i64, String)>,
         opts: MatchOptions,

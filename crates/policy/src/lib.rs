@@ -14,4 +14,4 @@ pub use document::{
     PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,
 };
 pub use purpose::{PlateQuery, PolicyDenial, Purpose, SearchShape, check_search};
-pub use roles::{Permission, Role, permission_matrix_markdown};
+pub use roles::{Permission, Role, UnknownCode, permission_matrix_markdown};

@@ -234,29 +234,33 @@ pub struct UnknownCode {
     given: String,
 }
 
+/// Finds the item of `all` whose code is `given`.
+fn parse_code<T: Copy>(
+    all: &[T],
+    code: fn(T) -> &'static str,
+    what: &'static str,
+    given: &str,
+) -> Result<T, UnknownCode> {
+    all.iter()
+        .copied()
+        .find(|item| code(*item) == given)
+        .ok_or_else(|| UnknownCode {
+            what,
+            given: given.to_string(),
+        })
+}
+
 impl FromStr for Role {
     type Err = UnknownCode;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.code() == s)
-            .ok_or_else(|| UnknownCode {
-                what: "role",
-                given: s.to_string(),
-            })
+        parse_code(&Role::ALL, Role::code, "role", s)
     }
 }
 
 impl FromStr for Permission {
     type Err = UnknownCode;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Permission::ALL
-            .into_iter()
-            .find(|p| p.code() == s)
-            .ok_or_else(|| UnknownCode {
-                what: "permission",
-                given: s.to_string(),
-            })
+        parse_code(&Permission::ALL, Permission::code, "permission", s)
     }
 }
 
