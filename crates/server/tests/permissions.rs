@@ -108,6 +108,7 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/audit/checkpoints", AnyOf(&[P::ReadAudit])),
     ("POST", "/api/v1/audit/checkpoints", AnyOf(&[P::ReadAudit])),
     ("GET", "/api/v1/audit/verify", AnyOf(&[P::ReadAudit])),
+    ("POST", "/api/v1/search/reads", AnyOf(&[P::SearchReads])),
 ];
 
 /// Console pages (server-rendered HTML, outside the API document).
