@@ -27,80 +27,7 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub use candor_policy_shim::{Permission, Role};
-
-/// Roles and permissions, until `candor_policy::{Role, Permission}` lands (then this module
-/// becomes `pub use candor_policy::{Permission, Role};`).
-mod candor_policy_shim {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-    #[serde(rename_all = "snake_case")]
-    pub enum Role {
-        Officer,
-        Investigator,
-        Supervisor,
-        Auditor,
-        ProgramManager,
-        Administrator,
-    }
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Permission {
-        ReceiveAlerts,
-        VerifyHits,
-        EnterHotPlates,
-        ApproveHotPlates,
-        ManageHotLists,
-        ManageCameras,
-        ManageLegalHolds,
-        RunPurge,
-        ManageUsers,
-        GrantAccess,
-        ManagePolicy,
-        ReadAudit,
-        ReviewQueries,
-        SearchReads,
-        SearchHits,
-    }
-
-    impl Role {
-        pub fn allows(self, p: Permission) -> bool {
-            use Permission::*;
-            match self {
-                Role::Officer => {
-                    matches!(p, ReceiveAlerts | VerifyHits | EnterHotPlates | SearchHits)
-                }
-                Role::Investigator => {
-                    matches!(p, ReceiveAlerts | EnterHotPlates | SearchReads | SearchHits)
-                }
-                Role::Supervisor => matches!(
-                    p,
-                    ReceiveAlerts
-                        | VerifyHits
-                        | EnterHotPlates
-                        | ApproveHotPlates
-                        | ReviewQueries
-                        | SearchReads
-                        | SearchHits
-                ),
-                Role::Auditor => matches!(p, ReadAudit),
-                Role::ProgramManager => matches!(
-                    p,
-                    ManageHotLists
-                        | ManageLegalHolds
-                        | RunPurge
-                        | ApproveHotPlates
-                        | GrantAccess
-                        | ManagePolicy
-                        | ReadAudit
-                        | ReviewQueries
-                ),
-                Role::Administrator => {
-                    matches!(p, ManageCameras | ManageHotLists | RunPurge | ManageUsers)
-                }
-            }
-        }
-    }
-}
+pub use candor_policy::{Permission, Role};
 
 /// Cookie carrying the session token.
 pub const SESSION_COOKIE: &str = "candor_session";
@@ -122,8 +49,8 @@ const TOUCH_EVERY_MS: i64 = 15 * 1000;
 /// Largest form body the CSRF layer buffers.
 const MAX_FORM_BYTES: usize = 1024 * 1024;
 
-/// The signed-in person making a request: both factors accepted, account active and not
-/// locked, session live.
+/// The signed-in person making a request: both factors accepted, account active, not locked
+/// and not idle past the policy's limit, session live, current policy acknowledged.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub user_id: i64,
@@ -133,23 +60,90 @@ pub struct Actor {
     pub csrf_token: String,
     /// Client address, for audit records.
     pub remote_addr: String,
+    /// The policy version in force for this request (recorded with each query).
+    pub policy_version: i64,
+    /// Latest training certificate expiry (Unix ms), if any.
+    pub training_expires: Option<i64>,
+    /// Whether a program manager has granted access to plate data.
+    pub access_granted: bool,
 }
 
 impl Actor {
-    /// Refuses with 403 unless the actor's role allows `p`.
+    /// Refuses with 403 unless the actor's role allows `p` and, when `p` exposes plate data,
+    /// the actor holds a current training certificate and a program manager's grant.
     pub fn require(&self, p: Permission) -> Result<(), ApiError> {
-        if self.role.allows(p) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
+        if !self.role.allows(p) {
+            return Err(ApiError::forbidden(
                 "forbidden",
                 format!(
-                    "your role ({}) does not allow this ({p:?}); ask a program manager if your work needs it",
-                    role_name(self.role)
+                    "your role ({}) does not allow this ({}); ask a program manager if your work needs it",
+                    role_name(self.role),
+                    p.code()
                 ),
-            ))
+            ));
         }
+        if p.exposes_plate_data() {
+            self.require_plate_access(now_ms())?;
+        }
+        Ok(())
     }
+
+    /// The gates in front of plate data: a current training certificate, then a program
+    /// manager's grant.
+    fn require_plate_access(&self, now: i64) -> Result<(), ApiError> {
+        match self.training_expires {
+            None => {
+                return Err(ApiError::forbidden(
+                    "training_missing",
+                    "no ALPR training certificate is on record for you: complete the training and ask a program manager to record it",
+                ));
+            }
+            Some(expiry) if expiry <= now => {
+                return Err(ApiError::forbidden(
+                    "training_expired",
+                    format!(
+                        "your ALPR training certificate expired on {}: renew the training and ask a program manager to record it",
+                        date_text(expiry)
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        if !self.access_granted {
+            return Err(ApiError::forbidden(
+                "access_not_granted",
+                "a program manager has not granted you access to plate data yet",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn date_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Refuses an account unused for longer than the policy's idle limit (CJIS: disable
+/// inactive accounts); an administrator reactivates it.
+pub fn check_idle(
+    user: &User,
+    policy: &candor_policy::PolicyDocument,
+    now: i64,
+) -> Result<(), ApiError> {
+    let last = user.last_active_at.unwrap_or(user.created_at);
+    let limit_ms = i64::try_from(policy.idle_account_limit.as_millis()).unwrap_or(i64::MAX);
+    if now.saturating_sub(last) >= limit_ms {
+        return Err(ApiError::forbidden(
+            "account_idle",
+            format!(
+                "this account has not been used since {} (longer than the policy allows) and has lapsed: ask an administrator to reactivate it",
+                date_text(last)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A live session at any stage of sign-in (used by the sign-in flow itself: TOTP enrolment,
@@ -164,15 +158,12 @@ pub struct SessionUser {
 
 /// The stored name of a role (`program_manager`, …).
 pub fn role_name(role: Role) -> String {
-    serde_json::to_value(role)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{role:?}"))
+    role.code().to_string()
 }
 
 /// Parses a stored or typed role name.
 pub fn parse_role(name: &str) -> Result<Role, ApiError> {
-    serde_json::from_value(serde_json::Value::String(name.trim().to_ascii_lowercase())).map_err(|_| {
+    name.trim().to_ascii_lowercase().parse::<Role>().map_err(|_| {
         ApiError::unprocessable(
             "invalid_role",
             format!(
@@ -428,6 +419,18 @@ impl FromRequestParts<AppState> for Actor {
             ));
         }
         let now = now_ms();
+        let policy = crate::routes::policy::policy_in_force(state).await?;
+        check_idle(&su.user, &policy.document, now)?;
+        let acknowledged = state.store.acknowledged_policy_version(su.user.id).await?;
+        if acknowledged != Some(policy.version) {
+            return Err(ApiError::forbidden(
+                "policy_ack_required",
+                format!(
+                    "policy version {} is in force and you have not acknowledged it: read it (GET /api/v1/policy) and acknowledge it (POST /api/v1/policy/acknowledge) before anything else",
+                    policy.version
+                ),
+            ));
+        }
         if su
             .user
             .last_active_at
@@ -435,12 +438,16 @@ impl FromRequestParts<AppState> for Actor {
         {
             state.store.touch_user(su.user.id, now).await?;
         }
+        let training_expires = state.store.training_expiry(su.user.id).await?;
         Ok(Actor {
             user_id: su.user.id,
             username: su.user.username,
             role: su.role,
             csrf_token: su.session.csrf_token,
             remote_addr: su.remote_addr,
+            policy_version: policy.version,
+            training_expires,
+            access_granted: su.user.access_granted_at.is_some(),
         })
     }
 }
@@ -615,6 +622,11 @@ pub async fn sign_in(state: &AppState, attempt: SignInAttempt) -> Result<SignedI
             .map_err(|_| ApiError::internal("password check failed to run"))?;
     if !password_ok {
         return Err(failure("bad_password").count().await?);
+    }
+    let policy = crate::routes::policy::policy_in_force(state).await?;
+    if let Err(e) = check_idle(&user, &policy.document, now) {
+        failure("idle").audit(json!({})).await?;
+        return Err(e);
     }
     if user.disabled {
         failure("disabled").audit(json!({})).await?;
@@ -1060,4 +1072,16 @@ pub async fn unlock_by_system(state: &AppState, user: &User) -> Result<(), ApiEr
         json!({}),
     )
     .await
+}
+
+/// Reads a JSON request body into `T` after the caller's permission was checked: handlers
+/// take `Json<serde_json::Value>` and call this once `require` passed, so a refused caller
+/// gets 403 rather than a validation error, and a bad body gets the API's error format.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| {
+        ApiError::unprocessable(
+            "invalid_body",
+            format!("the request body is not valid: {e}"),
+        )
+    })
 }

@@ -52,7 +52,7 @@ async fn first_sign_in_enrols_totp_then_full_access() {
                     password_hash: hash,
                     created_by: None,
                 },
-                0,
+                candor_store::now_ms(),
             )
             .await
             .unwrap();
@@ -138,6 +138,33 @@ async fn first_sign_in_enrols_totp_then_full_access() {
             .collect();
         assert_eq!(codes.len(), 10);
 
+        // Then the policy in force must be acknowledged before anything else.
+        let res = server
+            .client
+            .get(server.url("/api/v1/users"))
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_code(res).await, (403, "policy_ack_required".into()));
+        let res = server
+            .client
+            .get(server.url("/api/v1/policy"))
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .unwrap();
+        let policy: Value = res.json().await.unwrap();
+        assert_eq!(policy["acknowledged"], false);
+        let res = server
+            .client
+            .post(server.url("/api/v1/policy/acknowledge"))
+            .header("authorization", &bearer)
+            .json(&json!({"version": policy["version"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
         let res = server
             .client
             .get(server.url("/api/v1/users"))
@@ -588,12 +615,22 @@ async fn administrators_manage_accounts_and_others_cannot() {
             .await
             .unwrap();
         assert_eq!(res.status(), 401);
-        // Administrators cannot demote themselves.
+        // Roles are a program manager's to assign, not an administrator's.
+        let res = server
+            .client
+            .patch(server.url(&format!("/api/v1/users/{}", officer.id)))
+            .bearer_auth(&a.token)
+            .json(&json!({"role": "investigator"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_code(res).await, (403, "forbidden".into()));
+        // Administrators cannot disable themselves.
         let res = server
             .client
             .patch(server.url(&format!("/api/v1/users/{}", admin.id)))
             .bearer_auth(&a.token)
-            .json(&json!({"role": "officer"}))
+            .json(&json!({"disabled": true}))
             .send()
             .await
             .unwrap();

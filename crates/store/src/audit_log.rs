@@ -33,9 +33,9 @@ fn to_i64(n: u64) -> Result<i64, StoreError> {
 /// Reads one stored record. A row whose fields cannot be read back (edited into nonsense)
 /// becomes a record whose content cannot match its hash, so verification names it.
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
-    let seq: i64 = row.try_get("seq")?;
-    let prev: Vec<u8> = row.try_get("prev_hash")?;
-    let hash: Vec<u8> = row.try_get("hash")?;
+    let seq: i64 = row.try_get(col::SEQ)?;
+    let prev: Vec<u8> = row.try_get(col::PREV_HASH)?;
+    let hash: Vec<u8> = row.try_get(col::HASH)?;
     let seq = u64::try_from(seq).unwrap_or(u64::MAX);
     let prev_hash = hash_from_bytes(&prev).unwrap_or_default();
     let hash = hash_from_bytes(&hash).unwrap_or_default();
@@ -60,25 +60,47 @@ fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     })
 }
 
+/// Column positions of [`RECORD_COLUMNS`] (read by index: faster than by name).
+mod col {
+    pub const SEQ: usize = 0;
+    pub const TIME: usize = 1;
+    pub const ACTOR: usize = 2;
+    pub const ACTION: usize = 3;
+    pub const TARGET: usize = 4;
+    pub const OUTCOME: usize = 5;
+    pub const SOURCE: usize = 6;
+    pub const DETAILS: usize = 7;
+    pub const PREV_HASH: usize = 8;
+    pub const HASH: usize = 9;
+}
+
+/// The columns every record query selects, in [`col`] order.
+const RECORD_COLUMNS: &str =
+    "seq, time, actor, action, target, outcome, source, details, prev_hash, hash";
+
 fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, String> {
-    let get_text = |name: &str| {
-        row.try_get::<String, _>(name)
+    let get_text = |index: usize, name: &str| {
+        row.try_get::<String, _>(index)
             .map_err(|e| format!("{name}: {e}"))
     };
-    let time: i64 = row.try_get("time").map_err(|e| format!("time: {e}"))?;
+    let time: i64 = row.try_get(col::TIME).map_err(|e| format!("time: {e}"))?;
     let time = DateTime::from_timestamp_millis(time).ok_or("time out of range")?;
-    let actor = serde_json::from_str(&get_text("actor")?).map_err(|e| format!("actor: {e}"))?;
-    let outcome = serde_json::from_value(serde_json::Value::String(get_text("outcome")?))
-        .map_err(|e| format!("outcome: {e}"))?;
-    let details =
-        serde_json::from_str(&get_text("details")?).map_err(|e| format!("details: {e}"))?;
+    let actor =
+        serde_json::from_str(&get_text(col::ACTOR, "actor")?).map_err(|e| format!("actor: {e}"))?;
+    let outcome = serde_json::from_value(serde_json::Value::String(get_text(
+        col::OUTCOME,
+        "outcome",
+    )?))
+    .map_err(|e| format!("outcome: {e}"))?;
+    let details = serde_json::from_str(&get_text(col::DETAILS, "details")?)
+        .map_err(|e| format!("details: {e}"))?;
     Ok(AuditEntry {
         time,
         actor,
-        action: get_text("action")?,
-        target: get_text("target")?,
+        action: get_text(col::ACTION, "action")?,
+        target: get_text(col::TARGET, "target")?,
         outcome,
-        source: get_text("source")?,
+        source: get_text(col::SOURCE, "source")?,
         details,
     })
 }
@@ -90,27 +112,58 @@ fn outcome_text(o: candor_audit::Outcome) -> String {
         .unwrap_or_default()
 }
 
+/// Records per multi-row INSERT (10 parameters each: well under both backends' limits).
+const ROWS_PER_INSERT: usize = 100;
+
 async fn insert_record(tx: &mut Tx, r: &AuditRecord) -> Result<(), StoreError> {
-    let actor =
-        serde_json::to_string(&r.entry.actor).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let details =
-        serde_json::to_string(&r.entry.details).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO audit_log (seq, time, actor, action, target, outcome, source, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(to_i64(r.seq)?)
-    .bind(r.entry.time.timestamp_millis())
-    .bind(actor)
-    .bind(&r.entry.action)
-    .bind(&r.entry.target)
-    .bind(outcome_text(r.entry.outcome))
-    .bind(&r.entry.source)
-    .bind(details)
-    .bind(r.prev_hash.0.to_vec())
-    .bind(r.hash.0.to_vec())
-    .execute(&mut **tx)
-    .await?;
+    insert_records(tx, std::slice::from_ref(r)).await
+}
+
+/// Inserts records with multi-row INSERTs (one round trip per [`ROWS_PER_INSERT`]).
+async fn insert_records(tx: &mut Tx, records: &[AuditRecord]) -> Result<(), StoreError> {
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO audit_log (seq, time, actor, action, target, outcome, source, details, prev_hash, hash) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 10;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10
+            ));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            let actor = serde_json::to_string(&r.entry.actor)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let details = serde_json::to_string(&r.entry.details)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            query = query
+                .bind(to_i64(r.seq)?)
+                .bind(r.entry.time.timestamp_millis())
+                .bind(actor)
+                .bind(r.entry.action.clone())
+                .bind(r.entry.target.clone())
+                .bind(outcome_text(r.entry.outcome))
+                .bind(r.entry.source.clone())
+                .bind(details)
+                .bind(r.prev_hash.0.to_vec())
+                .bind(r.hash.0.to_vec());
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -153,12 +206,8 @@ impl Store {
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let mut tx = self.begin().await?;
         let mut chain = self.lock_audit_head(&mut tx).await?;
-        let mut records = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let record = chain.next(entry);
-            insert_record(&mut tx, &record).await?;
-            records.push(record);
-        }
+        let records: Vec<AuditRecord> = entries.into_iter().map(|e| chain.next(e)).collect();
+        insert_records(&mut tx, &records).await?;
         Self::save_audit_head(&mut tx, &chain).await?;
         tx.commit().await?;
         Ok(records)
@@ -197,10 +246,9 @@ impl Store {
         from_seq: u64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, time, actor, action, target, outcome, source, details, prev_hash, hash \
-             FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2"
+        )))
         .bind(to_i64(from_seq)?)
         .bind(limit)
         .fetch_all(self.pool())
@@ -211,11 +259,11 @@ impl Store {
     /// Records filtered for reading (newest first): by action prefix, actor user id, time
     /// range; paginated with `before_seq`.
     pub async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, time, actor, action, target, outcome, source, details, prev_hash, hash FROM audit_log \
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_log \
              WHERE seq < $1 AND time >= $2 AND time < $3 AND action LIKE $4 ESCAPE '\\' AND target LIKE $5 ESCAPE '\\' \
-             ORDER BY seq DESC LIMIT $6",
-        )
+             ORDER BY seq DESC LIMIT $6"
+        )))
         .bind(filter.before_seq.map(to_i64).transpose()?.unwrap_or(i64::MAX))
         .bind(filter.from_ms.unwrap_or(i64::MIN))
         .bind(filter.to_ms.unwrap_or(i64::MAX))

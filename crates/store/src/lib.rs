@@ -22,6 +22,7 @@ pub mod hits;
 pub mod hotlists;
 pub mod images;
 pub mod keys;
+pub mod policy_versions;
 pub mod reads;
 pub mod retention;
 pub mod sessions;

@@ -31,6 +31,10 @@ pub struct User {
     pub disabled: bool,
     /// Last authenticated request (ms), for the idle-account lapse.
     pub last_active_at: Option<i64>,
+    /// The program manager who granted access to plate data, and when; `None` until granted
+    /// (or after revocation).
+    pub access_granted_by: Option<i64>,
+    pub access_granted_at: Option<i64>,
     pub created_at: i64,
     pub created_by: Option<i64>,
 }
@@ -63,7 +67,7 @@ pub struct LoginFailure {
 
 const USER_COLUMNS: &str = "id, username, display_name, role, password_hash, totp_secret, \
      totp_enabled, totp_last_step, failed_logins, locked_until, disabled, last_active_at, \
-     created_at, created_by";
+     access_granted_by, access_granted_at, created_at, created_by";
 
 fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
@@ -79,6 +83,8 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         locked_until: row.try_get("locked_until")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         last_active_at: row.try_get("last_active_at")?,
+        access_granted_by: row.try_get("access_granted_by")?,
+        access_granted_at: row.try_get("access_granted_at")?,
         created_at: row.try_get("created_at")?,
         created_by: row.try_get("created_by")?,
     })
@@ -398,6 +404,125 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+}
+
+/// A training certificate on record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingCertificate {
+    pub id: i64,
+    pub user_id: i64,
+    pub course: String,
+    pub completed_at: i64,
+    pub expires_at: i64,
+    pub recorded_by: i64,
+    pub recorded_at: i64,
+}
+
+impl Store {
+    /// Records a completed training course for a user.
+    pub async fn record_training(
+        &self,
+        user_id: i64,
+        course: &str,
+        completed_at: i64,
+        expires_at: i64,
+        recorded_by: i64,
+        now: i64,
+    ) -> Result<TrainingCertificate, StoreError> {
+        if expires_at <= completed_at {
+            return Err(StoreError::Invalid(
+                "a training certificate must expire after its completion date".into(),
+            ));
+        }
+        let row = sqlx::query(
+            "INSERT INTO training_certificates (user_id, course, completed_at, expires_at, recorded_by, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(course)
+        .bind(completed_at)
+        .bind(expires_at)
+        .bind(recorded_by)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(TrainingCertificate {
+            id: row.try_get("id")?,
+            user_id,
+            course: course.to_string(),
+            completed_at,
+            expires_at,
+            recorded_by,
+            recorded_at: now,
+        })
+    }
+
+    /// A user's certificates, newest expiry first.
+    pub async fn training_certificates(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<TrainingCertificate>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, course, completed_at, expires_at, recorded_by, recorded_at \
+             FROM training_certificates WHERE user_id = $1 ORDER BY expires_at DESC, id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TrainingCertificate {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    course: r.try_get("course")?,
+                    completed_at: r.try_get("completed_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    recorded_by: r.try_get("recorded_by")?,
+                    recorded_at: r.try_get("recorded_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The latest expiry among a user's certificates.
+    pub async fn training_expiry(&self, user_id: i64) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MAX(expires_at) AS e FROM training_certificates WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get("e")?)
+    }
+
+    /// Records a program manager's grant of access to plate data.
+    pub async fn grant_access(
+        &self,
+        user_id: i64,
+        granted_by: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET access_granted_by = $2, access_granted_at = $3 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(granted_by)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        expect_one(done.rows_affected(), user_id)
+    }
+
+    /// Withdraws the grant of access to plate data.
+    pub async fn revoke_access(&self, user_id: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET access_granted_by = NULL, access_granted_at = NULL WHERE id = $1",
+        )
+        .bind(user_id)
+        .execute(self.pool())
+        .await?;
+        expect_one(done.rows_affected(), user_id)
     }
 }
 

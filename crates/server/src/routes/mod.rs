@@ -6,6 +6,8 @@ use crate::state::AppState;
 
 pub mod audit;
 pub mod health;
+pub mod policy;
+pub mod search;
 pub mod session;
 pub mod users;
 
@@ -15,6 +17,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(session::routes())
         .merge(audit::routes())
+        .merge(policy::routes())
+        .merge(search::routes())
         .merge(users::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
         .with_state(state)

@@ -147,8 +147,9 @@ pub async fn create_session(
     State(state): State<AppState>,
     ClientAddr(remote): ClientAddr,
     headers: HeaderMap,
-    Json(req): Json<SignInRequest>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    let req: SignInRequest = auth::parse_body(body)?;
     let signed = auth::sign_in(
         &state,
         SignInAttempt {
@@ -217,8 +218,9 @@ pub async fn begin_totp(
 pub async fn confirm_totp(
     State(state): State<AppState>,
     su: SessionUser,
-    Json(req): Json<TotpConfirm>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
+    let req: TotpConfirm = auth::parse_body(body)?;
     let codes = auth::confirm_totp_enrolment(&state, &su, &req.code).await?;
     Ok(Json(RecoveryCodes {
         recovery_codes: codes,
@@ -231,8 +233,9 @@ pub async fn confirm_totp(
 pub async fn change_password(
     State(state): State<AppState>,
     actor: Actor,
-    Json(req): Json<PasswordChange>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<StatusCode, ApiError> {
+    let req: PasswordChange = auth::parse_body(body)?;
     auth::change_own_password(&state, &actor, &req.current_password, &req.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

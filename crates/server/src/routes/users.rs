@@ -22,9 +22,21 @@ use candor_store::users::{NewUser, User};
         update_user,
         unlock_user,
         reset_mfa,
-        reset_password
+        reset_password,
+        reactivate_user,
+        list_training,
+        record_training,
+        grant_access,
+        revoke_access
     ),
-    components(schemas(UserView, CreateUser, UpdateUser, ResetPassword))
+    components(schemas(
+        UserView,
+        CreateUser,
+        UpdateUser,
+        ResetPassword,
+        TrainingView,
+        RecordTraining
+    ))
 )]
 pub struct Doc;
 
@@ -35,6 +47,15 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users/{id}/unlock", post(unlock_user))
         .route("/api/v1/users/{id}/mfa-reset", post(reset_mfa))
         .route("/api/v1/users/{id}/password", post(reset_password))
+        .route("/api/v1/users/{id}/reactivate", post(reactivate_user))
+        .route(
+            "/api/v1/users/{id}/training",
+            get(list_training).post(record_training),
+        )
+        .route(
+            "/api/v1/users/{id}/access",
+            post(grant_access).delete(revoke_access),
+        )
 }
 
 /// An account as administrators see it (never the password hash or TOTP secret).
@@ -49,6 +70,8 @@ pub struct UserView {
     /// Sign-in refused until this time (Unix ms), after 5 failures.
     pub locked_until: Option<i64>,
     pub last_active_at: Option<i64>,
+    /// When a program manager granted access to plate data (none: not granted).
+    pub access_granted_at: Option<i64>,
     pub created_at: i64,
 }
 
@@ -64,6 +87,7 @@ impl From<&User> for UserView {
             disabled: u.disabled,
             locked_until: u.locked_until.filter(|t| *t > now),
             last_active_at: u.last_active_at,
+            access_granted_at: u.access_granted_at,
             created_at: u.created_at,
         }
     }
@@ -122,9 +146,10 @@ pub async fn list_users(
 pub async fn create_user(
     State(state): State<AppState>,
     actor: Actor,
-    Json(req): Json<CreateUser>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     actor.require(Permission::ManageUsers)?;
+    let req: CreateUser = auth::parse_body(body)?;
     let role = auth::parse_role(&req.role)?;
     let username = req.username.trim().to_string();
     candor_store::users::check_username(&username)?;
@@ -153,17 +178,24 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
-/// Changes an account's display name, role or disabled flag (administrators). A role change
-/// or disabling ends the account's sessions. Audited.
+/// Changes an account's display name or disabled flag (administrators) or role (program
+/// managers, who grant access: a role with plate data needs a current training
+/// certificate). A role change or disabling ends the account's sessions. Audited.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", request_body = UpdateUser, responses(
     (status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_user(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-    Json(req): Json<UpdateUser>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<Json<UserView>, ApiError> {
-    actor.require(Permission::ManageUsers)?;
+    let req: UpdateUser = auth::parse_body(body)?;
+    if req.role.is_some() {
+        actor.require(Permission::GrantAccess)?;
+    }
+    if req.display_name.is_some() || req.disabled.is_some() || req.role.is_none() {
+        actor.require(Permission::ManageUsers)?;
+    }
     let before = load(&state, id).await?;
     if id == actor.user_id && (req.role.is_some() || req.disabled == Some(true)) {
         return Err(ApiError::unprocessable(
@@ -183,8 +215,13 @@ pub async fn update_user(
         changes.insert("display_name".into(), json!(name));
     }
     if let Some(role) = &req.role {
-        let role = auth::role_name(auth::parse_role(role)?);
+        let parsed = auth::parse_role(role)?;
+        let role = auth::role_name(parsed);
         if role != before.role {
+            if parsed.permissions().iter().any(|p| p.exposes_plate_data()) {
+                require_current_training(&state, id, now).await?;
+                state.store.grant_access(id, actor.user_id, now).await?;
+            }
             state.store.set_user_role(id, &role).await?;
             state
                 .store
@@ -254,9 +291,10 @@ pub async fn reset_password(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-    Json(req): Json<ResetPassword>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<StatusCode, ApiError> {
     actor.require(Permission::ManageUsers)?;
+    let req: ResetPassword = auth::parse_body(body)?;
     let user = load(&state, id).await?;
     let hash = auth::hash_new_password(&user.username, &req.password).await?;
     state.store.set_password_hash(id, &hash).await?;
@@ -272,5 +310,189 @@ pub async fn reset_password(
         json!({}),
     )
     .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn require_current_training(
+    state: &AppState,
+    user_id: i64,
+    now: i64,
+) -> Result<(), ApiError> {
+    match state.store.training_expiry(user_id).await? {
+        Some(expiry) if expiry > now => Ok(()),
+        _ => Err(ApiError::unprocessable(
+            "training_required",
+            "this person has no current ALPR training certificate: record the completed training first (POST /api/v1/users/{id}/training)",
+        )),
+    }
+}
+
+/// Reactivates an account that lapsed after the policy's idle limit (administrators): the
+/// idle clock restarts. Audited.
+#[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn reactivate_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    actor.require(Permission::ManageUsers)?;
+    load(&state, id).await?;
+    state.store.touch_user(id, candor_store::now_ms()).await?;
+    auth::record_action(&state, &actor, "user.reactivate", &target(id), json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A training certificate as served.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TrainingView {
+    pub id: i64,
+    pub course: String,
+    /// Unix ms UTC.
+    pub completed_at: i64,
+    pub expires_at: i64,
+    /// User id of the program manager who recorded it.
+    pub recorded_by: i64,
+    pub recorded_at: i64,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RecordTraining {
+    pub course: String,
+    /// Completion date, `YYYY-MM-DD` (UTC).
+    pub completed_on: String,
+    /// Expiry date, `YYYY-MM-DD`; default: completion plus the policy's training validity.
+    pub expires_on: Option<String>,
+}
+
+fn parse_date(field: &str, text: &str) -> Result<i64, ApiError> {
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_date",
+                format!("{field} must be a date like 2026-11-28, not {text:?}"),
+            )
+        })
+}
+
+/// A person's training certificates, newest expiry first (program managers, administrators).
+#[utoipa::path(get, path = "/api/v1/users/{id}/training", responses((status = 200, body = Vec<TrainingView>), (status = 403, body = ErrorBody)))]
+pub async fn list_training(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<TrainingView>>, ApiError> {
+    if actor.require(Permission::GrantAccess).is_err() {
+        actor.require(Permission::ManageUsers)?;
+    }
+    load(&state, id).await?;
+    let certs = state.store.training_certificates(id).await?;
+    Ok(Json(
+        certs
+            .into_iter()
+            .map(|c| TrainingView {
+                id: c.id,
+                course: c.course,
+                completed_at: c.completed_at,
+                expires_at: c.expires_at,
+                recorded_by: c.recorded_by,
+                recorded_at: c.recorded_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Records a completed training course (program managers). Audited.
+#[utoipa::path(post, path = "/api/v1/users/{id}/training", request_body = RecordTraining, responses(
+    (status = 201, body = TrainingView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn record_training(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<(StatusCode, Json<TrainingView>), ApiError> {
+    actor.require(Permission::GrantAccess)?;
+    let req: RecordTraining = auth::parse_body(body)?;
+    load(&state, id).await?;
+    let course = req.course.trim();
+    if course.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_course",
+            "name the training course",
+        ));
+    }
+    let completed_at = parse_date("completed_on", &req.completed_on)?;
+    let now = candor_store::now_ms();
+    if completed_at > now {
+        return Err(ApiError::unprocessable(
+            "invalid_date",
+            "completed_on is in the future",
+        ));
+    }
+    let expires_at = match &req.expires_on {
+        Some(text) => parse_date("expires_on", text)?,
+        None => {
+            let policy = crate::routes::policy::policy_in_force(&state).await?;
+            completed_at.saturating_add(
+                i64::try_from(policy.document.training_validity.as_millis()).unwrap_or(i64::MAX),
+            )
+        }
+    };
+    let cert = state
+        .store
+        .record_training(id, course, completed_at, expires_at, actor.user_id, now)
+        .await?;
+    auth::record_action(
+        &state,
+        &actor,
+        "training.record",
+        &target(id),
+        json!({"course": cert.course, "completed_at": completed_at, "expires_at": expires_at}),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TrainingView {
+            id: cert.id,
+            course: cert.course,
+            completed_at,
+            expires_at,
+            recorded_by: cert.recorded_by,
+            recorded_at: cert.recorded_at,
+        }),
+    ))
+}
+
+/// Grants access to plate data (program managers), only to a person with a current training
+/// certificate. Access lapses on its own when the certificate expires. Audited.
+#[utoipa::path(post, path = "/api/v1/users/{id}/access", responses(
+    (status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn grant_access(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    actor.require(Permission::GrantAccess)?;
+    load(&state, id).await?;
+    let now = candor_store::now_ms();
+    require_current_training(&state, id, now).await?;
+    state.store.grant_access(id, actor.user_id, now).await?;
+    auth::record_action(&state, &actor, "access.grant", &target(id), json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Withdraws access to plate data (program managers). Audited.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/access", responses((status = 204), (status = 403, body = ErrorBody)))]
+pub async fn revoke_access(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    actor.require(Permission::GrantAccess)?;
+    load(&state, id).await?;
+    state.store.revoke_access(id).await?;
+    auth::record_action(&state, &actor, "access.revoke", &target(id), json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -144,12 +144,65 @@ impl TestServer {
             .confirm_totp_enrolment(user.id, 0, &[], candor_store::now_ms())
             .await
             .unwrap();
-        TestUser {
+        let test_user = TestUser {
             id: user.id,
             username: username.to_string(),
             password,
             totp_secret: secret,
-        }
+        };
+        self.acknowledge_policy(&test_user).await;
+        self.train_and_grant(&test_user).await;
+        test_user
+    }
+
+    /// Creates an account like [`TestServer::create_user`] but with no training, no grant
+    /// and no policy acknowledgement.
+    pub async fn create_bare_user(&self, username: &str, role: &str) -> TestUser {
+        let user = self.create_user(username, role).await;
+        let pool = self.state.store.pool();
+        sqlx::query("DELETE FROM policy_acknowledgements WHERE user_id = $1")
+            .bind(user.id)
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM training_certificates WHERE user_id = $1")
+            .bind(user.id)
+            .execute(pool)
+            .await
+            .unwrap();
+        self.state.store.revoke_access(user.id).await.unwrap();
+        user
+    }
+
+    /// Acknowledges the policy version in force for `user`.
+    pub async fn acknowledge_policy(&self, user: &TestUser) {
+        let policy = candor_server::routes::policy::policy_in_force(&self.state)
+            .await
+            .unwrap();
+        self.state
+            .store
+            .acknowledge_policy(user.id, policy.version, candor_store::now_ms())
+            .await
+            .unwrap();
+    }
+
+    /// Records a training certificate valid for a year and grants access to plate data.
+    pub async fn train_and_grant(&self, user: &TestUser) {
+        let now = candor_store::now_ms();
+        let year = 365 * 86_400_000;
+        let store = &self.state.store;
+        store
+            .record_training(
+                user.id,
+                "ALPR use and policy",
+                now - 86_400_000,
+                now + year,
+                user.id,
+                now,
+            )
+            .await
+            .unwrap();
+        store.grant_access(user.id, user.id, now).await.unwrap();
     }
 
     /// A fully signed-in session for `user`, opened straight in the store (no sign-in

@@ -14,6 +14,8 @@ CREATE TABLE users (
     locked_until BIGINT,
     disabled BIGINT NOT NULL DEFAULT 0,
     last_active_at BIGINT,
+    access_granted_by BIGINT REFERENCES users(id),
+    access_granted_at BIGINT,
     created_at BIGINT NOT NULL,
     created_by BIGINT REFERENCES users(id)
 );

@@ -14,6 +14,8 @@ CREATE TABLE users (
     locked_until INTEGER,
     disabled INTEGER NOT NULL DEFAULT 0,
     last_active_at INTEGER,
+    access_granted_by INTEGER REFERENCES users(id),
+    access_granted_at INTEGER,
     created_at INTEGER NOT NULL,
     created_by INTEGER REFERENCES users(id)
 );
