@@ -1,1 +1,23 @@
 //! Audit: the append-only SHA-256 hash chain, signed checkpoints and verification.
+//!
+//! A caller appends [`AuditEntry`] values through a [`Chain`], which numbers them and links
+//! each to the one before by hash, giving [`AuditRecord`]s to store. A signed
+//! [`Checkpoint`] publishes the chain's length and head hash; an [`Anchor`] records that
+//! the oldest records were pruned under retention. [`verify`] walks stored records and
+//! names the first one that was modified, deleted, inserted or reordered, or the checkpoint
+//! that the chain no longer matches.
+//!
+//! No clock is read here: every time is passed in.
+
+mod entry;
+mod hash;
+mod signed;
+mod verify;
+
+pub use entry::{Actor, AuditEntry, AuditRecord, Chain, Outcome};
+pub use hash::{ChainHash, HashParseError, record_hash};
+pub use signed::{Anchor, Checkpoint, StatementError, key_id};
+pub use verify::{TamperFinding, TamperKind, VerifyReport, verify};
+
+/// Re-exported so callers name the same key types.
+pub use ed25519_dalek::{SigningKey, VerifyingKey};

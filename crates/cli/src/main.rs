@@ -1,9 +1,13 @@
 //! The `candor` command.
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod bench;
 mod eval;
+mod init;
 mod read;
+mod serve;
+mod user;
 
 #[derive(Parser)]
 #[command(
@@ -18,6 +22,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a data directory: database, keys, config, one-time admin bootstrap token.
+    Init(init::Args),
+    /// Run the server: API, alerts, scheduled purge, on one port.
+    Serve(serve::Args),
+    /// Audit log: verify the chain, export JSON lines, sign a checkpoint, prune.
+    Audit(audit::Args),
+    /// Accounts: create the first administrator from the bootstrap token, list, unlock.
+    User(user::Args),
     /// Read plates in images or folders of images
     Read(read::ReadArgs),
     /// Score the engine on a labelled dataset
@@ -29,6 +41,10 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::User(args) => user::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Read(args) => read::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),

@@ -6,7 +6,7 @@
 
 pub mod formats;
 pub mod lookalike;
-
+pub mod matcher;
 pub mod wildcard;
 
 mod normal;

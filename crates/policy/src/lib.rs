@@ -1,1 +1,17 @@
 //! Policy: roles, permissions, training gates, purposes. Pure decisions.
+//!
+//! Nothing here reads a clock, a file or a database: callers pass the policy document, the
+//! account's state and `now`, and get back a decision with a reason a person can act on.
+
+mod access;
+mod document;
+mod purpose;
+mod roles;
+
+pub use access::{AccessDenied, AccessGate};
+pub use document::{
+    FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
+    PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,
+};
+pub use purpose::{PlateQuery, PolicyDenial, Purpose, SearchShape, check_search};
+pub use roles::{Permission, Role, UnknownCode, permission_matrix_markdown};

@@ -1,1 +1,208 @@
 //! Store: SQLite (embedded default) and PostgreSQL behind one interface.
+//!
+//! Both backends are reached through sqlx's `Any` driver, so every query is written once in
+//! portable SQL: numbered `$1` placeholders, timestamps as `i64` Unix milliseconds UTC, blobs
+//! as bytes, no BOOLEAN or date types (flags are integers, dates are text). Each backend has
+//! its own migration folder (`migrations/sqlite`, `migrations/postgres`), embedded in the
+//! binary and run by [`Store::open`]. Ops migrations are numbered 0001–0099, access 0100–0199.
+//!
+//! One module per concern adds `impl Store` blocks: cameras, reads, hot lists, hits,
+//! retention (and the access helper's users, sessions, audit log, search, reviews).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
+
+pub mod audit_log;
+pub mod cameras;
+pub mod hits;
+pub mod hotlists;
+pub mod images;
+pub mod keys;
+pub mod policy_versions;
+pub mod reads;
+pub mod retention;
+pub mod sessions;
+pub mod testing;
+pub mod users;
+
+pub use sqlx::{Any, AnyPool as Pool, Row, Transaction};
+
+/// A transaction on either backend.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Everything that can go wrong in the store, in words a caller can pass on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database url {0:?}: use sqlite:///path/to/candor.db or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("key store: {0}")]
+    Keys(String),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("stored data is corrupt or its key is gone: {0}")]
+    Crypto(String),
+}
+
+impl StoreError {
+    pub fn not_found(what: impl Into<String>) -> Self {
+        StoreError::NotFound { what: what.into() }
+    }
+
+    /// True when the error is a unique-constraint violation on either backend.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+/// Embedded migrations, one set per backend.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The store: a connection pool on one backend. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and runs pending migrations.
+    ///
+    /// `sqlite:///path/candor.db` opens SQLite in WAL mode with `synchronous=FULL`, foreign
+    /// keys on, a busy timeout and `secure_delete` on (deleted rows are overwritten).
+    /// `postgres://…` opens PostgreSQL.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let pool = match backend {
+            Backend::Sqlite => open_sqlite(url).await?,
+            Backend::Postgres => {
+                let opts = AnyConnectOptions::from_str(url)?;
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts)
+                    .await?
+            }
+        };
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool, for modules that run their own queries.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of failing
+    /// with a lock-upgrade deadlock.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection (waits for queries in flight).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<AnyPool, StoreError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() {
+        return Err(StoreError::UnsupportedUrl(url.to_string()));
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
+    // WAL is a property of the database file: set it once, with a native connection.
+    let mut first = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10))
+        .connect()
+        .await?;
+    first.execute("PRAGMA secure_delete = ON").await?;
+    first.close().await?;
+
+    let opts = AnyConnectOptions::from_str(&format!("sqlite://{path}"))?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // Per-connection settings: durability, integrity, contention, erasure.
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA secure_delete = ON").await?;
+                Ok(())
+            })
+        })
+        .connect_with(opts)
+        .await?;
+    Ok(pool)
+}
+
+/// Current time as Unix milliseconds UTC.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,1087 @@
+//! Who is calling: sign-in, sessions and the signed-in person behind a request.
+//!
+//! A person signs in with username, password (argon2id) and a TOTP code, either with the
+//! console form (`POST /login`) or the JSON API (`POST /api/v1/session`). The session token is
+//! a 256-bit random value sent back as an HttpOnly, SameSite=Strict cookie (Secure under TLS)
+//! and also in the JSON answer, for API clients that send `Authorization: Bearer <token>`.
+//! The database keeps only its SHA-256 digest.
+//!
+//! Handlers take [`Actor`] (fully signed in, active, not locked) and call
+//! [`Actor::require`]; the few routes of the sign-in flow itself take [`SessionUser`].
+//!
+//! CSRF: every state-changing request authenticated by the cookie must carry the session's
+//! CSRF token, in the `X-CSRF-Token` header or a `csrf_token` form field (read by
+//! [`csrf_form_layer`]). Bearer-token requests need none: browsers never attach that header
+//! on their own.
+
+pub mod credentials;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::{HeaderMap, Method, header, request::Parts};
+use axum::middleware::Next;
+use axum::response::Response;
+use candor_store::sessions::{Session, SessionStage};
+use candor_store::users::User;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub use candor_policy::{Permission, Role};
+
+/// Cookie carrying the session token.
+pub const SESSION_COOKIE: &str = "candor_session";
+/// Cookie carrying the sign-in form's CSRF token (double submit: no session exists yet).
+pub const LOGIN_CSRF_COOKIE: &str = "candor_login_csrf";
+/// Header carrying the session's CSRF token on cookie-authenticated API calls.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Form field carrying the CSRF token on console forms.
+pub const CSRF_FIELD: &str = "csrf_token";
+/// Consecutive failed sign-ins that lock an account (CJIS 5.5.3).
+pub const MAX_FAILED_SIGN_INS: i64 = 5;
+/// How long a lockout lasts.
+pub const LOCKOUT_MS: i64 = 10 * 60 * 1000;
+/// A session ends after this long without a request (CJIS 5.5.5).
+pub const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
+/// Activity is written back at most this often per session, to spare the database a write
+/// on every request.
+const TOUCH_EVERY_MS: i64 = 15 * 1000;
+/// Largest form body the CSRF layer buffers.
+const MAX_FORM_BYTES: usize = 1024 * 1024;
+
+/// The signed-in person making a request: both factors accepted, account active, not locked
+/// and not idle past the policy's limit, session live, current policy acknowledged.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+    /// The session's CSRF token, for forms the console renders.
+    pub csrf_token: String,
+    /// Client address, for audit records.
+    pub remote_addr: String,
+    /// The policy version in force for this request (recorded with each query).
+    pub policy_version: i64,
+    /// Latest training certificate expiry (Unix ms), if any.
+    pub training_expires: Option<i64>,
+    /// Whether a program manager has granted access to plate data.
+    pub access_granted: bool,
+}
+
+impl Actor {
+    /// Refuses with 403 unless the actor's role allows `p` and, when `p` exposes plate data,
+    /// the actor holds a current training certificate and a program manager's grant.
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if !self.role.allows(p) {
+            return Err(ApiError::forbidden(
+                "forbidden",
+                format!(
+                    "your role ({}) does not allow this ({}); ask a program manager if your work needs it",
+                    role_name(self.role),
+                    p.code()
+                ),
+            ));
+        }
+        if p.exposes_plate_data() {
+            self.require_plate_access(now_ms())?;
+        }
+        Ok(())
+    }
+
+    /// The gates in front of plate data: a current training certificate, then a program
+    /// manager's grant.
+    fn require_plate_access(&self, now: i64) -> Result<(), ApiError> {
+        match self.training_expires {
+            None => {
+                return Err(ApiError::forbidden(
+                    "training_missing",
+                    "no ALPR training certificate is on record for you: complete the training and ask a program manager to record it",
+                ));
+            }
+            Some(expiry) if expiry <= now => {
+                return Err(ApiError::forbidden(
+                    "training_expired",
+                    format!(
+                        "your ALPR training certificate expired on {}: renew the training and ask a program manager to record it",
+                        date_text(expiry)
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        if !self.access_granted {
+            return Err(ApiError::forbidden(
+                "access_not_granted",
+                "a program manager has not granted you access to plate data yet",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn date_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Refuses an account unused for longer than the policy's idle limit (CJIS: disable
+/// inactive accounts); an administrator reactivates it.
+pub fn check_idle(
+    user: &User,
+    policy: &candor_policy::PolicyDocument,
+    now: i64,
+) -> Result<(), ApiError> {
+    let last = user.last_active_at.unwrap_or(user.created_at);
+    let limit_ms = i64::try_from(policy.idle_account_limit.as_millis()).unwrap_or(i64::MAX);
+    if now.saturating_sub(last) >= limit_ms {
+        return Err(ApiError::forbidden(
+            "account_idle",
+            format!(
+                "this account has not been used since {} (longer than the policy allows) and has lapsed: ask an administrator to reactivate it",
+                date_text(last)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A live session at any stage of sign-in (used by the sign-in flow itself: TOTP enrolment,
+/// sign-out, session info).
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user: User,
+    pub session: Session,
+    pub role: Role,
+    pub remote_addr: String,
+}
+
+/// The stored name of a role (`program_manager`, …).
+pub fn role_name(role: Role) -> String {
+    role.code().to_string()
+}
+
+/// Parses a stored or typed role name.
+pub fn parse_role(name: &str) -> Result<Role, ApiError> {
+    name.trim().to_ascii_lowercase().parse::<Role>().map_err(|_| {
+        ApiError::unprocessable(
+            "invalid_role",
+            format!(
+                "unknown role {name:?}: use one of administrator, program_manager, supervisor, investigator, officer, auditor"
+            ),
+        )
+    })
+}
+
+/// Current time, Unix milliseconds UTC.
+fn now_ms() -> i64 {
+    candor_store::now_ms()
+}
+
+/// The client's address: the connection's peer when the server was started with connect
+/// info, else "unknown".
+pub fn remote_addr(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
+/// True when the request reached us over TLS (directly or through a proxy that says so); the
+/// session cookie is then marked Secure.
+pub fn over_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// `Set-Cookie` value for a cookie the browser must not expose to scripts nor send cross-site.
+pub fn strict_cookie(name: &str, value: &str, secure: bool, max_age_secs: Option<i64>) -> String {
+    let mut c = cookie::Cookie::build((name.to_string(), value.to_string()))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .secure(secure);
+    if let Some(secs) = max_age_secs {
+        c = c.max_age(cookie::time::Duration::seconds(secs));
+    }
+    c.build().to_string()
+}
+
+/// `Set-Cookie` value that removes a cookie.
+pub fn cleared_cookie(name: &str, secure: bool) -> String {
+    strict_cookie(name, "", secure, Some(0))
+}
+
+/// Where a request's session token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenSource {
+    Bearer,
+    Cookie,
+}
+
+fn session_token(headers: &HeaderMap) -> Option<(String, TokenSource)> {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let mut it = auth.splitn(2, ' ');
+        if let (Some(scheme), Some(token)) = (it.next(), it.next())
+            && scheme.eq_ignore_ascii_case("bearer")
+            && !token.trim().is_empty()
+        {
+            return Some((token.trim().to_string(), TokenSource::Bearer));
+        }
+    }
+    cookie_value(headers, SESSION_COOKIE)
+        .filter(|t| !t.is_empty())
+        .map(|t| (t, TokenSource::Cookie))
+}
+
+fn is_safe_method(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The CSRF token found in a console form body by [`csrf_form_layer`].
+#[derive(Debug, Clone)]
+pub struct FormCsrfToken(pub String);
+
+/// Middleware for console forms: when a state-changing, cookie-authenticated request carries
+/// a URL-encoded form, lifts its `csrf_token` field into the request extensions so that the
+/// extractors can check it. The body is passed on unchanged.
+pub async fn csrf_form_layer(req: Request, next: Next) -> Result<Response, ApiError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_safe_method(req.method()) || !is_form {
+        return Ok(next.run(req).await);
+    }
+    let (mut parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| ApiError::payload_too_large("the form is too large"))?;
+    if let Some((_, v)) = form_urlencoded::parse(&bytes).find(|(k, _)| k == CSRF_FIELD) {
+        parts.extensions.insert(FormCsrfToken(v.into_owned()));
+    }
+    Ok(next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await)
+}
+
+fn csrf_rejection() -> ApiError {
+    ApiError::forbidden(
+        "csrf",
+        "the request lacks a valid CSRF token: reload the page and submit the form again (API clients: send the X-CSRF-Token header from the sign-in answer, or use the bearer token)",
+    )
+}
+
+/// Checks the CSRF token of a cookie-authenticated, state-changing request.
+fn check_csrf(parts: &Parts, expected: &str) -> Result<(), ApiError> {
+    let presented = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.extensions.get::<FormCsrfToken>().map(|t| t.0.clone()));
+    match presented {
+        Some(t) if credentials::secrets_equal(&t, expected) => Ok(()),
+        _ => Err(csrf_rejection()),
+    }
+}
+
+/// Finds the live session behind a request, applying the idle timeout, the account's state
+/// and the CSRF check. Any sign-in stage.
+async fn resolve_session(parts: &Parts, state: &AppState) -> Result<SessionUser, ApiError> {
+    let (token, source) = session_token(&parts.headers).ok_or_else(|| {
+        ApiError::unauthenticated("sign in first: this route needs a signed-in user")
+    })?;
+    let digest = credentials::token_digest(&token);
+    let now = now_ms();
+    let remote = remote_addr(parts);
+    let ended = || {
+        ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "session_ended",
+            "your session has ended (signed out, timed out after 30 idle minutes, or closed by an administrator): sign in again",
+        )
+    };
+    let session = state.store.session(&digest).await?.ok_or_else(ended)?;
+    if session.ended_at.is_some() {
+        return Err(ended());
+    }
+    let idle_cutoff = now - SESSION_IDLE_MS;
+    if session.last_seen_at < idle_cutoff {
+        if state.store.end_session(&digest, now, "idle").await? {
+            record(
+                state,
+                session.user_id,
+                None,
+                "session.timeout",
+                "success",
+                &remote,
+                json!({}),
+            )
+            .await?;
+        }
+        return Err(ended());
+    }
+    if now - session.last_seen_at >= TOUCH_EVERY_MS
+        && !state.store.touch_session(&digest, now, idle_cutoff).await?
+    {
+        return Err(ended());
+    }
+    let user = state
+        .store
+        .user_by_id(session.user_id)
+        .await?
+        .ok_or_else(ended)?;
+    if user.disabled {
+        state
+            .store
+            .end_user_sessions(user.id, now, "account disabled")
+            .await?;
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "account_disabled",
+            "this account is disabled: ask an administrator",
+        ));
+    }
+    if user.is_locked(now) {
+        return Err(locked_error(user.locked_until.unwrap_or(now)));
+    }
+    if source == TokenSource::Cookie && !is_safe_method(&parts.method) {
+        check_csrf(parts, &session.csrf_token)?;
+    }
+    let role = parse_role(&user.role).map_err(|_| {
+        ApiError::internal(
+            "the account's stored role is unknown; an administrator must set a valid role",
+        )
+    })?;
+    Ok(SessionUser {
+        user,
+        session,
+        role,
+        remote_addr: remote,
+    })
+}
+
+fn locked_error(until_ms: i64) -> ApiError {
+    let when = chrono::DateTime::from_timestamp_millis(until_ms)
+        .map(|t| t.format("%H:%M UTC").to_string())
+        .unwrap_or_else(|| "later".into());
+    ApiError::forbidden(
+        "account_locked",
+        format!(
+            "the account is locked after {MAX_FAILED_SIGN_INS} failed sign-ins: try again after {when}, or ask an administrator to unlock it"
+        ),
+    )
+}
+
+impl FromRequestParts<AppState> for SessionUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        resolve_session(parts, state).await
+    }
+}
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let su = resolve_session(parts, state).await?;
+        if su.session.stage != SessionStage::Full {
+            return Err(ApiError::forbidden(
+                "mfa_enrolment_required",
+                "set up your authenticator app first: POST /api/v1/session/totp, then confirm a code at POST /api/v1/session/totp/confirm (console: /login/enrol)",
+            ));
+        }
+        let now = now_ms();
+        let policy = crate::routes::policy::policy_in_force(state).await?;
+        check_idle(&su.user, &policy.document, now)?;
+        let acknowledged = state.store.acknowledged_policy_version(su.user.id).await?;
+        if acknowledged != Some(policy.version) {
+            return Err(ApiError::forbidden(
+                "policy_ack_required",
+                format!(
+                    "policy version {} is in force and you have not acknowledged it: read it (GET /api/v1/policy) and acknowledge it (POST /api/v1/policy/acknowledge) before anything else",
+                    policy.version
+                ),
+            ));
+        }
+        if su
+            .user
+            .last_active_at
+            .is_none_or(|t| now - t >= TOUCH_EVERY_MS)
+        {
+            state.store.touch_user(su.user.id, now).await?;
+        }
+        let training_expires = state.store.training_expiry(su.user.id).await?;
+        Ok(Actor {
+            user_id: su.user.id,
+            username: su.user.username,
+            role: su.role,
+            csrf_token: su.session.csrf_token,
+            remote_addr: su.remote_addr,
+            policy_version: policy.version,
+            training_expires,
+            access_granted: su.user.access_granted_at.is_some(),
+        })
+    }
+}
+
+/// Who an audit record is about: a known account, or the name someone typed at sign-in.
+#[derive(Debug, Clone)]
+pub enum AuthSubject {
+    User { id: i64, username: String },
+    Claimed(String),
+}
+
+/// Appends an authentication event (sign-in success or failure, sign-out, timeout, MFA
+/// enrolment) to the audit log; it is durable before the caller answers.
+pub async fn record_auth_event(
+    state: &AppState,
+    subject: AuthSubject,
+    action: &'static str,
+    outcome: &'static str,
+    remote: &str,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let (actor, target) = match subject {
+        AuthSubject::User { id, username } => (
+            candor_audit::Actor::User {
+                id: id.to_string(),
+                name: username,
+            },
+            format!("user:{id}"),
+        ),
+        AuthSubject::Claimed(claimed) => (
+            candor_audit::Actor::Anonymous { claimed },
+            "user:unknown".to_string(),
+        ),
+    };
+    append_audit_record(state, actor, action, &target, outcome, remote, details).await
+}
+
+/// Appends one record to the hash-chained audit log; it is committed (durable) before this
+/// returns, so the caller answers only after its action is on record.
+pub async fn append_audit_record(
+    state: &AppState,
+    actor: candor_audit::Actor,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    source: &str,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let outcome = match outcome {
+        "success" => candor_audit::Outcome::Success,
+        "denied" => candor_audit::Outcome::Denied,
+        _ => candor_audit::Outcome::Failure,
+    };
+    let entry = candor_audit::AuditEntry::new(chrono::Utc::now(), actor, action, target, outcome)
+        .with_source(source)
+        .with_details(details);
+    state.store.append_audit(entry).await?;
+    Ok(())
+}
+
+async fn record(
+    state: &AppState,
+    user_id: i64,
+    username: Option<&str>,
+    action: &'static str,
+    outcome: &'static str,
+    remote: &str,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let username = match username {
+        Some(u) => u.to_string(),
+        None => state
+            .store
+            .user_by_id(user_id)
+            .await?
+            .map(|u| u.username)
+            .unwrap_or_else(|| format!("user {user_id}")),
+    };
+    record_auth_event(
+        state,
+        AuthSubject::User {
+            id: user_id,
+            username,
+        },
+        action,
+        outcome,
+        remote,
+        details,
+    )
+    .await
+}
+
+/// A sign-in attempt, from the console form or the JSON API.
+#[derive(Debug, Clone)]
+pub struct SignInAttempt {
+    pub username: String,
+    pub password: String,
+    /// 6-digit code from the authenticator app.
+    pub totp_code: Option<String>,
+    /// One-time recovery code, instead of the TOTP code.
+    pub recovery_code: Option<String>,
+    pub remote_addr: String,
+    /// "console" or "api", recorded in the audit log.
+    pub channel: &'static str,
+}
+
+/// A successful sign-in: the new session's token (shown once) and CSRF token.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub token: String,
+    pub csrf_token: String,
+    pub stage: SessionStage,
+    pub user: User,
+    pub role: Role,
+    /// Recovery codes left, when one was just used.
+    pub recovery_codes_left: Option<i64>,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "the username, password or authenticator code is wrong; after 5 failures in a row the account is locked for 10 minutes",
+    )
+}
+
+/// Checks a sign-in attempt and opens a session. Every outcome is audited. The session starts
+/// at stage `Enrol` when the account has no TOTP authenticator yet.
+pub async fn sign_in(state: &AppState, attempt: SignInAttempt) -> Result<SignedIn, ApiError> {
+    let now = now_ms();
+    let remote = attempt.remote_addr.clone();
+    let channel = attempt.channel;
+    let Some(user) = state
+        .store
+        .user_by_username(attempt.username.trim())
+        .await?
+    else {
+        credentials::verify_password_against_nothing(&attempt.password);
+        record_auth_event(
+            state,
+            AuthSubject::Claimed(attempt.username.clone()),
+            "login.failure",
+            "failure",
+            &remote,
+            json!({"reason": "unknown_user", "channel": channel}),
+        )
+        .await?;
+        return Err(invalid_credentials());
+    };
+    let subject = AuthSubject::User {
+        id: user.id,
+        username: user.username.clone(),
+    };
+    let failure = |reason: &'static str| FailedSignIn {
+        state,
+        user: &user,
+        now,
+        reason,
+        channel,
+        remote: &remote,
+    };
+    if user.is_locked(now) {
+        failure("locked").audit(json!({})).await?;
+        return Err(locked_error(user.locked_until.unwrap_or(now)));
+    }
+    let password = attempt.password.clone();
+    let phc = user.password_hash.clone();
+    // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+    let password_ok =
+        tokio::task::spawn_blocking(move || credentials::verify_password(&password, &phc))
+            .await
+            .map_err(|_| ApiError::internal("password check failed to run"))?;
+    if !password_ok {
+        return Err(failure("bad_password").count().await?);
+    }
+    let policy = crate::routes::policy::policy_in_force(state).await?;
+    if let Err(e) = check_idle(&user, &policy.document, now) {
+        failure("idle").audit(json!({})).await?;
+        return Err(e);
+    }
+    if user.disabled {
+        failure("disabled").audit(json!({})).await?;
+        return Err(ApiError::forbidden(
+            "account_disabled",
+            "this account is disabled: ask an administrator",
+        ));
+    }
+    let mut recovery_codes_left = None;
+    let stage = if user.totp_enabled {
+        let secret = user.totp_secret.clone().unwrap_or_default();
+        if let Some(code) = attempt
+            .totp_code
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+        {
+            let unix_secs = u64::try_from(now / 1000).unwrap_or(0);
+            let step = credentials::check_totp(&secret, code, unix_secs, user.totp_last_step)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            match step {
+                Some(step) if state.store.use_totp_step(user.id, step).await? => {}
+                _ => return Err(failure("bad_totp").count().await?),
+            }
+        } else if let Some(code) = attempt
+            .recovery_code
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+        {
+            let digest = credentials::recovery_code_digest(code);
+            if !state.store.use_recovery_code(user.id, &digest, now).await? {
+                return Err(failure("bad_recovery_code").count().await?);
+            }
+            recovery_codes_left = Some(state.store.recovery_codes_left(user.id).await?);
+        } else {
+            return Err(failure("missing_totp").count().await?);
+        }
+        SessionStage::Full
+    } else {
+        SessionStage::Enrol
+    };
+    let role = parse_role(&user.role)?;
+    state.store.record_login_success(user.id, now).await?;
+    let token = credentials::random_token();
+    let csrf_token = credentials::random_token();
+    state
+        .store
+        .create_session(
+            &credentials::token_digest(&token),
+            user.id,
+            &csrf_token,
+            stage,
+            &remote,
+            now,
+        )
+        .await?;
+    record_auth_event(
+        state,
+        subject.clone(),
+        "login.success",
+        "success",
+        &remote,
+        json!({
+            "channel": channel,
+            "stage": stage.as_str(),
+            "second_factor": if recovery_codes_left.is_some() { "recovery_code" } else if stage == SessionStage::Full { "totp" } else { "none_yet" },
+            "recovery_codes_left": recovery_codes_left,
+        }),
+    )
+    .await?;
+    Ok(SignedIn {
+        token,
+        csrf_token,
+        stage,
+        user,
+        role,
+        recovery_codes_left,
+    })
+}
+
+/// A failed sign-in of a known account, to be audited and (mostly) counted.
+struct FailedSignIn<'a> {
+    state: &'a AppState,
+    user: &'a User,
+    now: i64,
+    reason: &'static str,
+    channel: &'static str,
+    remote: &'a str,
+}
+
+impl FailedSignIn<'_> {
+    async fn audit(&self, extra: serde_json::Value) -> Result<(), ApiError> {
+        let mut details = json!({"reason": self.reason, "channel": self.channel});
+        if let (Some(d), Some(e)) = (details.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        record(
+            self.state,
+            self.user.id,
+            Some(&self.user.username),
+            "login.failure",
+            "failure",
+            self.remote,
+            details,
+        )
+        .await
+    }
+
+    /// Counts the failure (the fifth in a row locks the account) and gives the answer.
+    async fn count(&self) -> Result<ApiError, ApiError> {
+        let f = self
+            .state
+            .store
+            .record_login_failure(self.user.id, self.now, MAX_FAILED_SIGN_INS, LOCKOUT_MS)
+            .await?;
+        self.audit(json!({"failed_in_a_row": f.failed_logins, "locked_until": f.locked_until}))
+            .await?;
+        match f.locked_until {
+            Some(until) => {
+                record(
+                    self.state,
+                    self.user.id,
+                    Some(&self.user.username),
+                    "account.locked",
+                    "success",
+                    self.remote,
+                    json!({"until": until, "after_failures": MAX_FAILED_SIGN_INS}),
+                )
+                .await?;
+                Ok(locked_error(until))
+            }
+            None => Ok(invalid_credentials()),
+        }
+    }
+}
+
+/// Ends the caller's session (sign-out).
+pub async fn sign_out(state: &AppState, su: &SessionUser) -> Result<(), ApiError> {
+    if state
+        .store
+        .end_session(&su.session.id_digest, now_ms(), "signed out")
+        .await?
+    {
+        record(
+            state,
+            su.user.id,
+            Some(&su.user.username),
+            "logout",
+            "success",
+            &su.remote_addr,
+            json!({}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Starts (or restarts) TOTP enrolment for a session at stage `Enrol`: a fresh secret, shown
+/// once, to be confirmed with [`confirm_totp_enrolment`].
+pub async fn begin_totp_enrolment(
+    state: &AppState,
+    su: &SessionUser,
+) -> Result<credentials::TotpEnrolment, ApiError> {
+    if su.session.stage != SessionStage::Enrol {
+        return Err(ApiError::conflict(
+            "already_enrolled",
+            "this account already has an authenticator; to replace it, ask an administrator to reset it",
+        ));
+    }
+    let secret = credentials::new_totp_secret();
+    let enrolment = credentials::totp_enrolment(
+        &secret,
+        &format!("Candor {}", state.config.agency_name),
+        &su.user.username,
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    state
+        .store
+        .begin_totp_enrolment(su.user.id, &secret)
+        .await?;
+    record(
+        state,
+        su.user.id,
+        Some(&su.user.username),
+        "mfa.enrolment_started",
+        "success",
+        &su.remote_addr,
+        json!({}),
+    )
+    .await?;
+    Ok(enrolment)
+}
+
+/// Confirms TOTP enrolment with a code from the new authenticator; turns the factor on,
+/// promotes the session to fully signed in and returns fresh recovery codes (shown once).
+pub async fn confirm_totp_enrolment(
+    state: &AppState,
+    su: &SessionUser,
+    code: &str,
+) -> Result<Vec<String>, ApiError> {
+    if su.session.stage != SessionStage::Enrol {
+        return Err(ApiError::conflict(
+            "already_enrolled",
+            "this session is already fully signed in",
+        ));
+    }
+    // Re-read: the secret was stored after this request's session was resolved.
+    let user = state
+        .store
+        .user_by_id(su.user.id)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))?;
+    let Some(secret) = user.totp_secret.filter(|_| !user.totp_enabled) else {
+        return Err(ApiError::conflict(
+            "enrolment_not_started",
+            "start enrolment first (POST /api/v1/session/totp), then confirm a code from the app",
+        ));
+    };
+    let now = now_ms();
+    let unix_secs = u64::try_from(now / 1000).unwrap_or(0);
+    let step = credentials::check_totp(&secret, code, unix_secs, None)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let Some(step) = step else {
+        record(
+            state,
+            user.id,
+            Some(&user.username),
+            "mfa.enrolment_failed",
+            "failure",
+            &su.remote_addr,
+            json!({}),
+        )
+        .await?;
+        return Err(ApiError::unprocessable(
+            "wrong_code",
+            "that code does not match the new authenticator: check that the device's clock is right and enter the code now shown",
+        ));
+    };
+    let codes = credentials::new_recovery_codes();
+    let digests: Vec<String> = codes
+        .iter()
+        .map(|c| credentials::recovery_code_digest(c))
+        .collect();
+    state
+        .store
+        .confirm_totp_enrolment(user.id, step, &digests, now)
+        .await?;
+    state.store.promote_session(&su.session.id_digest).await?;
+    record(
+        state,
+        user.id,
+        Some(&user.username),
+        "mfa.enrolled",
+        "success",
+        &su.remote_addr,
+        json!({"recovery_codes_issued": codes.len()}),
+    )
+    .await?;
+    Ok(codes)
+}
+
+/// The client's address, for handlers that have no session yet.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(remote_addr(parts)))
+    }
+}
+
+/// Hashes a new password after checking the account rules, off the async workers.
+pub async fn hash_new_password(username: &str, password: &str) -> Result<String, ApiError> {
+    credentials::check_new_password(username, password)
+        .map_err(|e| ApiError::unprocessable("weak_password", e.to_string()))?;
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || credentials::hash_password(&password))
+        .await
+        .map_err(|_| ApiError::internal("password hashing failed to run"))?
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Changes the actor's own password after checking the current one; every other session of
+/// the account ends.
+pub async fn change_own_password(
+    state: &AppState,
+    actor: &Actor,
+    current: &str,
+    new: &str,
+) -> Result<(), ApiError> {
+    let user = state
+        .store
+        .user_by_id(actor.user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))?;
+    let phc = user.password_hash.clone();
+    let current = current.to_string();
+    let ok = tokio::task::spawn_blocking(move || credentials::verify_password(&current, &phc))
+        .await
+        .map_err(|_| ApiError::internal("password check failed to run"))?;
+    if !ok {
+        record(
+            state,
+            user.id,
+            Some(&user.username),
+            "password.change",
+            "failure",
+            &actor.remote_addr,
+            json!({"reason": "bad_current_password"}),
+        )
+        .await?;
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "the current password is wrong",
+        ));
+    }
+    let hash = hash_new_password(&user.username, new).await?;
+    state.store.set_password_hash(user.id, &hash).await?;
+    let now = now_ms();
+    let others = state
+        .store
+        .end_user_sessions(user.id, now, "password changed")
+        .await?;
+    record(
+        state,
+        user.id,
+        Some(&user.username),
+        "password.change",
+        "success",
+        &actor.remote_addr,
+        json!({"sessions_ended": others}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Appends a signed-in person's action (user, role, training, policy changes…) to the audit
+/// log; durable before the caller answers.
+pub async fn record_action(
+    state: &AppState,
+    actor: &Actor,
+    action: &'static str,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    append_audit_record(
+        state,
+        candor_audit::Actor::User {
+            id: actor.user_id.to_string(),
+            name: actor.username.clone(),
+        },
+        action,
+        target,
+        "success",
+        &actor.remote_addr,
+        details,
+    )
+    .await
+}
+
+/// Creates the first administrator with the one-time bootstrap token from `candor init`
+/// (there are no default credentials). Refused once any account exists or when the token
+/// does not match; the token is spent on success. The administrator enrols a TOTP
+/// authenticator at first sign-in.
+pub async fn bootstrap_administrator(
+    state: &AppState,
+    token: &str,
+    username: &str,
+    display_name: &str,
+    password: &str,
+) -> Result<User, ApiError> {
+    if state.store.count_users().await? > 0 {
+        return Err(ApiError::conflict(
+            "already_bootstrapped",
+            "accounts already exist: the bootstrap token is only for the first administrator; ask an administrator to create your account",
+        ));
+    }
+    let username = username.trim();
+    candor_store::users::check_username(username)?;
+    let password_hash = hash_new_password(username, password).await?;
+    let token_ok = crate::datadir::consume_bootstrap_token(&state.config.data_dir, token.trim())
+        .map_err(|e| ApiError::internal(format!("could not read the bootstrap token file: {e}")))?;
+    if !token_ok {
+        append_audit_record(
+            state,
+            candor_audit::Actor::Anonymous {
+                claimed: username.to_string(),
+            },
+            "user.bootstrap",
+            "user:unknown",
+            "failure",
+            "cli",
+            json!({"reason": "bad_or_spent_token"}),
+        )
+        .await?;
+        return Err(ApiError::forbidden(
+            "bad_bootstrap_token",
+            "the bootstrap token does not match (or was already used): use the token printed by `candor init` for this data directory",
+        ));
+    }
+    let user = state
+        .store
+        .create_user(
+            &candor_store::users::NewUser {
+                username: username.to_string(),
+                display_name: display_name.trim().to_string(),
+                role: role_name(Role::Administrator),
+                password_hash,
+                created_by: None,
+            },
+            now_ms(),
+        )
+        .await?;
+    append_audit_record(
+        state,
+        candor_audit::Actor::System {
+            component: "cli bootstrap".into(),
+        },
+        "user.bootstrap",
+        &format!("user:{}", user.id),
+        "success",
+        "cli",
+        json!({"username": user.username, "role": user.role}),
+    )
+    .await?;
+    Ok(user)
+}
+
+/// Lifts a lockout from the command line (audited as the system).
+pub async fn unlock_by_system(state: &AppState, user: &User) -> Result<(), ApiError> {
+    state.store.unlock_user(user.id).await?;
+    append_audit_record(
+        state,
+        candor_audit::Actor::System {
+            component: "cli".into(),
+        },
+        "user.unlock",
+        &format!("user:{}", user.id),
+        "success",
+        "cli",
+        json!({}),
+    )
+    .await
+}
+
+/// Reads a JSON request body into `T` after the caller's permission was checked: handlers
+/// take `Json<serde_json::Value>` and call this once `require` passed, so a refused caller
+/// gets 403 rather than a validation error, and a bad body gets the API's error format.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| {
+        ApiError::unprocessable(
+            "invalid_body",
+            format!("the request body is not valid: {e}"),
+        )
+    })
+}

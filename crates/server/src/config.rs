@@ -1,0 +1,254 @@
+//! Configuration: `candor.toml` in the data directory, with `CANDOR_*` environment overrides.
+
+use std::path::{Path, PathBuf};
+
+use candor_store::retention::RetentionPolicy;
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_FILE: &str = "candor.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// `sqlite:///…` or `postgres://…`; empty means `candor.db` in the data directory.
+    pub database_url: String,
+    pub agency_name: String,
+    pub ingest: IngestConfig,
+    pub retention: RetentionConfig,
+    pub matching: MatchingConfig,
+    pub hot_plates: HotPlateConfig,
+    pub webhooks: Vec<WebhookConfig>,
+    /// The data directory (set at load time, not read from the file).
+    #[serde(skip)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest accepted JSON body, bytes.
+    pub max_body_bytes: usize,
+    /// Most reads in one batch.
+    pub max_batch_reads: usize,
+    /// Largest accepted image upload, bytes.
+    pub max_image_bytes: usize,
+    /// How far a capture time may lie in the future (camera clock ahead), seconds.
+    pub max_future_skew_secs: i64,
+    /// How old a capture time may be when it arrives (a camera clock far behind, or a
+    /// backlog), seconds.
+    pub max_past_skew_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Jurisdiction profile (see `RetentionPolicy::PROFILES`); the fields below override it.
+    pub profile: String,
+    pub version: Option<String>,
+    pub non_hit_secs: Option<i64>,
+    pub hit_secs: Option<i64>,
+    pub image_secs: Option<i64>,
+    pub audit_secs: Option<i64>,
+    /// Length of an encryption-key window, seconds (default one day).
+    pub key_window_secs: i64,
+    /// How often `serve` runs the purge, seconds.
+    pub purge_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchingConfig {
+    /// Look-alike substitutions allowed per read (0–2).
+    pub lookalike_budget: u8,
+    /// Also match one missing or extra character.
+    pub allow_indel: bool,
+    /// NCIC hit types (list codes) this agency excludes from matching, e.g. ["K"].
+    pub excluded_hit_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HotPlateConfig {
+    /// Longest expiry a user hot plate may have, days.
+    pub max_days: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// HMAC-SHA256 key for the `X-Candor-Signature` header.
+    pub secret: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            database_url: String::new(),
+            agency_name: "Candor agency".into(),
+            ingest: IngestConfig::default(),
+            retention: RetentionConfig::default(),
+            matching: MatchingConfig::default(),
+            hot_plates: HotPlateConfig::default(),
+            webhooks: Vec::new(),
+            data_dir: PathBuf::new(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_batch_reads: 1000,
+            max_image_bytes: 10 * 1024 * 1024,
+            max_future_skew_secs: 300,
+            max_past_skew_secs: 7 * 86_400,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            profile: "default".into(),
+            version: None,
+            non_hit_secs: None,
+            hit_secs: None,
+            image_secs: None,
+            audit_secs: None,
+            key_window_secs: 86_400,
+            purge_interval_secs: 60,
+        }
+    }
+}
+
+impl Default for MatchingConfig {
+    fn default() -> Self {
+        MatchingConfig {
+            lookalike_budget: 1,
+            allow_indel: false,
+            excluded_hit_types: Vec::new(),
+        }
+    }
+}
+
+impl Default for HotPlateConfig {
+    fn default() -> Self {
+        HotPlateConfig { max_days: 30 }
+    }
+}
+
+impl Config {
+    /// Reads `candor.toml` from `data_dir` (defaults if absent), then applies `CANDOR_*`
+    /// environment overrides, then checks the result.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Config> {
+        let path = data_dir.join(CONFIG_FILE);
+        let mut config: Config = if path.exists() {
+            let text = std::fs::read_to_string(&path)?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        } else {
+            Config::default()
+        };
+        config.data_dir = data_dir.to_path_buf();
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies overrides from an environment lookup (injected for testing).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = get("CANDOR_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = get("CANDOR_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("CANDOR_AGENCY_NAME") {
+            self.agency_name = v;
+        }
+        if let Some(v) = get("CANDOR_RETENTION_PROFILE") {
+            self.retention.profile = v;
+        }
+        if let Some(v) = get("CANDOR_PURGE_INTERVAL_SECS") {
+            self.retention.purge_interval_secs = v.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "CANDOR_PURGE_INTERVAL_SECS must be a whole number of seconds, got {v:?}"
+                )
+            })?;
+        }
+        if let Some(v) = get("CANDOR_LOOKALIKE_BUDGET") {
+            self.matching.lookalike_budget = v.parse().map_err(|_| {
+                anyhow::anyhow!("CANDOR_LOOKALIKE_BUDGET must be 0, 1 or 2, got {v:?}")
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.matching.lookalike_budget > 2 {
+            anyhow::bail!(
+                "matching.lookalike_budget is {}, but at most 2 is allowed",
+                self.matching.lookalike_budget
+            );
+        }
+        if self.retention.key_window_secs <= 0 {
+            anyhow::bail!("retention.key_window_secs must be positive");
+        }
+        if self.hot_plates.max_days <= 0 {
+            anyhow::bail!("hot_plates.max_days must be positive");
+        }
+        self.retention_policy()?;
+        Ok(())
+    }
+
+    /// The retention policy: the named profile with any explicit overrides.
+    pub fn retention_policy(&self) -> anyhow::Result<RetentionPolicy> {
+        let r = &self.retention;
+        let mut p = RetentionPolicy::profile(&r.profile)?;
+        let custom = r.non_hit_secs.is_some()
+            || r.hit_secs.is_some()
+            || r.image_secs.is_some()
+            || r.audit_secs.is_some();
+        if let Some(v) = r.non_hit_secs {
+            p.non_hit_secs = v;
+        }
+        if let Some(v) = r.hit_secs {
+            p.hit_secs = v;
+        }
+        if let Some(v) = r.image_secs {
+            p.image_secs = v;
+        }
+        if let Some(v) = r.audit_secs {
+            p.audit_secs = v;
+        }
+        if custom {
+            p.profile = format!("{}+custom", p.profile);
+        }
+        if let Some(v) = &r.version {
+            p.version = v.clone();
+        }
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// The database url, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("candor.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn key_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+
+    pub fn image_dir(&self) -> PathBuf {
+        self.data_dir.join("images")
+    }
+}

@@ -1,0 +1,25 @@
+//! The OpenAPI document, merged from each route module's own `Doc`.
+
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Candor API",
+        description = "Licence-plate recognition with accountability built in."
+    ),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail))
+)]
+struct BaseDoc;
+
+/// The whole API document. Each route module adds its `Doc` here, one line each.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = BaseDoc::openapi();
+    doc.merge(crate::routes::health::Doc::openapi());
+    doc.merge(crate::routes::session::Doc::openapi());
+    doc.merge(crate::routes::users::Doc::openapi());
+    doc.merge(crate::routes::audit::Doc::openapi());
+    doc.merge(crate::routes::policy::Doc::openapi());
+    doc.merge(crate::routes::search::Doc::openapi());
+    doc
+}

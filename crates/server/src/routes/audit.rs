@@ -1,0 +1,363 @@
+//! The audit log over HTTP (reading, checkpoints, verification) and the server's audit
+//! chores: the checkpoint signing key, checkpoints at a fixed interval, and pruning under
+//! the retention policy with a signed anchor.
+
+use std::path::Path;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use candor_audit::{AuditRecord, Checkpoint, SigningKey, TamperFinding, VerifyReport};
+use candor_store::audit_log::AuditFilter;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::OpenApi;
+
+use crate::auth::{self, Actor, Permission};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// File (in the key directory) holding the Ed25519 seed that signs audit checkpoints and
+/// anchors, mode 0600.
+pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
+/// Its public half, hex, for anyone who verifies published checkpoints.
+pub const AUDIT_PUBLIC_KEY_FILE: &str = "audit-signing.pub";
+/// How often `serve` signs a checkpoint (when the chain has grown since the last one).
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(list_audit, list_checkpoints, create_checkpoint, verify_audit),
+    components(schemas(AuditRecordView, CheckpointView, CheckpointList, VerifyAnswer))
+)]
+pub struct Doc;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/audit", get(list_audit))
+        .route(
+            "/api/v1/audit/checkpoints",
+            get(list_checkpoints).post(create_checkpoint),
+        )
+        .route("/api/v1/audit/verify", get(verify_audit))
+}
+
+/// Loads the audit signing key from `key_dir`, creating it (and its public half) on first
+/// use.
+pub fn audit_signing_key(key_dir: &Path) -> anyhow::Result<SigningKey> {
+    let path = key_dir.join(AUDIT_KEY_FILE);
+    if let Ok(bytes) = std::fs::read(&path) {
+        let seed: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{}: not a 32-byte Ed25519 seed", path.display()))?;
+        return Ok(SigningKey::from_bytes(&seed));
+    }
+    std::fs::create_dir_all(key_dir)?;
+    let seed: [u8; 32] = crate::auth::credentials::random_bytes(32)
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("random source failed"))?;
+    let key = SigningKey::from_bytes(&seed);
+    write_new_file(&path, &seed, 0o600)?;
+    write_new_file(
+        &key_dir.join(AUDIT_PUBLIC_KEY_FILE),
+        format!("{}\n", hex::encode(key.verifying_key().to_bytes())).as_bytes(),
+        0o644,
+    )?;
+    Ok(key)
+}
+
+fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn signing_key(state: &AppState) -> Result<SigningKey, ApiError> {
+    audit_signing_key(&state.config.key_dir())
+        .map_err(|e| ApiError::internal(format!("the audit signing key is unavailable: {e}")))
+}
+
+/// Signs a checkpoint now, unless the chain is empty or has not grown since the last one
+/// (then returns `None`).
+pub async fn checkpoint_if_grown(state: &AppState) -> Result<Option<Checkpoint>, ApiError> {
+    let (length, _) = state.store.audit_head().await?;
+    let last = state
+        .store
+        .audit_checkpoints()
+        .await?
+        .last()
+        .map(|c| c.length);
+    if length == 0 || last == Some(length) {
+        return Ok(None);
+    }
+    let key = signing_key(state)?;
+    Ok(Some(
+        state
+            .store
+            .checkpoint_audit(&key, chrono::Utc::now())
+            .await?,
+    ))
+}
+
+/// Runs for the life of the server: a checkpoint every `interval` when the chain grew, and
+/// pruning of audit records past the retention period (leaving a signed anchor).
+pub async fn audit_chores(state: AppState, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(e) = checkpoint_if_grown(&state).await {
+            tracing::error!(error = %e, "could not sign the audit checkpoint");
+        }
+        if let Err(e) = prune_expired(&state).await {
+            tracing::error!(error = %e, "could not prune expired audit records");
+        }
+    }
+}
+
+/// Removes audit records older than the retention period (never less than a year: the
+/// retention policy enforces it), leaving a signed anchor; the pruning is itself audited.
+pub async fn prune_expired(state: &AppState) -> Result<u64, ApiError> {
+    let now = chrono::Utc::now();
+    let cutoff = now - chrono::Duration::seconds(state.retention.audit_secs);
+    let key = signing_key(state)?;
+    let removed = state.store.prune_audit_before(cutoff, &key, now).await?;
+    if removed > 0 {
+        auth::append_audit_record(
+            state,
+            candor_audit::Actor::System {
+                component: "audit retention".into(),
+            },
+            "audit.prune",
+            "audit",
+            "success",
+            "server",
+            json!({"records_removed": removed, "cutoff_ms": cutoff.timestamp_millis()}),
+        )
+        .await?;
+    }
+    Ok(removed)
+}
+
+/// One audit record as served.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditRecordView {
+    pub seq: u64,
+    /// Unix ms UTC.
+    pub time: i64,
+    #[schema(value_type = Object)]
+    pub actor: serde_json::Value,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub source: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub hash: String,
+    pub prev_hash: String,
+}
+
+impl From<&AuditRecord> for AuditRecordView {
+    fn from(r: &AuditRecord) -> Self {
+        AuditRecordView {
+            seq: r.seq,
+            time: r.entry.time.timestamp_millis(),
+            actor: serde_json::to_value(&r.entry.actor).unwrap_or_default(),
+            action: r.entry.action.clone(),
+            target: r.entry.target.clone(),
+            outcome: serde_json::to_value(r.entry.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            source: r.entry.source.clone(),
+            details: r.entry.details.clone(),
+            hash: r.hash.to_string(),
+            prev_hash: r.prev_hash.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// Action prefix, e.g. `login.` or `search.`.
+    pub action: Option<String>,
+    /// Exact target, e.g. `user:42`.
+    pub target: Option<String>,
+    /// From this time (Unix ms, inclusive).
+    pub from: Option<i64>,
+    /// Until this time (Unix ms, exclusive).
+    pub to: Option<i64>,
+    /// Next page: records before this seq.
+    pub before: Option<u64>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// Reads the audit log, newest first (auditors, supervisors, program managers). The
+/// reading is itself audited.
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditQuery), responses(
+    (status = 200, body = Vec<AuditRecordView>), (status = 403, body = ErrorBody)))]
+pub async fn list_audit(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditRecordView>>, ApiError> {
+    actor.require(Permission::ReadAudit)?;
+    let filter = AuditFilter {
+        action_prefix: q.action.clone(),
+        target: q.target.clone(),
+        from_ms: q.from,
+        to_ms: q.to,
+        before_seq: q.before,
+        limit: q.limit.unwrap_or(100),
+    };
+    let records = state.store.search_audit(&filter).await?;
+    auth::record_action(
+        &state,
+        &actor,
+        "audit.read",
+        "audit",
+        json!({"action": q.action, "target": q.target, "from": q.from, "to": q.to, "before": q.before, "results": records.len()}),
+    )
+    .await?;
+    Ok(Json(records.iter().map(AuditRecordView::from).collect()))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckpointView {
+    pub length: u64,
+    pub head_hash: String,
+    /// RFC 3339 UTC.
+    pub time: String,
+    pub key_id: String,
+    /// The signed statement, as published.
+    pub statement: String,
+}
+
+impl From<&Checkpoint> for CheckpointView {
+    fn from(c: &Checkpoint) -> Self {
+        CheckpointView {
+            length: c.length,
+            head_hash: c.head_hash.to_string(),
+            time: c.time.to_rfc3339(),
+            key_id: c.key_id.clone(),
+            statement: c.to_text(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckpointList {
+    /// Ed25519 public key (hex) that verifies the statements.
+    pub public_key: String,
+    pub checkpoints: Vec<CheckpointView>,
+}
+
+/// The signed checkpoints, oldest first, with the public key that verifies them.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", responses(
+    (status = 200, body = CheckpointList), (status = 403, body = ErrorBody)))]
+pub async fn list_checkpoints(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Json<CheckpointList>, ApiError> {
+    actor.require(Permission::ReadAudit)?;
+    let key = signing_key(&state)?;
+    let checkpoints = state.store.audit_checkpoints().await?;
+    Ok(Json(CheckpointList {
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+        checkpoints: checkpoints.iter().map(CheckpointView::from).collect(),
+    }))
+}
+
+/// Signs a checkpoint of the chain now (on demand). Audited.
+#[utoipa::path(post, path = "/api/v1/audit/checkpoints", responses(
+    (status = 200, body = CheckpointView), (status = 403, body = ErrorBody)))]
+pub async fn create_checkpoint(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Json<CheckpointView>, ApiError> {
+    actor.require(Permission::ReadAudit)?;
+    auth::record_action(&state, &actor, "audit.checkpoint", "audit", json!({})).await?;
+    let key = signing_key(&state)?;
+    let checkpoint = state
+        .store
+        .checkpoint_audit(&key, chrono::Utc::now())
+        .await?;
+    Ok(Json(CheckpointView::from(&checkpoint)))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VerifyAnswer {
+    pub intact: bool,
+    /// Records checked, chain length and first seq (when intact).
+    pub records: Option<u64>,
+    pub length: Option<u64>,
+    pub first_seq: Option<u64>,
+    pub checkpoints_matched: Option<usize>,
+    /// The first bad record (when not intact).
+    pub tampered_seq: Option<u64>,
+    /// What is wrong, in words.
+    pub finding: Option<String>,
+}
+
+impl VerifyAnswer {
+    pub fn from_verdict(v: &Result<VerifyReport, TamperFinding>) -> Self {
+        match v {
+            Ok(r) => VerifyAnswer {
+                intact: true,
+                records: Some(r.records),
+                length: Some(r.length),
+                first_seq: Some(r.first_seq),
+                checkpoints_matched: Some(r.checkpoints_matched),
+                tampered_seq: None,
+                finding: None,
+            },
+            Err(f) => VerifyAnswer {
+                intact: false,
+                records: None,
+                length: None,
+                first_seq: None,
+                checkpoints_matched: None,
+                tampered_seq: f.seq,
+                finding: Some(f.to_string()),
+            },
+        }
+    }
+}
+
+/// Verifies the whole chain against its checkpoints and anchor. Audited.
+#[utoipa::path(get, path = "/api/v1/audit/verify", responses(
+    (status = 200, body = VerifyAnswer), (status = 403, body = ErrorBody)))]
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Json<VerifyAnswer>, ApiError> {
+    actor.require(Permission::ReadAudit)?;
+    let key = signing_key(&state)?;
+    let verdict = state.store.verify_audit(&key.verifying_key()).await?;
+    let answer = VerifyAnswer::from_verdict(&verdict);
+    auth::record_action(
+        &state,
+        &actor,
+        "audit.verify",
+        "audit",
+        json!({"intact": answer.intact, "tampered_seq": answer.tampered_seq}),
+    )
+    .await?;
+    Ok(Json(answer))
+}

@@ -1,0 +1,25 @@
+//! HTTP routes, one module per concern. Each module exposes `routes()` and an OpenAPI `Doc`.
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub mod audit;
+pub mod health;
+pub mod policy;
+pub mod search;
+pub mod session;
+pub mod users;
+
+/// All routes on one router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .merge(session::routes())
+        .merge(audit::routes())
+        .merge(policy::routes())
+        .merge(search::routes())
+        .merge(users::routes())
+        .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
+        .with_state(state)
+}

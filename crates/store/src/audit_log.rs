@@ -1,0 +1,480 @@
+//! The audit log's storage: records of the candor-audit hash chain, the chain head, signed
+//! checkpoints and the pruning anchor.
+//!
+//! Appends are serialised on the one-row `audit_head` table (SQLite: the write transaction
+//! taken by `BEGIN IMMEDIATE`; PostgreSQL: `SELECT … FOR UPDATE`), so the chain never forks,
+//! also across processes, and each append is committed (durable) before it returns. The
+//! chain rules themselves (hashing, linking, verification) live in candor-audit.
+
+use candor_audit::{
+    Anchor, AuditEntry, AuditRecord, Chain, ChainHash, Checkpoint, SigningKey, TamperFinding,
+    TamperKind, VerifyReport, VerifyingKey,
+};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Backend, Store, StoreError, Tx};
+
+/// Rows fetched per query while streaming the log.
+const PAGE: i64 = 10_000;
+
+/// The outcome of verifying the stored chain.
+pub type AuditVerdict = Result<VerifyReport, TamperFinding>;
+
+fn hash_from_bytes(bytes: &[u8]) -> Option<ChainHash> {
+    <[u8; 32]>::try_from(bytes).ok().map(ChainHash)
+}
+
+fn to_i64(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Invalid(format!("audit sequence {n} is out of range")))
+}
+
+/// Reads one stored record. A row whose fields cannot be read back (edited into nonsense)
+/// becomes a record whose content cannot match its hash, so verification names it.
+fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    let seq: i64 = row.try_get(col::SEQ)?;
+    let prev: Vec<u8> = row.try_get(col::PREV_HASH)?;
+    let hash: Vec<u8> = row.try_get(col::HASH)?;
+    let seq = u64::try_from(seq).unwrap_or(u64::MAX);
+    let prev_hash = hash_from_bytes(&prev).unwrap_or_default();
+    let hash = hash_from_bytes(&hash).unwrap_or_default();
+    let entry = match entry_from_row(row) {
+        Ok(entry) => entry,
+        Err(problem) => AuditEntry::new(
+            DateTime::<Utc>::UNIX_EPOCH,
+            candor_audit::Actor::Anonymous {
+                claimed: String::new(),
+            },
+            "unreadable",
+            format!("audit:{seq}"),
+            candor_audit::Outcome::Failure,
+        )
+        .with_details(serde_json::json!({ "unreadable": problem })),
+    };
+    Ok(AuditRecord {
+        seq,
+        prev_hash,
+        hash,
+        entry,
+    })
+}
+
+/// Column positions of [`RECORD_COLUMNS`] (read by index: faster than by name).
+mod col {
+    pub const SEQ: usize = 0;
+    pub const TIME: usize = 1;
+    pub const ACTOR: usize = 2;
+    pub const ACTION: usize = 3;
+    pub const TARGET: usize = 4;
+    pub const OUTCOME: usize = 5;
+    pub const SOURCE: usize = 6;
+    pub const DETAILS: usize = 7;
+    pub const PREV_HASH: usize = 8;
+    pub const HASH: usize = 9;
+}
+
+/// The columns every record query selects, in [`col`] order.
+const RECORD_COLUMNS: &str =
+    "seq, time, actor, action, target, outcome, source, details, prev_hash, hash";
+
+fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, String> {
+    let get_text = |index: usize, name: &str| {
+        row.try_get::<String, _>(index)
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let time: i64 = row.try_get(col::TIME).map_err(|e| format!("time: {e}"))?;
+    let time = DateTime::from_timestamp_millis(time).ok_or("time out of range")?;
+    let actor =
+        serde_json::from_str(&get_text(col::ACTOR, "actor")?).map_err(|e| format!("actor: {e}"))?;
+    let outcome = serde_json::from_value(serde_json::Value::String(get_text(
+        col::OUTCOME,
+        "outcome",
+    )?))
+    .map_err(|e| format!("outcome: {e}"))?;
+    let details = serde_json::from_str(&get_text(col::DETAILS, "details")?)
+        .map_err(|e| format!("details: {e}"))?;
+    Ok(AuditEntry {
+        time,
+        actor,
+        action: get_text(col::ACTION, "action")?,
+        target: get_text(col::TARGET, "target")?,
+        outcome,
+        source: get_text(col::SOURCE, "source")?,
+        details,
+    })
+}
+
+fn outcome_text(o: candor_audit::Outcome) -> String {
+    serde_json::to_value(o)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Records per multi-row INSERT (10 parameters each: well under both backends' limits).
+const ROWS_PER_INSERT: usize = 100;
+
+async fn insert_record(tx: &mut Tx, r: &AuditRecord) -> Result<(), StoreError> {
+    insert_records(tx, std::slice::from_ref(r)).await
+}
+
+/// Inserts records with multi-row INSERTs (one round trip per [`ROWS_PER_INSERT`]).
+async fn insert_records(tx: &mut Tx, records: &[AuditRecord]) -> Result<(), StoreError> {
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO audit_log (seq, time, actor, action, target, outcome, source, details, prev_hash, hash) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 10;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10
+            ));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            let actor = serde_json::to_string(&r.entry.actor)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let details = serde_json::to_string(&r.entry.details)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            query = query
+                .bind(to_i64(r.seq)?)
+                .bind(r.entry.time.timestamp_millis())
+                .bind(actor)
+                .bind(r.entry.action.clone())
+                .bind(r.entry.target.clone())
+                .bind(outcome_text(r.entry.outcome))
+                .bind(r.entry.source.clone())
+                .bind(details)
+                .bind(r.prev_hash.0.to_vec())
+                .bind(r.hash.0.to_vec());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Locks the chain head for this transaction and returns the writer's chain.
+    async fn lock_audit_head(&self, tx: &mut Tx) -> Result<Chain, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => "SELECT length, head_hash FROM audit_head WHERE id = 1",
+            Backend::Postgres => "SELECT length, head_hash FROM audit_head WHERE id = 1 FOR UPDATE",
+        };
+        let row = sqlx::query(sql).fetch_one(&mut **tx).await?;
+        let length: i64 = row.try_get("length")?;
+        let head: Vec<u8> = row.try_get("head_hash")?;
+        let head = hash_from_bytes(&head)
+            .ok_or_else(|| StoreError::Invalid("the audit head hash is damaged".into()))?;
+        Ok(Chain::resume(u64::try_from(length).unwrap_or(0), head))
+    }
+
+    async fn save_audit_head(tx: &mut Tx, chain: &Chain) -> Result<(), StoreError> {
+        sqlx::query("UPDATE audit_head SET length = $1, head_hash = $2 WHERE id = 1")
+            .bind(to_i64(chain.len())?)
+            .bind(chain.head().0.to_vec())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends one entry and commits; the record is durable when this returns.
+    pub async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        let mut tx = self.begin().await?;
+        let record = self.append_audit_tx(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Appends entries in order in one transaction (one commit for all).
+    pub async fn append_audit_batch(
+        &self,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut chain = self.lock_audit_head(&mut tx).await?;
+        let records: Vec<AuditRecord> = entries.into_iter().map(|e| chain.next(e)).collect();
+        insert_records(&mut tx, &records).await?;
+        Self::save_audit_head(&mut tx, &chain).await?;
+        tx.commit().await?;
+        Ok(records)
+    }
+
+    /// Appends inside the caller's transaction (begun with [`Store::begin`]): the record
+    /// commits or rolls back with the caller's own changes.
+    pub async fn append_audit_tx(
+        &self,
+        tx: &mut Tx,
+        entry: AuditEntry,
+    ) -> Result<AuditRecord, StoreError> {
+        let mut chain = self.lock_audit_head(tx).await?;
+        let record = chain.next(entry);
+        insert_record(tx, &record).await?;
+        Self::save_audit_head(tx, &chain).await?;
+        Ok(record)
+    }
+
+    /// The chain's length (pruned records included) and head hash, as the writer sees them.
+    pub async fn audit_head(&self) -> Result<(u64, ChainHash), StoreError> {
+        let row = sqlx::query("SELECT length, head_hash FROM audit_head WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        let length: i64 = row.try_get("length")?;
+        let head: Vec<u8> = row.try_get("head_hash")?;
+        Ok((
+            u64::try_from(length).unwrap_or(0),
+            hash_from_bytes(&head).unwrap_or_default(),
+        ))
+    }
+
+    /// Up to `limit` stored records with `seq >= from_seq`, by seq.
+    pub async fn audit_records(
+        &self,
+        from_seq: u64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2"
+        )))
+        .bind(to_i64(from_seq)?)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// Records filtered for reading (newest first): by action prefix, actor user id, time
+    /// range; paginated with `before_seq`.
+    pub async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM audit_log \
+             WHERE seq < $1 AND time >= $2 AND time < $3 AND action LIKE $4 ESCAPE '\\' AND target LIKE $5 ESCAPE '\\' \
+             ORDER BY seq DESC LIMIT $6"
+        )))
+        .bind(filter.before_seq.map(to_i64).transpose()?.unwrap_or(i64::MAX))
+        .bind(filter.from_ms.unwrap_or(i64::MIN))
+        .bind(filter.to_ms.unwrap_or(i64::MAX))
+        .bind(format!("{}%", like_escape(filter.action_prefix.as_deref().unwrap_or(""))))
+        .bind(filter.target.as_deref().map(like_escape).unwrap_or_else(|| "%".into()))
+        .bind(filter.limit.clamp(1, 1000))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// Stores a signed checkpoint.
+    pub async fn save_audit_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit_checkpoints (length, time, statement) VALUES ($1, $2, $3)")
+            .bind(to_i64(checkpoint.length)?)
+            .bind(checkpoint.time.timestamp_millis())
+            .bind(checkpoint.to_text())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Signs and stores a checkpoint of the chain as it stands now.
+    pub async fn checkpoint_audit(
+        &self,
+        key: &SigningKey,
+        now: DateTime<Utc>,
+    ) -> Result<Checkpoint, StoreError> {
+        let (length, head) = self.audit_head().await?;
+        let checkpoint = Checkpoint::sign(length, head, now, key);
+        self.save_audit_checkpoint(&checkpoint).await?;
+        Ok(checkpoint)
+    }
+
+    /// Every stored checkpoint, oldest first. An unreadable one is an error naming it.
+    pub async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query("SELECT id, statement FROM audit_checkpoints ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                let text: String = row.try_get("statement")?;
+                Checkpoint::from_text(&text).map_err(|e| {
+                    StoreError::Invalid(format!("stored audit checkpoint {id} is unreadable: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    /// The pruning anchor, when records were pruned.
+    pub async fn audit_anchor(&self) -> Result<Option<Anchor>, StoreError> {
+        let row = sqlx::query("SELECT statement FROM audit_anchor WHERE id = 1")
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| {
+            let text: String = row.try_get("statement")?;
+            Anchor::from_text(&text)
+                .map_err(|e| StoreError::Invalid(format!("the audit anchor is unreadable: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Prunes records older than `cutoff` under retention, leaving a signed anchor that the
+    /// first kept record chains from, so the rest stays verifiable. Returns how many records
+    /// were removed.
+    pub async fn prune_audit_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        key: &SigningKey,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let chain = self.lock_audit_head(&mut tx).await?;
+        // The first record to keep: the first at or after the cutoff, or the end of the chain.
+        let row = sqlx::query("SELECT MIN(seq) AS s FROM audit_log WHERE time >= $1")
+            .bind(cutoff.timestamp_millis())
+            .fetch_one(&mut *tx)
+            .await?;
+        let keep_from: Option<i64> = row.try_get("s")?;
+        let keep_from = match keep_from {
+            Some(s) => u64::try_from(s).unwrap_or(0),
+            None => chain.len(),
+        };
+        let row = sqlx::query("SELECT MIN(seq) AS s FROM audit_log")
+            .fetch_one(&mut *tx)
+            .await?;
+        let first: Option<i64> = row.try_get("s")?;
+        let Some(first) = first.and_then(|s| u64::try_from(s).ok()) else {
+            return Ok(0);
+        };
+        if keep_from <= first {
+            return Ok(0);
+        }
+        // The kept chain links to the hash of the last pruned record.
+        let prev = if keep_from == chain.len() {
+            chain.head()
+        } else {
+            let row = sqlx::query("SELECT prev_hash FROM audit_log WHERE seq = $1")
+                .bind(to_i64(keep_from)?)
+                .fetch_one(&mut *tx)
+                .await?;
+            let bytes: Vec<u8> = row.try_get("prev_hash")?;
+            hash_from_bytes(&bytes).ok_or_else(|| {
+                StoreError::Invalid(format!("audit record {keep_from} is damaged"))
+            })?
+        };
+        let anchor = Anchor::sign(keep_from, prev, now, key);
+        let done = sqlx::query("DELETE FROM audit_log WHERE seq < $1")
+            .bind(to_i64(keep_from)?)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM audit_anchor WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO audit_anchor (id, first_seq, statement) VALUES (1, $1, $2)")
+            .bind(to_i64(keep_from)?)
+            .bind(anchor.to_text())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Verifies the whole stored chain against its checkpoints, anchor and head, streaming
+    /// the records (constant memory). `Ok(Err(finding))` names the first bad record.
+    pub async fn verify_audit(&self, key: &VerifyingKey) -> Result<AuditVerdict, StoreError> {
+        let anchor = self.audit_anchor().await?;
+        let checkpoints = self.audit_checkpoints().await?;
+        let (head_len, head_hash) = self.audit_head().await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<AuditRecord>>(4);
+        let key = *key;
+        let verifier = tokio::task::spawn_blocking(move || {
+            let mut rx = rx;
+            let records = std::iter::from_fn(move || rx.blocking_recv()).flatten();
+            candor_audit::verify(records, &checkpoints, anchor.as_ref(), &key)
+        });
+        let mut next = 0u64;
+        let mut failure = None;
+        loop {
+            match self.audit_records(next, PAGE).await {
+                Ok(page) if page.is_empty() => break,
+                Ok(page) => {
+                    next = page
+                        .last()
+                        .map(|r| r.seq.saturating_add(1))
+                        .unwrap_or(u64::MAX);
+                    if tx.send(page).await.is_err() {
+                        break; // the verifier stopped at a finding
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let verdict = verifier
+            .await
+            .map_err(|e| StoreError::Invalid(format!("audit verification stopped: {e}")))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(verdict.and_then(|report| check_head(report, head_len, head_hash)))
+    }
+}
+
+/// The head row is the writer's own unsigned checkpoint: a chain shorter than it lost its
+/// tail; a longer one, or another head hash, had records added behind the writer's back.
+fn check_head(report: VerifyReport, head_len: u64, head_hash: ChainHash) -> AuditVerdict {
+    if head_len > report.length {
+        return Err(TamperFinding {
+            kind: TamperKind::TruncatedTail {
+                checkpoint_length: head_len,
+            },
+            seq: Some(report.length),
+        });
+    }
+    if head_len < report.length {
+        return Err(TamperFinding {
+            kind: TamperKind::Inserted,
+            seq: Some(head_len),
+        });
+    }
+    if head_hash != report.head_hash {
+        return Err(TamperFinding {
+            kind: TamperKind::CheckpointMismatch {
+                checkpoint_length: head_len,
+            },
+            seq: Some(head_len.saturating_sub(1)),
+        });
+    }
+    Ok(report)
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// What to read from the log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action_prefix: Option<String>,
+    /// Exact target, e.g. `user:42`.
+    pub target: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Page backwards from here (exclusive).
+    pub before_seq: Option<u64>,
+    pub limit: i64,
+}

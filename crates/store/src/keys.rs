@@ -1,0 +1,410 @@
+//! Encryption at rest: a master key and one data key per time window.
+//!
+//! Layout under the key directory (outside the database, so a copy of the database holds no
+//! key):
+//!
+//! - `master.key`: 32 random bytes, mode 0600, created by `candor init`.
+//! - `receipt-signing.key`: the Ed25519 seed that signs purge receipts, mode 0600.
+//! - `windows/<window>.key`: the window's data key (AES-256-GCM) and blind-index key
+//!   (HMAC-SHA256), 64 bytes, wrapped with AES-256-GCM under the master key.
+//!
+//! A window is a span of *expiry* time (default one UTC day): every record expiring in that
+//! span is sealed with that window's key. When the span has passed and its records are
+//! purged, the key file is overwritten and deleted, so nothing sealed under it (in the live
+//! database or any backup of it) can be read again.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::StoreError;
+
+const NONCE_LEN: usize = 12;
+/// Ed25519 seed that signs purge receipts.
+const RECEIPT_KEY_FILE: &str = "receipt-signing.key";
+/// Default window length: one day.
+pub const DEFAULT_WINDOW_MS: i64 = 86_400_000;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    rand::fill(&mut out[..]);
+    out
+}
+
+/// Seals `plaintext` with AES-256-GCM under `cipher`: output is nonce || ciphertext+tag.
+fn seal_with(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let nonce_bytes: [u8; NONCE_LEN] = random_bytes();
+    let nonce =
+        Nonce::try_from(&nonce_bytes[..]).map_err(|_| StoreError::Crypto("nonce length".into()))?;
+    let ct = cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| StoreError::Crypto("encryption failed".into()))?;
+    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+fn open_with(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+    if sealed.len() < NONCE_LEN + 16 {
+        return Err(StoreError::Crypto("sealed value too short".into()));
+    }
+    let nonce = Nonce::try_from(&sealed[..NONCE_LEN])
+        .map_err(|_| StoreError::Crypto("nonce length".into()))?;
+    cipher
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: &sealed[NONCE_LEN..],
+                aad,
+            },
+        )
+        .map_err(|_| {
+            StoreError::Crypto("authentication failed (wrong key or tampered data)".into())
+        })
+}
+
+/// The keys of one window, unwrapped in memory.
+pub struct WindowKeys {
+    pub window: i64,
+    cipher: Aes256Gcm,
+    index_key: [u8; 32],
+}
+
+impl std::fmt::Debug for WindowKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowKeys")
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WindowKeys {
+    fn from_material(window: i64, material: &[u8]) -> Result<WindowKeys, StoreError> {
+        if material.len() != 64 {
+            return Err(StoreError::Keys(format!(
+                "window {window} key has the wrong length"
+            )));
+        }
+        let cipher = Aes256Gcm::new_from_slice(&material[..32])
+            .map_err(|_| StoreError::Keys("bad data key length".into()))?;
+        let mut index_key = [0u8; 32];
+        index_key.copy_from_slice(&material[32..]);
+        Ok(WindowKeys {
+            window,
+            cipher,
+            index_key,
+        })
+    }
+
+    /// Encrypts `plaintext`, binding it to `aad` (e.g. the record kind).
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        seal_with(&self.cipher, aad, plaintext)
+    }
+
+    /// Decrypts a value sealed by [`WindowKeys::seal`] with the same `aad`.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        open_with(&self.cipher, aad, sealed)
+    }
+
+    /// Blind index of a normalised plate: HMAC-SHA256 under the window's index key, so exact
+    /// lookups work without storing the plate in clear, and die with the window.
+    pub fn blind_index(&self, normalized_plate: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
+            .expect("HMAC accepts any key length");
+        mac.update(normalized_plate.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// The master key and the window keys on disk.
+pub struct KeyRing {
+    dir: PathBuf,
+    master: Aes256Gcm,
+    window_ms: i64,
+    cache: Mutex<HashMap<i64, Arc<WindowKeys>>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("dir", &self.dir)
+            .field("window_ms", &self.window_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyRing {
+    /// Creates the key directory and a new master key (mode 0600). Fails if one exists, so an
+    /// existing master key is never overwritten.
+    pub fn create(dir: &Path) -> Result<(), StoreError> {
+        std::fs::create_dir_all(dir.join("windows")).map_err(io_err(dir))?;
+        let path = dir.join("master.key");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts.open(&path).map_err(io_err(&path))?;
+        file.write_all(&random_bytes::<32>())
+            .map_err(io_err(&path))?;
+        file.sync_all().map_err(io_err(&path))?;
+        let path = dir.join(RECEIPT_KEY_FILE);
+        let mut file = opts.open(&path).map_err(io_err(&path))?;
+        file.write_all(&random_bytes::<32>())
+            .map_err(io_err(&path))?;
+        file.sync_all().map_err(io_err(&path))?;
+        sync_dir(dir)?;
+        Ok(())
+    }
+
+    /// The Ed25519 key that signs purge receipts.
+    pub fn receipt_signer(&self) -> Result<ed25519_dalek::SigningKey, StoreError> {
+        let path = self.dir.join(RECEIPT_KEY_FILE);
+        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            StoreError::Keys(format!("{} must hold exactly 32 bytes", path.display()))
+        })?;
+        Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+
+    /// Opens the key directory; `window_ms` is the window length in milliseconds.
+    pub fn open(dir: &Path, window_ms: i64) -> Result<KeyRing, StoreError> {
+        if window_ms <= 0 {
+            return Err(StoreError::Invalid(
+                "key window length must be positive".into(),
+            ));
+        }
+        let path = dir.join("master.key");
+        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        let master = Aes256Gcm::new_from_slice(&bytes).map_err(|_| {
+            StoreError::Keys(format!("{} must hold exactly 32 bytes", path.display()))
+        })?;
+        std::fs::create_dir_all(dir.join("windows")).map_err(io_err(dir))?;
+        Ok(KeyRing {
+            dir: dir.to_path_buf(),
+            master,
+            window_ms,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn window_ms(&self) -> i64 {
+        self.window_ms
+    }
+
+    /// The window that holds records expiring at `expires_at_ms`.
+    pub fn window_for(&self, expires_at_ms: i64) -> i64 {
+        expires_at_ms.div_euclid(self.window_ms)
+    }
+
+    /// Start and end (exclusive) of a window, Unix ms.
+    pub fn window_span(&self, window: i64) -> (i64, i64) {
+        (window * self.window_ms, (window + 1) * self.window_ms)
+    }
+
+    fn window_path(&self, window: i64) -> PathBuf {
+        self.dir.join("windows").join(format!("{window}.key"))
+    }
+
+    fn aad(window: i64) -> Vec<u8> {
+        format!("candor-window-key:{window}").into_bytes()
+    }
+
+    /// The keys of `window`, created (and written durably) if they do not exist yet.
+    pub fn get_or_create(&self, window: i64) -> Result<Arc<WindowKeys>, StoreError> {
+        if let Some(keys) = self.cached(window) {
+            return Ok(keys);
+        }
+        let path = self.window_path(window);
+        if !path.exists() {
+            let material = random_bytes::<64>();
+            let wrapped = seal_with(&self.master, &Self::aad(window), &material)?;
+            // Write to a unique temporary name, then link into place: if another process
+            // created the window first, the link fails and we read theirs.
+            let tmp = self
+                .dir
+                .join("windows")
+                .join(format!(".{window}.{}.tmp", uuid::Uuid::new_v4().simple()));
+            {
+                let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+                f.write_all(&wrapped).map_err(io_err(&tmp))?;
+                f.sync_all().map_err(io_err(&tmp))?;
+            }
+            let linked = std::fs::hard_link(&tmp, &path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => sync_dir(&self.dir.join("windows"))?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+        self.load(window)
+    }
+
+    /// The keys of `window` if they still exist; `Ok(None)` once destroyed.
+    pub fn get(&self, window: i64) -> Result<Option<Arc<WindowKeys>>, StoreError> {
+        if let Some(keys) = self.cached(window) {
+            return Ok(Some(keys));
+        }
+        if !self.window_path(window).exists() {
+            return Ok(None);
+        }
+        self.load(window).map(Some)
+    }
+
+    fn cached(&self, window: i64) -> Option<Arc<WindowKeys>> {
+        self.cache.lock().ok().and_then(|c| c.get(&window).cloned())
+    }
+
+    fn load(&self, window: i64) -> Result<Arc<WindowKeys>, StoreError> {
+        let path = self.window_path(window);
+        let wrapped = std::fs::read(&path).map_err(io_err(&path))?;
+        let material = open_with(&self.master, &Self::aad(window), &wrapped).map_err(|_| {
+            StoreError::Keys(format!(
+                "window key {} does not open under the master key",
+                path.display()
+            ))
+        })?;
+        let keys = Arc::new(WindowKeys::from_material(window, &material)?);
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(window, keys.clone());
+        }
+        Ok(keys)
+    }
+
+    /// Windows whose key files exist, ascending.
+    pub fn live_windows(&self) -> Result<Vec<i64>, StoreError> {
+        let dir = self.dir.join("windows");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if let Some(id) = name
+                .strip_suffix(".key")
+                .and_then(|s| s.parse::<i64>().ok())
+            {
+                out.push(id);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Destroys the key of `window`: overwrites the file, syncs, deletes it, and forgets the
+    /// cached copy. Returns false if it was already gone.
+    pub fn destroy(&self, window: i64) -> Result<bool, StoreError> {
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(&window);
+        }
+        let path = self.window_path(window);
+        let len = match std::fs::metadata(&path) {
+            Ok(m) => m.len() as usize,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            f.write_all(&vec![0u8; len]).map_err(io_err(&path))?;
+            f.sync_all().map_err(io_err(&path))?;
+        }
+        std::fs::remove_file(&path).map_err(io_err(&path))?;
+        sync_dir(&self.dir.join("windows"))?;
+        Ok(true)
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_and_destroy() {
+        let dir = tempfile::tempdir().unwrap();
+        KeyRing::create(dir.path()).unwrap();
+        assert!(
+            KeyRing::create(dir.path()).is_err(),
+            "an existing master key is never overwritten"
+        );
+        let ring = KeyRing::open(dir.path(), DEFAULT_WINDOW_MS).unwrap();
+        let w = ring.window_for(1_700_000_000_000);
+        let keys = ring.get_or_create(w).unwrap();
+        let sealed = keys.seal(b"read", b"ABC123").unwrap();
+        assert_ne!(&sealed[NONCE_LEN..], b"ABC123");
+        assert_eq!(keys.open(b"read", &sealed).unwrap(), b"ABC123");
+        assert!(
+            keys.open(b"hit", &sealed).is_err(),
+            "aad binds the record kind"
+        );
+        assert_eq!(keys.blind_index("ABC123"), keys.blind_index("ABC123"));
+        assert_ne!(keys.blind_index("ABC123"), keys.blind_index("ABC124"));
+
+        // A fresh ring (another process) reads the same window key.
+        let ring2 = KeyRing::open(dir.path(), DEFAULT_WINDOW_MS).unwrap();
+        assert_eq!(
+            ring2
+                .get(w)
+                .unwrap()
+                .unwrap()
+                .open(b"read", &sealed)
+                .unwrap(),
+            b"ABC123"
+        );
+        assert_eq!(ring.live_windows().unwrap(), vec![w]);
+
+        assert!(ring.destroy(w).unwrap());
+        assert!(ring.get(w).unwrap().is_none());
+        assert!(ring2.destroy(w).is_ok());
+        assert!(
+            KeyRing::open(dir.path(), DEFAULT_WINDOW_MS)
+                .unwrap()
+                .get(w)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn master_key_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        KeyRing::create(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

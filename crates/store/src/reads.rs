@@ -1,0 +1,458 @@
+//! Reads: batched, idempotent, encrypted ingest, and reading back.
+//!
+//! Each read's plate and other sensitive details are sealed with the key of the window its
+//! expiry falls in; the row keeps only what the purge and exact lookups need in clear
+//! (camera, times, confidence, hit flag, blind index of the plate).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::hits::NewHit;
+use crate::keys::{KeyRing, WindowKeys};
+use crate::retention::RetentionPolicy;
+use crate::{Store, StoreError, now_ms};
+
+/// An alternative reading of the plate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Candidate {
+    pub plate: String,
+    pub confidence: f64,
+}
+
+/// The sensitive part of a read, sealed at rest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReadDetails {
+    /// Normalised plate text (upper-case letters and digits).
+    pub plate: String,
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    /// Jurisdiction as read, e.g. "us-ca".
+    pub region: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    /// Direction of travel, degrees.
+    pub heading: Option<f64>,
+    /// The camera's own reference to its image, if it keeps one.
+    pub image_ref: Option<String>,
+    pub vehicle_color: Option<String>,
+    pub vehicle_make: Option<String>,
+}
+
+/// A read ready to store, with the hits the matcher found for it.
+#[derive(Debug, Clone)]
+pub struct NewRead {
+    pub captured_at: i64,
+    /// 0–1.
+    pub confidence: f64,
+    pub details: ReadDetails,
+    pub image_id: Option<i64>,
+    pub hits: Vec<NewHit>,
+}
+
+/// A stored read, opened.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct StoredRead {
+    pub id: i64,
+    pub camera_id: String,
+    pub batch_id: String,
+    pub captured_at: i64,
+    pub received_at: i64,
+    pub expires_at: i64,
+    pub confidence: f64,
+    pub is_hit: bool,
+    pub image_id: Option<i64>,
+    pub details: ReadDetails,
+}
+
+/// What became of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IngestOutcome {
+    pub batch_id: String,
+    /// True when this idempotency key was seen before: nothing new was stored.
+    pub duplicate: bool,
+    pub read_count: i64,
+    pub hit_count: i64,
+    /// Hits created by this call (empty for a duplicate).
+    pub hits: Vec<IngestedHit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IngestedHit {
+    pub hit_id: i64,
+    pub read_id: i64,
+    /// Position of the read in the submitted batch.
+    pub read_index: usize,
+    /// Position of the hit in that read's `hits`.
+    pub hit_index: usize,
+}
+
+/// Rows per multi-row INSERT (11 parameters each; well under both backends' limits).
+const ROWS_PER_INSERT: usize = 200;
+
+pub(crate) fn read_aad(camera_id: &str, captured_at: i64) -> Vec<u8> {
+    format!("read:{camera_id}:{captured_at}").into_bytes()
+}
+
+pub(crate) fn hit_aad(read_id: i64) -> Vec<u8> {
+    format!("hit:{read_id}").into_bytes()
+}
+
+struct PreparedRead {
+    captured_at: i64,
+    expires_at: i64,
+    window: i64,
+    plate_index: Vec<u8>,
+    confidence: f64,
+    image_id: Option<i64>,
+    sealed: Vec<u8>,
+    hits: Vec<NewHit>,
+    keys: std::sync::Arc<WindowKeys>,
+}
+
+impl Store {
+    /// Stores a batch of reads from `camera_id` in one transaction, idempotently: a batch
+    /// whose `idempotency_key` was already stored returns the first outcome with
+    /// `duplicate: true` and stores nothing. Returns only after the commit is durable.
+    ///
+    /// `request_hash` identifies the batch's content: the same key with different content
+    /// is refused as a conflict.
+    pub async fn ingest_batch(
+        &self,
+        keys: &KeyRing,
+        policy: &RetentionPolicy,
+        camera_id: &str,
+        idempotency_key: &str,
+        request_hash: &[u8],
+        reads: Vec<NewRead>,
+    ) -> Result<IngestOutcome, StoreError> {
+        if let Some(existing) = self
+            .find_batch(camera_id, idempotency_key, request_hash)
+            .await?
+        {
+            return Ok(existing);
+        }
+        let received_at = now_ms();
+        // Encryption and hashing happen before the transaction, to keep it short.
+        let mut prepared = Vec::with_capacity(reads.len());
+        for r in reads {
+            let is_hit = !r.hits.is_empty();
+            let retention_secs = if is_hit {
+                r.hits
+                    .iter()
+                    .map(|h| h.retention_secs.unwrap_or(policy.hit_secs))
+                    .max()
+                    .unwrap_or(policy.hit_secs)
+            } else {
+                policy.non_hit_secs
+            };
+            let expires_at = r
+                .captured_at
+                .saturating_add(retention_secs.saturating_mul(1000));
+            // A read that arrives already past its retention goes into the current window,
+            // never into one that may already be purged.
+            let window = keys.window_for(expires_at.max(received_at));
+            let wk = keys.get_or_create(window)?;
+            let plaintext =
+                serde_json::to_vec(&r.details).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let sealed = wk.seal(&read_aad(camera_id, r.captured_at), &plaintext)?;
+            prepared.push(PreparedRead {
+                captured_at: r.captured_at,
+                expires_at,
+                window,
+                plate_index: wk.blind_index(&r.details.plate),
+                confidence: r.confidence,
+                image_id: r.image_id,
+                sealed,
+                hits: r.hits,
+                keys: wk,
+            });
+        }
+        let batch_id = uuid::Uuid::new_v4().to_string();
+        let hit_count: usize = prepared.iter().map(|p| p.hits.len()).sum();
+        let batch_expiry = prepared
+            .iter()
+            .map(|p| p.expires_at)
+            .max()
+            .unwrap_or(received_at)
+            .max(received_at);
+
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO ingest_batches (camera_id, idempotency_key, batch_id, request_hash, received_at, \
+             read_count, hit_count, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        )
+        .bind(camera_id)
+        .bind(idempotency_key)
+        .bind(&batch_id)
+        .bind(request_hash)
+        .bind(received_at)
+        .bind(prepared.len() as i64)
+        .bind(hit_count as i64)
+        .bind(batch_expiry)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            let e = StoreError::from(e);
+            tx.rollback().await?;
+            if e.is_unique_violation() {
+                // Another request with the same key committed first.
+                return self
+                    .find_batch(camera_id, idempotency_key, request_hash)
+                    .await?
+                    .ok_or_else(|| StoreError::Conflict("idempotency key race".into()));
+            }
+            return Err(e);
+        }
+
+        let windows: BTreeSet<i64> = prepared.iter().map(|p| p.window).collect();
+        for w in windows {
+            ensure_window(&mut tx, keys, w).await?;
+        }
+
+        // Reads without hits: multi-row inserts.
+        let plain: Vec<&PreparedRead> = prepared.iter().filter(|p| p.hits.is_empty()).collect();
+        for chunk in plain.chunks(ROWS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
+                 plate_index, confidence, is_hit, image_id, sealed) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 11;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},${},${},${},${},${},${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9,
+                    b + 10,
+                    b + 11
+                ));
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                q = q
+                    .bind(camera_id)
+                    .bind(&batch_id)
+                    .bind(p.captured_at)
+                    .bind(received_at)
+                    .bind(p.expires_at)
+                    .bind(p.window)
+                    .bind(&p.plate_index)
+                    .bind(p.confidence)
+                    .bind(0i64)
+                    .bind(p.image_id)
+                    .bind(&p.sealed);
+            }
+            q.execute(&mut *tx).await?;
+        }
+
+        // Reads with hits: one at a time, to learn their ids for the hits.
+        let mut hits_out = Vec::new();
+        for (read_index, p) in prepared
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.hits.is_empty())
+        {
+            let row = sqlx::query(
+                "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
+                 plate_index, confidence, is_hit, image_id, sealed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+                 RETURNING id",
+            )
+            .bind(camera_id)
+            .bind(&batch_id)
+            .bind(p.captured_at)
+            .bind(received_at)
+            .bind(p.expires_at)
+            .bind(p.window)
+            .bind(&p.plate_index)
+            .bind(p.confidence)
+            .bind(1i64)
+            .bind(p.image_id)
+            .bind(&p.sealed)
+            .fetch_one(&mut *tx)
+            .await?;
+            let read_id: i64 = row.try_get(0)?;
+            for (hit_index, h) in p.hits.iter().enumerate() {
+                let hit_id = crate::hits::insert_hit(
+                    &mut tx,
+                    &p.keys,
+                    read_id,
+                    camera_id,
+                    p.expires_at,
+                    received_at,
+                    h,
+                )
+                .await?;
+                hits_out.push(IngestedHit {
+                    hit_id,
+                    read_id,
+                    read_index,
+                    hit_index,
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(IngestOutcome {
+            batch_id,
+            duplicate: false,
+            read_count: prepared.len() as i64,
+            hit_count: hit_count as i64,
+            hits: hits_out,
+        })
+    }
+
+    async fn find_batch(
+        &self,
+        camera_id: &str,
+        idempotency_key: &str,
+        request_hash: &[u8],
+    ) -> Result<Option<IngestOutcome>, StoreError> {
+        let row = sqlx::query(
+            "SELECT batch_id, request_hash, read_count, hit_count FROM ingest_batches \
+             WHERE camera_id = $1 AND idempotency_key = $2",
+        )
+        .bind(camera_id)
+        .bind(idempotency_key)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored_hash: Vec<u8> = row.try_get("request_hash")?;
+        if stored_hash != request_hash {
+            return Err(StoreError::Conflict(format!(
+                "idempotency key {idempotency_key:?} was already used for a different batch; use a new key for new reads"
+            )));
+        }
+        Ok(Some(IngestOutcome {
+            batch_id: row.try_get("batch_id")?,
+            duplicate: true,
+            read_count: row.try_get("read_count")?,
+            hit_count: row.try_get("hit_count")?,
+            hits: Vec::new(),
+        }))
+    }
+
+    /// One read, opened with its window key. Errors with [`StoreError::Crypto`] if the key
+    /// is gone (the window was purged).
+    pub async fn get_read(
+        &self,
+        keys: &KeyRing,
+        id: i64,
+    ) -> Result<Option<StoredRead>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {READ_COLUMNS} FROM reads WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(|r| open_read(keys, r)).transpose()
+    }
+
+    /// Reads of one exact (normalised) plate captured in `[from, to)`, newest first, found
+    /// through the blind index of every live window.
+    pub async fn reads_by_plate(
+        &self,
+        keys: &KeyRing,
+        plate: &str,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredRead>, StoreError> {
+        let mut out = Vec::new();
+        for w in keys.live_windows()? {
+            let Some(wk) = keys.get(w)? else { continue };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {READ_COLUMNS} FROM reads WHERE key_window = $1 AND plate_index = $2 \
+                 AND captured_at >= $3 AND captured_at < $4 ORDER BY captured_at DESC LIMIT $5"
+            )))
+            .bind(w)
+            .bind(wk.blind_index(plate))
+            .bind(from)
+            .bind(to)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+            for r in &rows {
+                out.push(open_read(keys, r)?);
+            }
+        }
+        out.sort_by_key(|r| std::cmp::Reverse(r.captured_at));
+        out.truncate(limit.max(0) as usize);
+        Ok(out)
+    }
+
+    /// Number of reads stored for a batch.
+    pub async fn count_reads_in_batch(&self, batch_id: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM reads WHERE batch_id = $1")
+            .bind(batch_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Total number of reads stored.
+    pub async fn count_reads(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM reads")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+}
+
+const READ_COLUMNS: &str = "id, camera_id, batch_id, captured_at, received_at, expires_at, key_window, confidence, is_hit, image_id, sealed";
+
+fn open_read(keys: &KeyRing, row: &sqlx::any::AnyRow) -> Result<StoredRead, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let camera_id: String = row.try_get("camera_id")?;
+    let captured_at: i64 = row.try_get("captured_at")?;
+    let window: i64 = row.try_get("key_window")?;
+    let sealed: Vec<u8> = row.try_get("sealed")?;
+    let wk = keys.get(window)?.ok_or_else(|| {
+        StoreError::Crypto(format!(
+            "read {id}: the key of window {window} has been destroyed"
+        ))
+    })?;
+    let plain = wk.open(&read_aad(&camera_id, captured_at), &sealed)?;
+    let details: ReadDetails = serde_json::from_slice(&plain)
+        .map_err(|e| StoreError::Crypto(format!("read {id}: {e}")))?;
+    Ok(StoredRead {
+        id,
+        camera_id,
+        batch_id: row.try_get("batch_id")?,
+        captured_at,
+        received_at: row.try_get("received_at")?,
+        expires_at: row.try_get("expires_at")?,
+        confidence: row.try_get("confidence")?,
+        is_hit: row.try_get::<i64, _>("is_hit")? != 0,
+        image_id: row.try_get("image_id")?,
+        details,
+    })
+}
+
+/// Records that `window` is in use (its key file already exists).
+pub(crate) async fn ensure_window(
+    tx: &mut crate::Tx,
+    keys: &KeyRing,
+    window: i64,
+) -> Result<(), StoreError> {
+    let (starts_at, ends_at) = keys.window_span(window);
+    sqlx::query(
+        "INSERT INTO key_windows (id, starts_at, ends_at, created_at) VALUES ($1,$2,$3,$4) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(window)
+    .bind(starts_at)
+    .bind(ends_at)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,501 @@
+//! Retention: expiry per class, legal holds, purge and purge receipts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+
+/// Retention periods per data class, in seconds. Every read gets its expiry at ingest from
+/// this policy; the purge deletes what has expired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Name of the jurisdiction profile this came from, or "custom".
+    pub profile: String,
+    /// Bumped by the program manager whenever the policy changes; recorded in receipts.
+    pub version: String,
+    pub non_hit_secs: i64,
+    pub hit_secs: i64,
+    pub image_secs: i64,
+    pub audit_secs: i64,
+}
+
+const DAY: i64 = 86_400;
+
+impl RetentionPolicy {
+    /// Named jurisdiction profiles (REFERENCE.md, "Retention limits in US state law").
+    pub fn profile(name: &str) -> Result<RetentionPolicy, StoreError> {
+        let (non_hit, hit, image) = match name {
+            // Hits only are kept; non-hit reads about 3 minutes.
+            "new-hampshire" => (180, 365 * DAY, 180),
+            "maine" | "virginia" | "21-days" => (21 * DAY, 365 * DAY, 21 * DAY),
+            "minnesota" | "60-days" => (60 * DAY, 365 * DAY, 60 * DAY),
+            "arkansas" => (150 * DAY, 365 * DAY, 150 * DAY),
+            "utah" => (270 * DAY, 365 * DAY, 270 * DAY),
+            // Safe default: short non-hit retention.
+            "default" | "30-days" => (30 * DAY, 365 * DAY, 30 * DAY),
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "unknown retention profile {other:?}; known: {}",
+                    Self::PROFILES.join(", ")
+                )));
+            }
+        };
+        Ok(RetentionPolicy {
+            profile: name.to_string(),
+            version: format!("{name}-1"),
+            non_hit_secs: non_hit,
+            hit_secs: hit,
+            image_secs: image,
+            // CJIS: keep audit records at least one year.
+            audit_secs: 365 * DAY,
+        })
+    }
+
+    pub const PROFILES: &'static [&'static str] = &[
+        "default",
+        "30-days",
+        "new-hampshire",
+        "maine",
+        "virginia",
+        "21-days",
+        "minnesota",
+        "60-days",
+        "arkansas",
+        "utah",
+    ];
+
+    /// Checks that every period is positive.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        for (name, v) in [
+            ("non_hit_secs", self.non_hit_secs),
+            ("hit_secs", self.hit_secs),
+            ("image_secs", self.image_secs),
+            ("audit_secs", self.audit_secs),
+        ] {
+            if v <= 0 {
+                return Err(StoreError::Invalid(format!(
+                    "retention {name} must be positive, got {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self::profile("default").expect("the default profile exists")
+    }
+}
+
+/// What one purge run did. Signed with the receipt key and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PurgeReceipt {
+    pub run_at: i64,
+    /// Everything that expired at or before this instant was purged (unless held).
+    pub cutoff: i64,
+    pub policy_profile: String,
+    pub policy_version: String,
+    pub classes: Vec<String>,
+    pub counts: PurgeCounts,
+    /// Key windows destroyed by this run: nothing sealed under them can be read again.
+    pub windows_destroyed: Vec<WindowSpan>,
+    /// Ended windows whose key was kept because a legal hold still holds records in them.
+    pub windows_kept_for_holds: Vec<WindowSpan>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PurgeCounts {
+    pub non_hit_reads: i64,
+    pub hit_reads: i64,
+    pub hits: i64,
+    pub images: i64,
+    pub image_files: i64,
+    pub ingest_batches: i64,
+    /// Expired reads kept because of a legal hold.
+    pub held_reads_kept: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WindowSpan {
+    pub window: i64,
+    pub starts_at: i64,
+    pub ends_at: i64,
+}
+
+/// A stored, signed receipt.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SignedReceipt {
+    pub id: i64,
+    pub receipt: PurgeReceipt,
+    /// The exact JSON that was signed.
+    pub receipt_json: String,
+    /// Ed25519 signature over `receipt_json`, hex.
+    pub signature: String,
+    /// The verifying key, hex.
+    pub public_key: String,
+}
+
+impl SignedReceipt {
+    /// Checks the signature against the embedded public key.
+    pub fn verify(&self) -> Result<(), StoreError> {
+        use ed25519_dalek::Verifier;
+        let bad = |m: &str| StoreError::Crypto(format!("purge receipt {}: {m}", self.id));
+        let pk: [u8; 32] = hex::decode(&self.public_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("bad public key"))?;
+        let sig: [u8; 64] = hex::decode(&self.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("bad signature"))?;
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk).map_err(|_| bad("bad public key"))?;
+        vk.verify(
+            self.receipt_json.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .map_err(|_| bad("signature does not verify"))
+    }
+}
+
+/// An explicit, audited exception that keeps a read (with its hits and image) past expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct LegalHold {
+    pub id: i64,
+    pub read_id: i64,
+    pub reason: String,
+    pub case_number: String,
+    pub created_by: i64,
+    pub created_by_name: String,
+    pub created_at: i64,
+    pub released_by: Option<i64>,
+    pub released_by_name: Option<String>,
+    pub released_at: Option<i64>,
+    pub release_note: Option<String>,
+}
+
+use sqlx::Row;
+
+use crate::Store;
+use crate::keys::KeyRing;
+
+const HOLD_COLUMNS: &str = "id, read_id, reason, case_number, created_by, created_by_name, created_at, released_by, \
+    released_by_name, released_at, release_note";
+
+fn hold_from_row(r: &sqlx::any::AnyRow) -> Result<LegalHold, StoreError> {
+    Ok(LegalHold {
+        id: r.try_get("id")?,
+        read_id: r.try_get("read_id")?,
+        reason: r.try_get("reason")?,
+        case_number: r.try_get("case_number")?,
+        created_by: r.try_get("created_by")?,
+        created_by_name: r.try_get("created_by_name")?,
+        created_at: r.try_get("created_at")?,
+        released_by: r.try_get("released_by")?,
+        released_by_name: r.try_get("released_by_name")?,
+        released_at: r.try_get("released_at")?,
+        release_note: r.try_get("release_note")?,
+    })
+}
+
+async fn count(tx: &mut crate::Tx, sql: &'static str, now: i64) -> Result<i64, StoreError> {
+    let row = sqlx::query(sql).bind(now).fetch_one(&mut **tx).await?;
+    Ok(row.try_get(0)?)
+}
+
+impl Store {
+    /// Places a legal hold on a read (and so on its hits and image).
+    pub async fn place_hold(
+        &self,
+        read_id: i64,
+        reason: &str,
+        case_number: &str,
+        user_id: i64,
+        username: &str,
+    ) -> Result<LegalHold, StoreError> {
+        if reason.trim().is_empty() || case_number.trim().is_empty() {
+            return Err(StoreError::Invalid(
+                "a legal hold needs a reason and a case number".into(),
+            ));
+        }
+        let mut tx = self.begin().await?;
+        let exists = sqlx::query("SELECT COUNT(*) FROM reads WHERE id = $1")
+            .bind(read_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if exists.try_get::<i64, _>(0)? == 0 {
+            return Err(StoreError::not_found(format!(
+                "read {read_id} (it may already have been purged)"
+            )));
+        }
+        let row = sqlx::query(
+            "INSERT INTO legal_holds (read_id, reason, case_number, created_by, created_by_name, created_at) \
+             VALUES ($1,$2,$3,$4,$5,$6) RETURNING id",
+        )
+        .bind(read_id)
+        .bind(reason.trim())
+        .bind(case_number.trim())
+        .bind(user_id)
+        .bind(username)
+        .bind(crate::now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get(0)?;
+        tx.commit().await?;
+        self.get_hold(id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("legal hold"))
+    }
+
+    /// Releases a hold; the read then follows its normal expiry.
+    pub async fn release_hold(
+        &self,
+        id: i64,
+        user_id: i64,
+        username: &str,
+        note: Option<&str>,
+    ) -> Result<LegalHold, StoreError> {
+        let res = sqlx::query(
+            "UPDATE legal_holds SET released_by=$1, released_by_name=$2, released_at=$3, release_note=$4 \
+             WHERE id=$5 AND released_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(username)
+        .bind(crate::now_ms())
+        .bind(note)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        let hold = self
+            .get_hold(id)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("legal hold {id}")))?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "legal hold {id} was already released"
+            )));
+        }
+        Ok(hold)
+    }
+
+    pub async fn get_hold(&self, id: i64) -> Result<Option<LegalHold>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {HOLD_COLUMNS} FROM legal_holds WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(hold_from_row).transpose()
+    }
+
+    pub async fn list_holds(&self, active_only: bool) -> Result<Vec<LegalHold>, StoreError> {
+        let filter = if active_only {
+            " WHERE released_at IS NULL"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {HOLD_COLUMNS} FROM legal_holds{filter} ORDER BY id"
+        )))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(hold_from_row).collect()
+    }
+
+    /// Purges everything expired at `now` that no legal hold keeps: reads (with their hits),
+    /// images (rows and files), idempotency records; then destroys the key of every ended
+    /// window that holds nothing more. Writes and returns a signed receipt.
+    pub async fn purge(
+        &self,
+        keys: &KeyRing,
+        image_dir: &std::path::Path,
+        policy: &RetentionPolicy,
+        now: i64,
+    ) -> Result<SignedReceipt, StoreError> {
+        let mut counts = PurgeCounts::default();
+        let mut tx = self.begin().await?;
+        counts.non_hit_reads = count(
+            &mut tx,
+            "SELECT COUNT(*) FROM reads WHERE expires_at <= $1 AND is_hit = 0 AND id NOT IN (SELECT read_id FROM legal_holds WHERE released_at IS NULL)",
+            now,
+        )
+        .await?;
+        counts.hit_reads = count(
+            &mut tx,
+            "SELECT COUNT(*) FROM reads WHERE expires_at <= $1 AND is_hit = 1 AND id NOT IN (SELECT read_id FROM legal_holds WHERE released_at IS NULL)",
+            now,
+        )
+        .await?;
+        counts.held_reads_kept = count(
+            &mut tx,
+            "SELECT COUNT(*) FROM reads WHERE expires_at <= $1 AND id IN (SELECT read_id FROM legal_holds WHERE released_at IS NULL)",
+            now,
+        )
+        .await?;
+        counts.hits = sqlx::query(
+            "DELETE FROM hits WHERE read_id IN (SELECT id FROM reads WHERE expires_at <= $1 \
+             AND id NOT IN (SELECT read_id FROM legal_holds WHERE released_at IS NULL))",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as i64;
+        sqlx::query(
+            "DELETE FROM reads WHERE expires_at <= $1 AND id NOT IN (SELECT read_id FROM legal_holds WHERE released_at IS NULL)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // Images: expired, and not the image of a held read.
+        let image_rows = sqlx::query(
+            "SELECT id, key_window, file_name FROM images WHERE expires_at <= $1 AND id NOT IN \
+             (SELECT r.image_id FROM reads r WHERE r.image_id IS NOT NULL AND r.id IN \
+              (SELECT read_id FROM legal_holds WHERE released_at IS NULL))",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut image_files = Vec::new();
+        for r in &image_rows {
+            let id: i64 = r.try_get("id")?;
+            let window: i64 = r.try_get("key_window")?;
+            let name: String = r.try_get("file_name")?;
+            sqlx::query("UPDATE reads SET image_id = NULL WHERE image_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM images WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            image_files.push(crate::images::image_path(image_dir, window, &name));
+        }
+        counts.images = image_rows.len() as i64;
+        counts.ingest_batches = sqlx::query("DELETE FROM ingest_batches WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as i64;
+        tx.commit().await?;
+
+        for path in image_files {
+            match std::fs::remove_file(&path) {
+                Ok(()) => counts.image_files += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+
+        // Windows whose span has ended: every record in them has expired.
+        let mut windows_destroyed = Vec::new();
+        let mut windows_kept_for_holds = Vec::new();
+        for w in keys.live_windows()? {
+            let (starts_at, ends_at) = keys.window_span(w);
+            if ends_at > now {
+                continue;
+            }
+            let span = WindowSpan {
+                window: w,
+                starts_at,
+                ends_at,
+            };
+            let left = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM reads WHERE key_window = $1) + (SELECT COUNT(*) FROM images WHERE key_window = $1) \
+                 + (SELECT COUNT(*) FROM hits WHERE key_window = $1)",
+            )
+            .bind(w)
+            .fetch_one(self.pool())
+            .await?;
+            if left.try_get::<i64, _>(0)? > 0 {
+                windows_kept_for_holds.push(span);
+                continue;
+            }
+            keys.destroy(w)?;
+            let dir = crate::images::window_dir(image_dir, w);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            sqlx::query("UPDATE key_windows SET destroyed_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(w)
+                .execute(self.pool())
+                .await?;
+            windows_destroyed.push(span);
+        }
+
+        let receipt = PurgeReceipt {
+            run_at: crate::now_ms(),
+            cutoff: now,
+            policy_profile: policy.profile.clone(),
+            policy_version: policy.version.clone(),
+            classes: vec![
+                "non_hit_reads".into(),
+                "hits".into(),
+                "images".into(),
+                "ingest_batches".into(),
+            ],
+            counts,
+            windows_destroyed,
+            windows_kept_for_holds,
+        };
+        self.store_receipt(keys, receipt).await
+    }
+
+    async fn store_receipt(
+        &self,
+        keys: &KeyRing,
+        receipt: PurgeReceipt,
+    ) -> Result<SignedReceipt, StoreError> {
+        use ed25519_dalek::Signer;
+        let signer = keys.receipt_signer()?;
+        let receipt_json =
+            serde_json::to_string(&receipt).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let signature = signer.sign(receipt_json.as_bytes()).to_bytes().to_vec();
+        let public_key = signer.verifying_key().to_bytes().to_vec();
+        let row = sqlx::query(
+            "INSERT INTO purge_receipts (run_at, receipt, signature, public_key) VALUES ($1,$2,$3,$4) RETURNING id",
+        )
+        .bind(receipt.run_at)
+        .bind(&receipt_json)
+        .bind(&signature)
+        .bind(&public_key)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(SignedReceipt {
+            id: row.try_get(0)?,
+            receipt,
+            receipt_json,
+            signature: hex::encode(signature),
+            public_key: hex::encode(public_key),
+        })
+    }
+
+    /// Purge receipts, newest first.
+    pub async fn list_receipts(&self, limit: i64) -> Result<Vec<SignedReceipt>, StoreError> {
+        let rows = sqlx::query("SELECT id, receipt, signature, public_key FROM purge_receipts ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let receipt_json: String = r.try_get("receipt")?;
+                Ok(SignedReceipt {
+                    id: r.try_get("id")?,
+                    receipt: serde_json::from_str(&receipt_json)
+                        .map_err(|e| StoreError::Crypto(e.to_string()))?,
+                    receipt_json,
+                    signature: hex::encode(r.try_get::<Vec<u8>, _>("signature")?),
+                    public_key: hex::encode(r.try_get::<Vec<u8>, _>("public_key")?),
+                })
+            })
+            .collect()
+    }
+}

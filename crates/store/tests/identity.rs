@@ -1,0 +1,221 @@
+//! Users, recovery codes and sessions, on SQLite and (when configured) PostgreSQL.
+
+use candor_store::sessions::SessionStage;
+use candor_store::testing::TestDb;
+use candor_store::users::NewUser;
+use candor_store::{Store, StoreError};
+
+fn alice() -> NewUser {
+    NewUser {
+        username: "alice".into(),
+        display_name: "Alice Example".into(),
+        role: "investigator".into(),
+        password_hash: "$argon2id$v=19$placeholder-for-store-test".into(),
+        created_by: None,
+    }
+}
+
+async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for db in TestDb::all().await.expect("test database") {
+        let store = db.open().await.expect("open store");
+        test(store.clone()).await;
+        store.close().await;
+        db.finish().await.expect("drop test schema");
+    }
+}
+
+#[tokio::test]
+async fn create_and_find_users() {
+    each_backend(|store| async move {
+        assert_eq!(store.count_users().await.unwrap(), 0);
+        let u = store.create_user(&alice(), 1_000).await.unwrap();
+        assert_eq!(u.username, "alice");
+        assert_eq!(u.role, "investigator");
+        assert!(!u.totp_enabled && !u.disabled && u.totp_secret.is_none());
+        assert_eq!(
+            store.user_by_username("alice").await.unwrap(),
+            Some(u.clone())
+        );
+        assert_eq!(store.user_by_id(u.id).await.unwrap(), Some(u.clone()));
+        assert_eq!(store.user_by_username("bob").await.unwrap(), None);
+        let dup = store.create_user(&alice(), 2_000).await.unwrap_err();
+        assert!(matches!(dup, StoreError::Conflict(_)), "{dup}");
+        let bad = NewUser {
+            username: "Bob Smith".into(),
+            ..alice()
+        };
+        assert!(matches!(
+            store.create_user(&bad, 0).await,
+            Err(StoreError::Invalid(_))
+        ));
+        assert_eq!(store.list_users().await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fifth_failure_locks_and_success_resets() {
+    each_backend(|store| async move {
+        let u = store.create_user(&alice(), 0).await.unwrap();
+        for n in 1..=4 {
+            let f = store
+                .record_login_failure(u.id, 100, 5, 600_000)
+                .await
+                .unwrap();
+            assert_eq!(f.failed_logins, n);
+            assert_eq!(f.locked_until, None);
+        }
+        let f = store
+            .record_login_failure(u.id, 100, 5, 600_000)
+            .await
+            .unwrap();
+        assert_eq!(f.locked_until, Some(600_100));
+        let locked = store.user_by_id(u.id).await.unwrap().unwrap();
+        assert!(locked.is_locked(600_099));
+        assert!(!locked.is_locked(600_100));
+        assert_eq!(locked.failed_logins, 0);
+        store
+            .record_login_failure(u.id, 700_000, 5, 600_000)
+            .await
+            .unwrap();
+        store.record_login_success(u.id, 700_001).await.unwrap();
+        let ok = store.user_by_id(u.id).await.unwrap().unwrap();
+        assert_eq!(
+            (ok.failed_logins, ok.locked_until, ok.last_active_at),
+            (0, None, Some(700_001))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn totp_enrolment_steps_and_recovery_codes() {
+    each_backend(|store| async move {
+        let u = store.create_user(&alice(), 0).await.unwrap();
+        store.begin_totp_enrolment(u.id, &[7u8; 20]).await.unwrap();
+        let pending = store.user_by_id(u.id).await.unwrap().unwrap();
+        assert_eq!(pending.totp_secret.as_deref(), Some(&[7u8; 20][..]));
+        assert!(!pending.totp_enabled);
+        let digests = vec!["d1".to_string(), "d2".to_string()];
+        store
+            .confirm_totp_enrolment(u.id, 50, &digests, 10)
+            .await
+            .unwrap();
+        let enrolled = store.user_by_id(u.id).await.unwrap().unwrap();
+        assert!(enrolled.totp_enabled);
+        assert_eq!(enrolled.totp_last_step, Some(50));
+        // Steps only move forward: a replayed or older step is refused.
+        assert!(!store.use_totp_step(u.id, 50).await.unwrap());
+        assert!(!store.use_totp_step(u.id, 49).await.unwrap());
+        assert!(store.use_totp_step(u.id, 51).await.unwrap());
+        assert_eq!(store.recovery_codes_left(u.id).await.unwrap(), 2);
+        assert!(store.use_recovery_code(u.id, "d1", 20).await.unwrap());
+        assert!(!store.use_recovery_code(u.id, "d1", 21).await.unwrap());
+        assert!(!store.use_recovery_code(u.id, "nope", 21).await.unwrap());
+        assert_eq!(store.recovery_codes_left(u.id).await.unwrap(), 1);
+        // Re-enrolling replaces the codes.
+        store
+            .confirm_totp_enrolment(u.id, 60, &["d3".to_string()], 30)
+            .await
+            .unwrap();
+        assert!(!store.use_recovery_code(u.id, "d2", 31).await.unwrap());
+        assert!(store.use_recovery_code(u.id, "d3", 31).await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn account_changes() {
+    each_backend(|store| async move {
+        let u = store.create_user(&alice(), 0).await.unwrap();
+        store.set_user_role(u.id, "supervisor").await.unwrap();
+        store.set_user_disabled(u.id, true).await.unwrap();
+        store
+            .set_password_hash(u.id, "$argon2id$new")
+            .await
+            .unwrap();
+        let changed = store.user_by_id(u.id).await.unwrap().unwrap();
+        assert_eq!(changed.role, "supervisor");
+        assert!(changed.disabled);
+        assert_eq!(changed.password_hash, "$argon2id$new");
+        assert!(matches!(
+            store.set_user_role(999, "officer").await,
+            Err(StoreError::NotFound { .. })
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_idle_out_and_end() {
+    each_backend(|store| async move {
+        let u = store.create_user(&alice(), 0).await.unwrap();
+        let s = store
+            .create_session(
+                "digest-a",
+                u.id,
+                "csrf-a",
+                SessionStage::Enrol,
+                "127.0.0.1",
+                1_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.stage, SessionStage::Enrol);
+        assert_eq!(s.last_seen_at, 1_000);
+        store.promote_session("digest-a").await.unwrap();
+        assert_eq!(
+            store.session("digest-a").await.unwrap().unwrap().stage,
+            SessionStage::Full
+        );
+        // Active within the idle window: touched.
+        assert!(store.touch_session("digest-a", 2_000, 500).await.unwrap());
+        // Idle since before the cutoff: refused, and not revived.
+        assert!(!store.touch_session("digest-a", 9_000, 2_001).await.unwrap());
+        assert_eq!(
+            store
+                .session("digest-a")
+                .await
+                .unwrap()
+                .unwrap()
+                .last_seen_at,
+            2_000
+        );
+        assert!(store.end_session("digest-a", 9_000, "idle").await.unwrap());
+        assert!(
+            !store
+                .end_session("digest-a", 9_001, "signed out")
+                .await
+                .unwrap()
+        );
+        let ended = store.session("digest-a").await.unwrap().unwrap();
+        assert_eq!(
+            (ended.ended_at, ended.ended_reason.as_deref()),
+            (Some(9_000), Some("idle"))
+        );
+        assert!(!store.touch_session("digest-a", 9_002, 0).await.unwrap());
+
+        store
+            .create_session("digest-b", u.id, "c", SessionStage::Full, "::1", 10_000)
+            .await
+            .unwrap();
+        store
+            .create_session("digest-c", u.id, "c", SessionStage::Full, "::1", 20_000)
+            .await
+            .unwrap();
+        assert_eq!(store.end_idle_sessions(30_000, 15_000).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .end_user_sessions(u.id, 30_001, "password changed")
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store.session("nope").await.unwrap().is_none());
+    })
+    .await;
+}
