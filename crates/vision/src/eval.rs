@@ -211,10 +211,25 @@ pub fn parse_yolo_labels(text: &str) -> Vec<LabelledPlate> {
                 .split_whitespace()
                 .filter_map(|f| f.parse().ok())
                 .collect();
-            (v.len() >= 5 && v[0] == 0.0).then(|| LabelledPlate {
-                bbox: BoxF::from_center(v[1], v[2], v[3], v[4]),
-                text: None,
-            })
+            if v.len() < 5 || v[0] != 0.0 {
+                return None;
+            }
+            // `class cx cy w h`, or a segmentation polygon `class x1 y1 x2 y2 ...` (as in
+            // Roboflow exports), whose bounding box is the plate's box.
+            let bbox = if v.len() == 5 {
+                BoxF::from_center(v[1], v[2], v[3], v[4])
+            } else {
+                let (xs, ys): (Vec<f32>, Vec<f32>) =
+                    v[1..].chunks_exact(2).map(|p| (p[0], p[1])).unzip();
+                let (x0, x1) = xs
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+                let (y0, y1) = ys
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(a, b), &y| (a.min(y), b.max(y)));
+                BoxF::new(x0, y0, x1 - x0, y1 - y0)
+            };
+            Some(LabelledPlate { bbox, text: None })
         })
         .collect()
 }
@@ -470,6 +485,16 @@ mod tests {
             unreachable!()
         };
         assert!((plates[0].bbox.y - 90.0).abs() < 1e-4 && (plates[0].bbox.w - 20.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn yolo_polygon_labels_become_their_bounding_box() {
+        let plates = parse_yolo_labels("0 0.1 0.2 0.5 0.25 0.4 0.6 0.15 0.5\n0 0.5 0.5 0.2 0.1\n");
+        assert_eq!(plates.len(), 2);
+        let b = plates[0].bbox;
+        assert!((b.x - 0.1).abs() < 1e-6 && (b.y - 0.2).abs() < 1e-6);
+        assert!((b.w - 0.4).abs() < 1e-6 && (b.h - 0.4).abs() < 1e-6);
+        assert_eq!(plates[1].bbox, BoxF::from_center(0.5, 0.5, 0.2, 0.1));
     }
 
     #[test]
