@@ -121,6 +121,10 @@ def train(a):
         opt.load_state_dict(state["opt"])
         step, best, elapsed = state["step"], state["best"], state["elapsed"]
         print(f"resumed at step {step}, {elapsed / 60:.1f} min, best val {best:.4f}")
+    elif a.init:
+        # continue from another run's weights with a fresh optimiser and schedule
+        model.load_state_dict(load_checkpoint(a.init)["model"])
+        print(f"initialised from {a.init}")
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     g = torch.Generator().manual_seed(a.seed + step)
     rng = np.random.default_rng(a.seed + step)
@@ -195,6 +199,7 @@ def main():
     t.add_argument("--data", nargs="+", required=True)
     t.add_argument("--weights", nargs="+", type=float, help="sampling weight per --data file")
     t.add_argument("--val", required=True)
+    t.add_argument("--init", help="checkpoint to start the weights from (a fresh run only)")
     t.add_argument("--ckpt", required=True)
     t.add_argument("--minutes", type=float, default=40)
     t.add_argument("--batch", type=int, default=96)
