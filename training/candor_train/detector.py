@@ -25,8 +25,14 @@ from .common import conv_bn, fold_batchnorm, load_checkpoint, save_checkpoint, s
 SIZE = 384
 STRIDE = 8
 PAD = 0.5
-# Box size priors (canvas pixels): w = (2*sigmoid)^2 * ANCHOR_W, so up to 4x the prior.
-ANCHOR_W, ANCHOR_H = 80.0, 32.0
+# Box size priors (canvas pixels): w = (2*sigmoid)^2 * ANCHOR_W, so up to 4x the prior; close-up
+# photos have plates as large as the whole canvas.
+ANCHOR_W, ANCHOR_H = 96.0, 96.0
+LARGE_STRIDE = 32
+LARGE_ANCHOR_W, LARGE_ANCHOR_H = 128.0, 128.0
+# Boxes whose longer side is at most SMALL_MAX go to the stride-8 head, at least LARGE_MIN to the
+# stride-32 head (both in between).
+SMALL_MAX, LARGE_MIN = 128.0, 72.0
 DATA_ROOT = os.environ.get("CANDOR_DATA", os.path.join(os.path.dirname(__file__), "../../../shared/data"))
 SETS = ["openimages-plates", "experiment-plates"]
 
@@ -44,28 +50,19 @@ class Detector(nn.Module):
         self.lat4 = conv_bn(64, 48, k=1)
         self.p3 = nn.Sequential(conv_bn(96, 64), conv_bn(64, 64))
         self.head = nn.Conv2d(64, 5, 1)
-        g = size // STRIDE
-        gy, gx = torch.meshgrid(torch.arange(g, dtype=torch.float32), torch.arange(g, dtype=torch.float32),
-                                indexing="ij")
-        # out = s*A + s^2*B + C per channel (cx, cy, w, h, score): decode with elementwise ops only.
-        A = torch.zeros(1, 5, g, g)
-        B = torch.zeros(1, 5, g, g)
-        C = torch.zeros(1, 5, g, g)
-        A[0, 0] = 2 * STRIDE
-        A[0, 1] = 2 * STRIDE
-        C[0, 0] = (gx - 0.5) * STRIDE
-        C[0, 1] = (gy - 0.5) * STRIDE
-        B[0, 2] = 4 * ANCHOR_W
-        B[0, 3] = 4 * ANCHOR_H
-        A[0, 4] = 1.0
-        self.register_buffer("A", A)
-        self.register_buffer("B", B)
-        self.register_buffer("C", C)
+        # a coarse head for close-up plates: at stride 8 a plate filling the frame covers dozens
+        # of near-identical cells, only three of them positive
+        self.head32 = nn.Sequential(conv_bn(128, 96), nn.Conv2d(96, 5, 1))
+        for name, (stride, anchor_w, anchor_h) in (("", (STRIDE, ANCHOR_W, ANCHOR_H)),
+                                                   ("32", (LARGE_STRIDE, LARGE_ANCHOR_W, LARGE_ANCHOR_H))):
+            A, B, C = decode_constants(size // stride, stride, anchor_w, anchor_h)
+            self.register_buffer("A" + name, A)
+            self.register_buffer("B" + name, B)
+            self.register_buffer("C" + name, C)
         with torch.no_grad():
-            self.head.bias.zero_()
-            self.head.bias[4] = -4.0  # start with low objectness
-            self.head.bias[2] = 0.0
-            self.head.bias[3] = 0.0
+            for conv in (self.head, self.head32[-1]):
+                conv.bias.zero_()
+                conv.bias[4] = -4.0  # start with low objectness
 
     def raw(self, x):
         x = self.stem(x)
@@ -74,15 +71,36 @@ class Detector(nn.Module):
         c5 = self.c5(c4)
         p4 = self.p4(self.up(self.lat5(c5)) + c4)
         p3 = self.p3(torch.cat([self.up(self.lat4(p4)), c3], 1))
-        return self.head(p3)  # [N,5,g,g] raw
+        return self.head(p3), self.head32(c5)  # raw [N,5,S/8,S/8], [N,5,S/32,S/32]
 
-    def decode(self, raw):
+    def decode(self, raw, large=False):
         s = torch.sigmoid(raw)
-        return s * self.A + s * s * self.B + self.C  # [N,5,g,g]
+        if large:
+            return s * self.A32 + s * s * self.B32 + self.C32
+        return s * self.A + s * s * self.B + self.C
 
     def forward(self, x):
-        d = self.decode(self.raw(x))
-        return d.flatten(2).permute(0, 2, 1)  # [N,K,5]
+        r8, r32 = self.raw(x)
+        d = torch.cat([self.decode(r8).flatten(2), self.decode(r32, True).flatten(2)], 2)
+        return d.permute(0, 2, 1)  # [N,K,5], K = (S/8)^2 + (S/32)^2
+
+
+def decode_constants(g, stride, anchor_w, anchor_h):
+    """out = s*A + s^2*B + C per channel (cx, cy, w, h, score): box decoding with elementwise ops
+    only. cx = (2 s - 0.5 + col) * stride, w = (2 s)^2 * anchor_w, score = s."""
+    gy, gx = torch.meshgrid(torch.arange(g, dtype=torch.float32), torch.arange(g, dtype=torch.float32),
+                            indexing="ij")
+    A = torch.zeros(1, 5, g, g)
+    B = torch.zeros(1, 5, g, g)
+    C = torch.zeros(1, 5, g, g)
+    A[0, 0] = 2 * stride
+    A[0, 1] = 2 * stride
+    C[0, 0] = (gx - 0.5) * stride
+    C[0, 1] = (gy - 0.5) * stride
+    B[0, 2] = 4 * anchor_w
+    B[0, 3] = 4 * anchor_h
+    A[0, 4] = 1.0
+    return A, B, C
 
 
 # ---------------------------------------------------------------- data
@@ -297,15 +315,17 @@ def giou(a, b):
     return iou - (carea - union) / carea, iou
 
 
-def build_targets(boxes_list, g):
-    """YOLOv5-style assignment: the centre cell plus the two nearest neighbour cells."""
+def build_targets(boxes_list, g, stride=STRIDE, max_w=4 * ANCHOR_W, max_h=4 * ANCHOR_H, size_range=(0.0, 1e9)):
+    """YOLOv5-style assignment: the centre cell plus the two nearest neighbour cells, for boxes
+    whose longer side lies in size_range."""
     bi, gj, gi, tb = [], [], [], []
     for n, boxes in enumerate(boxes_list):
         for x0, y0, x1, y1 in boxes.tolist():
             cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
-            if w > 4 * ANCHOR_W * 0.98 or h > 4 * ANCHOR_H * 0.98:
-                w, h = min(w, 4 * ANCHOR_W * 0.98), min(h, 4 * ANCHOR_H * 0.98)
-            fx, fy = cx / STRIDE, cy / STRIDE
+            if not size_range[0] <= max(w, h) <= size_range[1]:
+                continue
+            w, h = min(w, max_w * 0.98), min(h, max_h * 0.98)
+            fx, fy = cx / stride, cy / stride
             i, j = int(fx), int(fy)
             cells = [(i, j)]
             cells.append((i - 1, j) if fx - i < 0.5 else (i + 1, j))
@@ -320,18 +340,25 @@ def build_targets(boxes_list, g):
             torch.tensor(gi, dtype=torch.long), torch.tensor(tb, dtype=torch.float32).reshape(-1, 4))
 
 
-def detection_loss(model, raw, boxes_list):
-    g = raw.shape[-1]
-    dec = model.decode(raw)  # [N,5,g,g]
-    bi, gj, gi, tb = build_targets(boxes_list, g)
-    obj_t = torch.zeros_like(raw[:, 4])
-    box_loss = raw.sum() * 0
-    if len(bi):
-        pb = dec[bi, :4, gj, gi]
-        gi_, iou = giou(pb, tb)
-        box_loss = (1 - gi_).mean()
-        obj_t[bi, gj, gi] = 1.0
-    obj_loss = nn.functional.binary_cross_entropy_with_logits(raw[:, 4], obj_t, pos_weight=torch.tensor(4.0))
+def detection_loss(model, raws, boxes_list):
+    r8, r32 = raws
+    heads = (
+        (r8, False, dict(stride=STRIDE, max_w=4 * ANCHOR_W, max_h=4 * ANCHOR_H, size_range=(0.0, SMALL_MAX))),
+        (r32, True, dict(stride=LARGE_STRIDE, max_w=4 * LARGE_ANCHOR_W, max_h=4 * LARGE_ANCHOR_H,
+                         size_range=(LARGE_MIN, 1e9))),
+    )
+    box_terms, obj_loss = [], 0.0
+    for raw, large, kw in heads:
+        dec = model.decode(raw, large)
+        bi, gj, gi, tb = build_targets(boxes_list, raw.shape[-1], **kw)
+        obj_t = torch.zeros_like(raw[:, 4])
+        if len(bi):
+            g_, _ = giou(dec[bi, :4, gj, gi], tb)
+            box_terms.append(1 - g_)
+            obj_t[bi, gj, gi] = 1.0
+        obj_loss = obj_loss + nn.functional.binary_cross_entropy_with_logits(
+            raw[:, 4], obj_t, pos_weight=torch.tensor(2.0))
+    box_loss = torch.cat(box_terms).mean() if box_terms else r8.sum() * 0
     return box_loss + 20.0 * obj_loss, box_loss.detach(), obj_loss.detach()
 
 
@@ -418,6 +445,11 @@ def train(a):
         opt.load_state_dict(state["opt"])
         step, best, elapsed = state["step"], state["best"], state["elapsed"]
         print(f"resumed at step {step}, {elapsed / 60:.1f} min, best val F1 {best:.4f}")
+    elif a.init:
+        # warm start from another run's weights; the decode constants stay this model's own
+        weights = {k: v for k, v in load_checkpoint(a.init)["model"].items() if not k[0] in "ABC"}
+        model.load_state_dict(weights, strict=False)
+        print(f"initialised from {a.init}")
     ds = TrainSet(items, a.seed * 1000 + step, a.synth_prob)
     dl = torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers, collate_fn=collate)
     budget = a.minutes * 60
@@ -483,9 +515,25 @@ def export(a):
     assert err < 1e-2, "ONNX output differs from torch"
 
 
+def threshold(a):
+    """Prints recall/precision on the detection sets' valid split (never the test split) for a
+    range of score thresholds, to choose the manifest's default."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(a.onnx, providers=["CPUExecutionProvider"])
+    val = read_split("valid")
+    for thr in a.thresholds:
+        r, p, tp, npred, ngt = evaluate_items(lambda x: sess.run(["boxes"], {"images": x})[0], val, thr, a.nms)
+        print(f"score >= {thr:.2f}: valid recall {r:.4f} precision {p:.4f} ({tp}/{ngt} gt, {npred} pred)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
+    th = sub.add_parser("threshold")
+    th.add_argument("--onnx", required=True)
+    th.add_argument("--nms", type=float, default=0.45)
+    th.add_argument("--thresholds", nargs="+", type=float, default=[0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7])
     t = sub.add_parser("train")
     t.add_argument("--ckpt", required=True)
     t.add_argument("--minutes", type=float, default=40)
@@ -495,12 +543,13 @@ def main():
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--workers", type=int, default=1)
     t.add_argument("--synth-prob", type=float, default=0.5)
+    t.add_argument("--init", help="checkpoint to warm-start the weights from (a fresh run only)")
     t.add_argument("--eval-every", type=float, default=300)
     e = sub.add_parser("export")
     e.add_argument("--ckpt", required=True)
     e.add_argument("--out", required=True)
     a = ap.parse_args()
-    train(a) if a.cmd == "train" else export(a)
+    {"train": train, "export": export, "threshold": threshold}[a.cmd](a)
 
 
 if __name__ == "__main__":

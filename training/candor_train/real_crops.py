@@ -86,9 +86,32 @@ def label(a):
     print(f"{a.split}: {seen} readable-size boxes, {kept} kept with a confident teacher reading -> {a.out}")
 
 
+def row_key(r) -> str:
+    return f"{os.path.basename(r['image'])}:{r['box']}"
+
+
 def pack(a):
     rng = np.random.default_rng(a.seed)
     rows = list(csv.DictReader(open(a.csv)))
+    if a.hand:
+        # every teacher label was checked by eye; this file holds the ones found wrong:
+        # "image-file-name:box,TEXT,two_row" fixes a row, TEXT "-" drops it
+        fixes = {}
+        for ln in open(a.hand):
+            if ln.strip() and not ln.startswith("#"):
+                key, text, two_row = ln.strip().split(",")
+                fixes[key] = (text, two_row)
+        kept = []
+        for r in rows:
+            text, two_row = fixes.get(row_key(r), (r["text"], ""))
+            if text == "-":
+                continue
+            r["text"] = text
+            if two_row:
+                r["two_row"] = two_row
+            kept.append(r)
+        print(f"hand check: {len(fixes)} of {len(rows)} teacher labels fixed or dropped; {len(kept)} kept")
+        rows = kept
     xs, ys = [], []
     cache = {}
     for r in rows:
@@ -122,6 +145,7 @@ def main():
     p.add_argument("--csv", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--copies", type=int, default=6)
+    p.add_argument("--hand", help="hand-checked label fixes (training/hand_labels.csv)")
     p.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     label(a) if a.cmd == "label" else pack(a)

@@ -101,9 +101,16 @@ def evaluate(model, x, y, batch=512):
 def train(a):
     torch.set_num_threads(a.threads)
     seed_everything(a.seed)
-    x, y = load_sets(a.data)
-    keep = [i for i, t in enumerate(y) if 0 < len(t) <= 16]
-    x, y = x[keep], [y[i] for i in keep]
+    weights = a.weights or [1.0] * len(a.data)
+    if len(weights) != len(a.data):
+        raise SystemExit("--weights needs one value per --data file")
+    sets = []
+    for path in a.data:
+        sx, sy = load_sets([path])
+        keep = [i for i, t in enumerate(sy) if 0 < len(t) <= 16]
+        sets.append((sx[keep], [sy[i] for i in keep]))
+        print(f"{path}: {len(keep)} crops, weight {weights[len(sets) - 1]}")
+    probs = np.array(weights, np.float64) / sum(weights)
     vx, vy = load_sets([a.val])
     model = Recognizer()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
@@ -122,9 +129,14 @@ def train(a):
     last_eval = time.time()
     while time.time() - t0 < budget:
         model.train()
-        idx = rng.integers(0, len(y), size=a.batch)
-        xb = augment(to_tensor(x[idx]), g)
-        tg, tl = encode_labels([y[i] for i in idx])
+        counts = rng.multinomial(a.batch, probs)
+        xs_, ys_ = [], []
+        for (sx, sy), c in zip(sets, counts):
+            idx = rng.integers(0, len(sy), size=c)
+            xs_.append(sx[idx])
+            ys_.extend(sy[i] for i in idx)
+        xb = augment(to_tensor(np.concatenate(xs_)), g)
+        tg, tl = encode_labels(ys_)
         # cosine decay over the time budget
         frac = min(1.0, (time.time() - t0) / budget)
         lr = a.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * frac)))
@@ -181,6 +193,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
     t.add_argument("--data", nargs="+", required=True)
+    t.add_argument("--weights", nargs="+", type=float, help="sampling weight per --data file")
     t.add_argument("--val", required=True)
     t.add_argument("--ckpt", required=True)
     t.add_argument("--minutes", type=float, default=40)

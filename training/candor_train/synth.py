@@ -91,8 +91,16 @@ BR_CITIES = [
 ]
 
 
+# Packages whose fonts are licensed OFL-1.1; CANDOR_FONTS=ofl restricts plate characters to them.
+OFL_PACKAGES = ("fonts-opendin", "fonts-bebas-neue")
+
+
 def all_fonts() -> list[str]:
-    return [f for files in FONT_FILES.values() for f in files if os.path.exists(f)]
+    packages = OFL_PACKAGES if os.environ.get("CANDOR_FONTS") == "ofl" else tuple(FONT_FILES)
+    fonts = [f for p in packages for f in FONT_FILES[p] if os.path.exists(f)]
+    if not fonts:
+        raise FileNotFoundError("no plate fonts found: apt-get install " + " ".join(FONT_FILES))
+    return fonts
 
 
 _FONT_CACHE: dict[tuple[str, int], ImageFont.FreeTypeFont] = {}
@@ -200,7 +208,8 @@ def _fit_text(canvas, text, font_path, color, box, rng, emboss=False, spacing=0.
 
 def _decor(canvas, text, color, cx, cy, max_w, h, rng):
     """Small distractor text centred at (cx, cy), at most max_w wide."""
-    fp = DECOR_FONT_FILES[rng.integers(len(DECOR_FONT_FILES))]
+    fonts = DECOR_FONT_FILES if os.environ.get("CANDOR_FONTS") != "ofl" else all_fonts()
+    fp = fonts[rng.integers(len(fonts))]
     timg = _text_image(text, fp, 64, color)
     aspect = timg.width / max(timg.height, 1)
     w = min(max_w, h * aspect * rng.uniform(0.8, 1.2))

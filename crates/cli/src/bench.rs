@@ -71,11 +71,20 @@ fn peak_memory_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// Runs `recognize` over every image `rounds` times on one reader; returns per-call times.
+/// The part of the pipeline a mode times.
+#[derive(Clone, Copy)]
+enum Stage {
+    Whole,
+    DetectorOnly,
+}
+
+/// Runs `stage` over every image `rounds` times on one reader; returns per-call times
+/// and images per second.
 fn sequential(
     images: &[RgbImage],
     rounds: usize,
     reader: &candor_vision::Reader<'_>,
+    stage: Stage,
     label: &str,
 ) -> anyhow::Result<(Vec<Vec<f64>>, f64)> {
     let bar = progress_bar(images.len() * rounds, label);
@@ -84,7 +93,10 @@ fn sequential(
     for _ in 0..rounds {
         for (i, image) in images.iter().enumerate() {
             let t = Instant::now();
-            reader.recognize(image)?;
+            match stage {
+                Stage::Whole => drop(reader.recognize(image)?),
+                Stage::DetectorOnly => drop(reader.detect(image)?),
+            }
             times[i].push(t.elapsed().as_secs_f64() * 1000.0);
             bar.inc(1);
         }
@@ -137,7 +149,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let cores = default_workers();
     let mut modes = Vec::new();
     let one = engine.reader_with_threads(1);
-    let (times, rate) = sequential(&images, rounds, &one, "1 thread")?;
+    let (times, rate) = sequential(
+        &images,
+        rounds,
+        &one,
+        Stage::DetectorOnly,
+        "detector, 1 thread",
+    )?;
+    let (with_plates, without_plates) = split(&times);
+    modes.push(Mode {
+        mode: "detector only".into(),
+        threads: 1,
+        images_per_s: rate,
+        with_plates,
+        without_plates,
+    });
+    let (times, rate) = sequential(&images, rounds, &one, Stage::Whole, "1 thread")?;
     let (with_plates, without_plates) = split(&times);
     modes.push(Mode {
         mode: "one image at a time".into(),
@@ -148,7 +175,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     });
 
     let all = engine.reader();
-    let (times, rate) = sequential(&images, rounds, &all, "all cores, one image at a time")?;
+    let (times, rate) = sequential(
+        &images,
+        rounds,
+        &all,
+        Stage::Whole,
+        "all cores, one image at a time",
+    )?;
     let (with_plates, without_plates) = split(&times);
     modes.push(Mode {
         mode: "one image at a time".into(),

@@ -60,13 +60,18 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let outcomes = engine.par_map(&dataset.samples, workers, |reader, _, sample| {
             let outcome = load_image(&sample.image).and_then(|image| {
                 let start = Instant::now();
-                let reads = match sample.truth {
-                    Truth::Crop { .. } => reader.read_crop(&image)?.into_iter().collect(),
-                    Truth::Scene { .. } => reader.recognize(&image)?,
+                let (boxes, reads) = match sample.truth {
+                    Truth::Crop { .. } => {
+                        (Vec::new(), reader.read_crop(&image)?.into_iter().collect())
+                    }
+                    Truth::Scene { .. } => {
+                        let (detections, reads) = reader.recognize_with_detections(&image)?;
+                        (detections.iter().map(|d| d.bbox).collect(), reads)
+                    }
                 };
                 let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
                 let truth = sample.truth.in_pixels(image.width(), image.height());
-                Ok((score_sample(&truth, &reads), elapsed_ms))
+                Ok((score_sample(&truth, &boxes, &reads), elapsed_ms))
             });
             bar.inc(1);
             outcome

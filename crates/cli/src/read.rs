@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use candor_vision::{Engine, EngineOptions, PlateRead, default_models_dir, default_workers};
+use candor_vision::{
+    Engine, EngineOptions, PlateRead, Runtime, default_models_dir, default_workers,
+};
 use clap::Args;
 use serde::Serialize;
 
@@ -18,17 +20,32 @@ pub struct ModelArgs {
     /// Candidate texts kept per plate
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub top_n: usize,
+    /// Model runtime: rten (pure Rust), or ort (ONNX Runtime from ORT_DYLIB_PATH; needs a
+    /// build with the `ort` feature)
+    #[arg(long, default_value = "rten", value_name = "NAME")]
+    pub runtime: String,
 }
 
 impl ModelArgs {
+    fn runtime(&self) -> anyhow::Result<Runtime> {
+        match self.runtime.as_str() {
+            "rten" => Ok(Runtime::Rten),
+            #[cfg(feature = "ort")]
+            "ort" => Ok(Runtime::Ort),
+            #[cfg(not(feature = "ort"))]
+            "ort" => bail!("this candor was built without the `ort` feature"),
+            other => bail!("unknown runtime {other:?}: expected rten or ort"),
+        }
+    }
+
     pub fn load(&self) -> anyhow::Result<Engine> {
         let dir = match &self.models {
             Some(dir) => dir.clone(),
             None => default_models_dir()
                 .context("no models folder found: pass --models DIR or set CANDOR_MODELS")?,
         };
-        let engine =
-            Engine::load(&dir).with_context(|| format!("loading models from {}", dir.display()))?;
+        let engine = Engine::load_with(&dir, self.runtime()?)
+            .with_context(|| format!("loading models from {}", dir.display()))?;
         Ok(engine.with_options(EngineOptions {
             top_n: self.top_n.max(1),
         }))

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::RgbImage;
-use rten::{Model, NodeId, RunOptions, ThreadPool};
-use rten_tensor::Layout;
+use rten::{RunOptions, ThreadPool};
 use rten_tensor::NdTensor;
 use serde::Serialize;
 
@@ -18,6 +17,7 @@ use crate::geometry::{BoxF, Detection};
 use crate::manifest::Manifest;
 use crate::preprocess::{CropLayout, detector_input, push_recognizer_input};
 use crate::rank::{self, Candidate};
+use crate::runtime::{LoadedModel, Runtime};
 
 /// Fraction of the plate box's width and height added on each side before reading;
 /// the recogniser is trained on crops with 0–12 % margins.
@@ -60,56 +60,6 @@ impl Default for EngineOptions {
     }
 }
 
-struct LoadedModel {
-    model: Model,
-    input: NodeId,
-    output: NodeId,
-}
-
-impl LoadedModel {
-    fn load(dir: &Path, file: &str, input: &str, output: &str) -> Result<Self> {
-        let path = Manifest::model_path(dir, file);
-        let model = Model::load_file(&path).map_err(|e| VisionError::ModelLoad {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let node = |name: &str| {
-            model.find_node(name).ok_or_else(|| VisionError::ModelLoad {
-                path: path.clone(),
-                message: format!("the graph has no node named {name:?}"),
-            })
-        };
-        let (input, output) = (node(input)?, node(output)?);
-        Ok(Self {
-            model,
-            input,
-            output,
-        })
-    }
-
-    fn run(
-        &self,
-        what: &'static str,
-        input: NdTensor<f32, 4>,
-        opts: &RunOptions,
-    ) -> Result<NdTensor<f32, 3>> {
-        let fail = |message: String| VisionError::Inference {
-            model: what,
-            message,
-        };
-        let [out] = self
-            .model
-            .run_n(
-                vec![(self.input, input.into())],
-                [self.output],
-                Some(opts.clone()),
-            )
-            .map_err(|e| fail(e.to_string()))?;
-        out.try_into()
-            .map_err(|e: rten::TryFromValueError| fail(format!("unexpected output: {e}")))
-    }
-}
-
 /// Loaded models and settings; `Send + Sync`, share it behind an `Arc` or a reference.
 pub struct Engine {
     manifest: Manifest,
@@ -138,13 +88,20 @@ pub fn default_models_dir() -> Option<PathBuf> {
 }
 
 impl Engine {
-    /// Loads the models that `dir/manifest.toml` names.
+    /// Loads the models that `dir/manifest.toml` names, with the default runtime.
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_with(dir, Runtime::default())
+    }
+
+    /// Loads the models that `dir/manifest.toml` names, with the given runtime.
+    pub fn load_with(dir: &Path, runtime: Runtime) -> Result<Self> {
         let manifest = Manifest::load(dir)?;
         let d = &manifest.detector;
-        let detector = LoadedModel::load(dir, &d.file, &d.input, &d.output)?;
+        let path = Manifest::model_path(dir, &d.file);
+        let detector = LoadedModel::load(runtime, &path, &d.input, &d.output)?;
         let r = &manifest.recognizer;
-        let recognizer = LoadedModel::load(dir, &r.file, &r.input, &r.output)?;
+        let path = Manifest::model_path(dir, &r.file);
+        let recognizer = LoadedModel::load(runtime, &path, &r.input, &r.output)?;
         let alphabet = r.alphabet.chars().collect();
         Ok(Self {
             manifest,
@@ -250,11 +207,20 @@ impl Reader<'_> {
 
     /// Finds and reads every plate in an image, best first.
     pub fn recognize(&self, image: &RgbImage) -> Result<Vec<PlateRead>> {
+        Ok(self.recognize_with_detections(image)?.1)
+    }
+
+    /// Like [`Reader::recognize`], also returning every box the detector kept, including
+    /// those whose text was then judged not to be a plate.
+    pub fn recognize_with_detections(
+        &self,
+        image: &RgbImage,
+    ) -> Result<(Vec<Detection>, Vec<PlateRead>)> {
         decode::check_dimensions(image.width(), image.height())?;
         let detections = self.detect(image)?;
         let mut reads = self.read_regions(image, &detections)?;
         reads.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-        Ok(reads)
+        Ok((detections, reads))
     }
 
     /// Plate boxes in an image, best first.
@@ -269,15 +235,14 @@ impl Reader<'_> {
             .engine
             .detector
             .run("detector", input, &self.run_options)?;
-        let [_, _, fields] = out.shape();
-        if fields != 5 {
+        if out.shape.len() != 3 || out.shape[2] != 5 {
             return Err(VisionError::Inference {
                 model: "detector",
-                message: format!("expected 5 values per box, got {fields}"),
+                message: format!("expected output [1, K, 5], got {:?}", out.shape),
             });
         }
         Ok(decode_boxes(
-            &out.into_data(),
+            &out.data,
             &letterbox,
             image.width(),
             image.height(),
@@ -338,7 +303,12 @@ impl Reader<'_> {
             .engine
             .recognizer
             .run("recognizer", input, &self.run_options)?;
-        let [n, steps, classes] = out.shape();
+        let &[n, steps, classes] = out.shape.as_slice() else {
+            return Err(VisionError::Inference {
+                model: "recognizer",
+                message: format!("expected output [N, T, C], got {:?}", out.shape),
+            });
+        };
         if n != jobs.len() || classes != self.engine.alphabet.len() + 1 {
             return Err(VisionError::Inference {
                 model: "recognizer",
@@ -349,7 +319,7 @@ impl Reader<'_> {
                 ),
             });
         }
-        let mut probs = out.into_data();
+        let mut probs = out.data;
         ctc::softmax_rows(&mut probs, classes);
         let top_n = self.engine.options.top_n.max(1);
 

@@ -230,8 +230,10 @@ fn load_yolo(dir: &Path) -> Result<Dataset, String> {
         .collect();
     images.sort();
     for image in images {
-        let stem = image.file_stem().unwrap_or_default();
-        let label = labels.join(stem).with_extension("txt");
+        // Stems may hold dots (`x_jpg.rf.123`), so the extension is appended, not swapped.
+        let mut name = image.file_stem().unwrap_or_default().to_os_string();
+        name.push(".txt");
+        let label = labels.join(name);
         // An image without a label file has no plates.
         let plates = if label.is_file() {
             parse_yolo_labels(&read_text(&label)?)
@@ -289,9 +291,31 @@ fn score_text(label: &str, read: Option<&PlateRead>, s: &mut SampleScore) {
     }
 }
 
-/// Scores reads against labels (in pixels). In scenes each labelled plate is matched to
-/// the unmatched read of highest IoU ≥ [`MATCH_IOU`]; unmatched reads are false positives.
-pub fn score_sample(truth: &Truth, reads: &[PlateRead]) -> SampleScore {
+/// Matches each label box to the unmatched box of highest IoU ≥ [`MATCH_IOU`], in label
+/// order; returns the matched index per label.
+fn match_boxes(labels: &[BoxF], found: &[BoxF]) -> Vec<Option<usize>> {
+    let mut used = vec![false; found.len()];
+    labels
+        .iter()
+        .map(|label| {
+            let best = found
+                .iter()
+                .enumerate()
+                .filter(|(i, b)| !used[*i] && b.iou(label) >= MATCH_IOU)
+                .max_by(|a, b| a.1.iou(label).total_cmp(&b.1.iou(label)))
+                .map(|(i, _)| i);
+            if let Some(i) = best {
+                used[i] = true;
+            }
+            best
+        })
+        .collect()
+}
+
+/// Scores one image against its labels (in pixels). Detection figures compare the
+/// detector's `boxes` with the labelled boxes; text figures compare each labelled plate
+/// with the read whose box matches it (crops: with the best read).
+pub fn score_sample(truth: &Truth, boxes: &[BoxF], reads: &[PlateRead]) -> SampleScore {
     let mut s = SampleScore::default();
     match truth {
         Truth::Crop { plate } => {
@@ -301,28 +325,18 @@ pub fn score_sample(truth: &Truth, reads: &[PlateRead]) -> SampleScore {
             score_text(plate, best, &mut s);
         }
         Truth::Scene { plates, .. } => {
-            let mut used = vec![false; reads.len()];
-            for label in plates {
-                let best = reads
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, r)| !used[*i] && r.bbox.iou(&label.bbox) >= MATCH_IOU)
-                    .max_by(|a, b| {
-                        a.1.bbox
-                            .iou(&label.bbox)
-                            .total_cmp(&b.1.bbox.iou(&label.bbox))
-                    });
-                if let Some((i, _)) = best {
-                    used[i] = true;
-                    s.true_positives += 1;
-                } else {
-                    s.false_negatives += 1;
-                }
+            let labels: Vec<BoxF> = plates.iter().map(|p| p.bbox).collect();
+            let detected = match_boxes(&labels, boxes);
+            s.true_positives = detected.iter().flatten().count();
+            s.false_negatives = labels.len() - s.true_positives;
+            s.false_positives = boxes.len() - s.true_positives;
+            let read_boxes: Vec<BoxF> = reads.iter().map(|r| r.bbox).collect();
+            let read = match_boxes(&labels, &read_boxes);
+            for (label, read) in plates.iter().zip(read) {
                 if let Some(text) = &label.text {
-                    score_text(text, best.map(|(_, r)| r), &mut s);
+                    score_text(text, read.map(|i| &reads[i]), &mut s);
                 }
             }
-            s.false_positives = used.iter().filter(|u| !**u).count();
         }
     }
     s
@@ -477,10 +491,18 @@ mod tests {
             read("A8C1234", BoxF::new(5.0, 0.0, 100.0, 30.0), &["ABC1234"]),
             read("JUNK1", BoxF::new(600.0, 600.0, 50.0, 20.0), &[]),
         ];
-        let s = score_sample(&truth, &reads);
+        let boxes: Vec<BoxF> = reads.iter().map(|r| r.bbox).collect();
+        let s = score_sample(&truth, &boxes, &reads);
         assert_eq!(
             (s.true_positives, s.false_negatives, s.false_positives),
             (1, 1, 1)
+        );
+        // The detector found the second plate too, but its text was dropped.
+        let more = [boxes[0], boxes[1], BoxF::new(302.0, 0.0, 100.0, 30.0)];
+        let s = score_sample(&truth, &more, &reads);
+        assert_eq!(
+            (s.true_positives, s.false_negatives, s.false_positives),
+            (2, 0, 1)
         );
         assert_eq!((s.texts, s.top1, s.topn), (2, 0, 1));
         assert_eq!((s.edits, s.chars), (1 + 7, 14));
@@ -493,10 +515,11 @@ mod tests {
         };
         let s = score_sample(
             &truth,
+            &[],
             &[read("ABC1234", BoxF::new(0.0, 0.0, 1.0, 1.0), &[])],
         );
         assert_eq!((s.top1, s.topn, s.edits), (1, 1, 0));
-        let s = score_sample(&truth, &[]);
+        let s = score_sample(&truth, &[], &[]);
         assert_eq!((s.top1, s.edits, s.chars), (0, 7, 7));
     }
 
@@ -523,6 +546,61 @@ mod tests {
         assert_eq!(s.char_error_rate, Some(0.2));
         assert_eq!(s.detection_recall, None);
         assert_eq!((s.median_ms, s.p90_ms), (Some(20.0), Some(40.0)));
+    }
+
+    #[test]
+    fn each_layout_is_recognised_from_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let crops = dir.path().join("crops");
+        std::fs::create_dir_all(crops.join("images")).unwrap();
+        std::fs::write(
+            crops.join("labels.csv"),
+            "file,plate,region\na.jpg,abc-1234,br\nb.jpg,XYZ9876,br\n",
+        )
+        .unwrap();
+        let d = load_dataset(&crops).unwrap();
+        assert_eq!(d.kind, DatasetKind::Crops);
+        assert_eq!(d.samples[0].image, crops.join("images/a.jpg"));
+        assert_eq!(
+            d.samples[0].truth,
+            Truth::Crop {
+                plate: "ABC1234".into()
+            }
+        );
+
+        let yolo = dir.path().join("yolo");
+        std::fs::create_dir_all(yolo.join("images")).unwrap();
+        std::fs::create_dir_all(yolo.join("labels")).unwrap();
+        std::fs::write(yolo.join("images/car_jpg.rf.12ab.jpg"), b"").unwrap();
+        std::fs::write(yolo.join("images/empty.jpg"), b"").unwrap();
+        std::fs::write(
+            yolo.join("labels/car_jpg.rf.12ab.txt"),
+            "0 0.5 0.5 0.2 0.1\n",
+        )
+        .unwrap();
+        let d = load_dataset(&yolo).unwrap();
+        assert_eq!(d.kind, DatasetKind::Yolo);
+        assert_eq!(d.samples.len(), 2);
+        assert!(matches!(&d.samples[0].truth, Truth::Scene { plates, .. } if plates.len() == 1));
+        assert!(matches!(&d.samples[1].truth, Truth::Scene { plates, .. } if plates.is_empty()));
+
+        let alpr = dir.path().join("alpr");
+        std::fs::create_dir_all(&alpr).unwrap();
+        std::fs::write(alpr.join("car1.txt"), "car1.jpg 10 20 100 30 AB123\n").unwrap();
+        std::fs::write(
+            alpr.join("car2.txt"),
+            "car2.jpg 1 2 3 4 X1\ncar2.jpg 50 60 70 20 Y2\n",
+        )
+        .unwrap();
+        let d = load_dataset(&alpr).unwrap();
+        assert_eq!(d.kind, DatasetKind::OpenAlpr);
+        assert_eq!(d.samples.len(), 2);
+        assert!(matches!(&d.samples[1].truth, Truth::Scene { plates, .. } if plates.len() == 2));
+
+        let err = load_dataset(&dir.path().join("nothing")).unwrap_err();
+        assert!(err.contains("not a folder"), "{err}");
+        std::fs::write(alpr.join("bad.txt"), "not a label line\n").unwrap();
+        assert!(load_dataset(&alpr).unwrap_err().contains("bad.txt"));
     }
 
     #[test]

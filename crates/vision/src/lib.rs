@@ -14,6 +14,7 @@ pub mod geometry;
 pub mod manifest;
 pub mod preprocess;
 pub mod rank;
+mod runtime;
 
 pub use decode::{decode_image, load_image};
 pub use engine::{Engine, EngineOptions, PlateRead, Reader, default_models_dir, default_workers};
@@ -22,3 +23,4 @@ pub use geometry::{BoxF, Detection};
 pub use image::RgbImage;
 pub use manifest::Manifest;
 pub use rank::Candidate;
+pub use runtime::Runtime;

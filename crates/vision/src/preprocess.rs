@@ -7,8 +7,28 @@ use image::RgbImage;
 use crate::geometry::{BoxF, Letterbox};
 use crate::manifest::{DetectorSpec, RecognizerSpec};
 
+/// A crop box (left, top, width, height) inside a `width`×`height` image, at least one pixel
+/// each way, that fast_image_resize accepts: `left + width <= image width` holds exactly.
+fn crop_inside(region: BoxF, width: u32, height: u32) -> (f64, f64, f64, f64) {
+    let finite_or = |v: f32, default: f64| if v.is_finite() { f64::from(v) } else { default };
+    let axis = |start: f32, len: f32, size: u32| {
+        let size = f64::from(size);
+        let len = finite_or(len, 1.0).clamp(1.0, size);
+        let start = finite_or(start, 0.0).clamp(0.0, size - len);
+        // Rounding can put start + len one ulp past the edge; shrink until it fits.
+        let mut len = len.min(size - start);
+        while start + len > size {
+            len = len.next_down();
+        }
+        (start, len)
+    };
+    let (x, w) = axis(region.x, region.w, width);
+    let (y, h) = axis(region.y, region.h, height);
+    (x, y, w, h)
+}
+
 /// Resizes a region of `image` (in pixels, may be fractional) to `width`×`height` RGB.
-/// Sizes must be non-zero; callers clamp the region to the image first.
+/// The region is first moved and shrunk to lie inside the image.
 fn resize_region(image: &RgbImage, region: BoxF, width: u32, height: u32) -> Vec<u8> {
     let src = ImageRef::new(
         image.width(),
@@ -18,17 +38,13 @@ fn resize_region(image: &RgbImage, region: BoxF, width: u32, height: u32) -> Vec
     )
     .expect("an RgbImage buffer always matches its size");
     let mut dst = Image::new(width, height, PixelType::U8x3);
+    let (x, y, w, h) = crop_inside(region, image.width(), image.height());
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .crop(
-            f64::from(region.x),
-            f64::from(region.y),
-            f64::from(region.w.max(1.0)),
-            f64::from(region.h.max(1.0)),
-        );
+        .crop(x, y, w, h);
     Resizer::new()
         .resize(&src, &mut dst, &options)
-        .expect("same pixel type on both sides");
+        .expect("same pixel types, and the crop lies inside the image");
     dst.into_vec()
 }
 
@@ -114,6 +130,27 @@ pub fn push_recognizer_input(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crops_are_kept_inside_the_image() {
+        for region in [
+            BoxF::new(299.7, 10.0, 0.2, 5.0),
+            BoxF::new(-20.0, -5.0, 50.0, 500.0),
+            BoxF::new(10.000001, 0.3, 289.99998, 199.7),
+            BoxF::new(f32::MAX, 0.0, 10.0, 10.0),
+            BoxF::new(f32::NAN, 0.0, f32::INFINITY, 10.0),
+        ] {
+            let (x, y, w, h) = crop_inside(region, 300, 200);
+            assert!(w >= 1.0 && h >= 1.0, "{region:?}");
+            assert!(
+                x >= 0.0 && y >= 0.0 && x + w <= 300.0 && y + h <= 200.0,
+                "{region:?}"
+            );
+        }
+        let image = RgbImage::new(300, 200);
+        let out = resize_region(&image, BoxF::new(299.7, 199.9, 0.2, 0.05), 16, 8);
+        assert_eq!(out.len(), 16 * 8 * 3);
+    }
 
     fn detector_spec() -> DetectorSpec {
         DetectorSpec {

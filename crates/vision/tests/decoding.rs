@@ -1,4 +1,5 @@
-//! Bad input never panics or hangs; each case gets a clear error naming the problem.
+//! Decoding: every format and EXIF orientation; bad input never panics or hangs, and each
+//! case gets a clear error naming the problem.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -169,4 +170,33 @@ fn bad_models_folder_is_a_clear_error() {
     std::fs::write(dir.path().join("manifest.toml"), "[detector]\nfile = 3\n").unwrap();
     let err = Engine::load(dir.path()).err().unwrap();
     assert!(matches!(err, VisionError::Manifest { .. }), "{err}");
+}
+
+/// A JPEG with an EXIF orientation tag: value 6 means "rotate 90° clockwise to view".
+#[test]
+fn exif_orientation_is_honoured() {
+    let mut image = RgbImage::from_pixel(64, 48, Rgb([0, 0, 0]));
+    // A white block in the top-left corner of the stored pixels.
+    for y in 0..16 {
+        for x in 0..16 {
+            image.put_pixel(x, y, Rgb([255, 255, 255]));
+        }
+    }
+    let jpeg = encode(&image, ImageFormat::Jpeg);
+    let mut tiff = b"Exif\0\0II*\0\x08\0\0\0\x01\0".to_vec();
+    // Tag 0x0112 (orientation), type SHORT, count 1, value 6; then no next IFD.
+    tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]);
+    let mut bytes = jpeg[..2].to_vec();
+    bytes.extend_from_slice(&[0xFF, 0xE1]);
+    bytes.extend_from_slice(&((tiff.len() + 2) as u16).to_be_bytes());
+    bytes.extend_from_slice(&tiff);
+    bytes.extend_from_slice(&jpeg[2..]);
+    let upright = decode_image(&bytes).unwrap();
+    assert_eq!(upright.dimensions(), (48, 64));
+    // Rotated clockwise, the stored top-left corner is now the top-right corner.
+    assert!(
+        upright.get_pixel(40, 8)[0] > 200,
+        "white block moved to the top right"
+    );
+    assert!(upright.get_pixel(8, 8)[0] < 50);
 }

@@ -1,0 +1,181 @@
+//! End to end: a plate rendered into a street-like scene is found at the right place and
+//! its text read back by the shipped models.
+
+use std::path::{Path, PathBuf};
+
+use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
+use candor_vision::eval::edit_distance;
+use candor_vision::{BoxF, Engine, RgbImage};
+use image::Rgb;
+
+const PLATE_TEXT: &str = "ABC1234";
+/// Where the plate sits in the 1280×720 scene.
+const PLATE: BoxF = BoxF {
+    x: 560.0,
+    y: 470.0,
+    w: 200.0,
+    h: 56.0,
+};
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plate_scene.png")
+}
+
+fn fill(image: &mut RgbImage, b: BoxF, colour: [u8; 3]) {
+    for y in b.y as u32..(b.y + b.h) as u32 {
+        for x in b.x as u32..(b.x + b.w) as u32 {
+            image.put_pixel(x, y, Rgb(colour));
+        }
+    }
+}
+
+/// A road, a car body and a white plate with dark text, drawn with a system font.
+fn render_scene(font: &FontVec) -> RgbImage {
+    let mut scene = RgbImage::from_fn(1280, 720, |x, y| {
+        // Sky to asphalt gradient with a little texture.
+        let base = if y < 300 {
+            170 - y / 4
+        } else {
+            70 + (y - 300) / 12
+        };
+        let grain = ((x / 40 + y / 24) % 4 * 3) as u8;
+        Rgb([
+            base as u8 + grain,
+            base as u8 + grain,
+            (base + 10) as u8 + grain,
+        ])
+    });
+    // Car body, rear window, lights, bumper.
+    fill(
+        &mut scene,
+        BoxF::new(380.0, 300.0, 560.0, 300.0),
+        [120, 24, 28],
+    );
+    fill(
+        &mut scene,
+        BoxF::new(430.0, 320.0, 460.0, 110.0),
+        [30, 36, 44],
+    );
+    fill(
+        &mut scene,
+        BoxF::new(395.0, 450.0, 90.0, 40.0),
+        [230, 60, 40],
+    );
+    fill(
+        &mut scene,
+        BoxF::new(835.0, 450.0, 90.0, 40.0),
+        [230, 60, 40],
+    );
+    fill(
+        &mut scene,
+        BoxF::new(380.0, 560.0, 560.0, 40.0),
+        [40, 40, 44],
+    );
+    // The plate: dark border, white face, dark characters centred on it.
+    fill(&mut scene, PLATE, [20, 20, 20]);
+    let face = BoxF::new(PLATE.x + 3.0, PLATE.y + 3.0, PLATE.w - 6.0, PLATE.h - 6.0);
+    fill(&mut scene, face, [240, 240, 236]);
+    let scale = PxScale::from(40.0);
+    let scaled = font.as_scaled(scale);
+    let width: f32 = PLATE_TEXT
+        .chars()
+        .map(|c| scaled.h_advance(font.glyph_id(c)))
+        .sum();
+    let mut caret = PLATE.x + (PLATE.w - width) / 2.0;
+    let baseline = PLATE.y + PLATE.h / 2.0 + (scaled.ascent() + scaled.descent()) / 2.0 - 2.0;
+    for c in PLATE_TEXT.chars() {
+        let id = font.glyph_id(c);
+        let glyph = id.with_scale_and_position(scale, point(caret, baseline));
+        caret += scaled.h_advance(id);
+        if let Some(outline) = font.outline_glyph(glyph) {
+            let bounds = outline.px_bounds();
+            outline.draw(|gx, gy, coverage| {
+                let (x, y) = (bounds.min.x as u32 + gx, bounds.min.y as u32 + gy);
+                let p = scene.get_pixel_mut(x, y);
+                for ch in p.0.iter_mut() {
+                    *ch = (f32::from(*ch) * (1.0 - coverage) + 15.0 * coverage) as u8;
+                }
+            });
+        }
+    }
+    scene
+}
+
+/// The scene drawn with DejaVu Sans Bold when the system has it, else the committed
+/// fixture (the same drawing, saved with `CANDOR_WRITE_FIXTURE=1`).
+fn scene() -> RgbImage {
+    match std::fs::read(FONT)
+        .ok()
+        .and_then(|b| FontVec::try_from_vec(b).ok())
+    {
+        Some(font) => {
+            let scene = render_scene(&font);
+            if std::env::var_os("CANDOR_WRITE_FIXTURE").is_some() {
+                scene.save(fixture()).unwrap();
+            }
+            scene
+        }
+        None => {
+            eprintln!("{FONT} not found: using the committed fixture");
+            candor_vision::load_image(&fixture()).unwrap()
+        }
+    }
+}
+
+fn engine() -> Option<Engine> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    match Engine::load(&dir) {
+        Ok(engine) => Some(engine),
+        Err(e) => {
+            eprintln!("skipping: no models to load ({e})");
+            None
+        }
+    }
+}
+
+#[test]
+fn rendered_plate_is_found_and_read() {
+    let Some(engine) = engine() else { return };
+    let scene = scene();
+    let reads = engine.recognize(&scene).unwrap();
+    eprintln!("reads: {reads:#?}");
+    let read = reads
+        .iter()
+        .find(|r| r.bbox.iou(&PLATE) >= 0.5)
+        .unwrap_or_else(|| panic!("no read overlaps the plate at {PLATE:?}"));
+    // Every read is in normal form and has its candidates, best first.
+    assert!(
+        read.plate
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    );
+    assert_eq!(read.candidates[0].plate, read.plate);
+    assert!((0.0..=1.0).contains(&read.confidence));
+    let cer = edit_distance(&read.plate, PLATE_TEXT) as f32 / PLATE_TEXT.len() as f32;
+    assert!(
+        cer <= 0.3,
+        "read {:?} for {PLATE_TEXT}: character error rate {cer}",
+        read.plate
+    );
+}
+
+#[test]
+fn batch_gives_the_same_reads_as_one_at_a_time() {
+    let Some(engine) = engine() else { return };
+    let scene = scene();
+    let blank = RgbImage::from_pixel(640, 360, Rgb([90, 90, 90]));
+    let single = engine.recognize(&scene).unwrap();
+    let batch = engine.recognize_batch(&[scene.clone(), blank, scene]);
+    assert_eq!(batch.len(), 3);
+    let first = batch[0].as_ref().unwrap();
+    assert_eq!(
+        first.iter().map(|r| &r.plate).collect::<Vec<_>>(),
+        single.iter().map(|r| &r.plate).collect::<Vec<_>>()
+    );
+    assert!(
+        batch[1].as_ref().unwrap().is_empty(),
+        "a flat grey frame has no plate"
+    );
+    assert_eq!(batch[2].as_ref().unwrap().len(), single.len());
+}

@@ -1,0 +1,98 @@
+"""Checks of the training code's contracts (run from training/: python -m unittest discover tests)."""
+
+import os
+import tempfile
+import unittest
+
+import numpy as np
+import torch
+
+from candor_train import detector as D
+from candor_train import recognizer as R
+from candor_train import synth
+from candor_train.common import fold_batchnorm, onnx_op_types, simplify_graph
+
+ALLOWED_OPS = {"Conv", "Relu", "LeakyRelu", "Sigmoid", "MaxPool", "AveragePool", "Add", "Mul", "Concat",
+               "Resize", "Reshape", "Transpose", "Flatten", "MatMul", "Gemm", "Softmax", "Constant"}
+
+
+class SynthTest(unittest.TestCase):
+    def test_labels_use_only_the_alphabet_and_match_layouts(self):
+        rng = np.random.default_rng(5)
+        for region in ("us", "eu", "br"):
+            for _ in range(20):
+                p = synth.render_flat(rng, region)
+                self.assertTrue(p.text and all(c in synth.ALPHABET for c in p.text), p.text)
+                self.assertEqual(p.image.dtype, np.uint8)
+                if region == "br":
+                    self.assertEqual(len(p.text), 7)
+
+    def test_two_row_layout_puts_top_half_left(self):
+        img = np.zeros((40, 60, 3), np.uint8)
+        img[:20] = 255  # top half white, bottom half black
+        x = synth.recogniser_input(img, 32, 128, True)
+        self.assertEqual(x.shape, (32, 128))
+        self.assertGreater(x[:, :64].mean(), 250)
+        self.assertLess(x[:, 64:].mean(), 5)
+
+
+class DetectorDecodeTest(unittest.TestCase):
+    def test_in_graph_decode_matches_formula(self):
+        m = D.Detector().eval()
+        raw = torch.randn(1, 5, 48, 48)
+        d = m.decode(raw)
+        s = torch.sigmoid(raw)
+        row, col = 7, 11
+        self.assertAlmostEqual(float(d[0, 0, row, col]), float((2 * s[0, 0, row, col] - 0.5 + col) * 8), places=4)
+        self.assertAlmostEqual(float(d[0, 1, row, col]), float((2 * s[0, 1, row, col] - 0.5 + row) * 8), places=4)
+        self.assertAlmostEqual(float(d[0, 2, row, col]), float((2 * s[0, 2, row, col]) ** 2 * D.ANCHOR_W), places=3)
+        self.assertAlmostEqual(float(d[0, 3, row, col]), float((2 * s[0, 3, row, col]) ** 2 * D.ANCHOR_H), places=3)
+        self.assertAlmostEqual(float(d[0, 4, row, col]), float(s[0, 4, row, col]), places=5)
+        d32 = m.decode(raw[:, :, :12, :12], large=True)
+        self.assertAlmostEqual(float(d32[0, 0, 3, 5]), float((2 * s[0, 0, 3, 5] - 0.5 + 5) * 32), places=3)
+        self.assertAlmostEqual(float(d32[0, 3, 3, 5]), float((2 * s[0, 3, 3, 5]) ** 2 * D.LARGE_ANCHOR_H), places=3)
+
+    def test_targets_cover_centre_cell(self):
+        bi, gj, gi, tb = D.build_targets([np.array([[100, 50, 140, 62]], np.float32)], 48)
+        self.assertIn((int(120 // 8), int(56 // 8)), list(zip(gi.tolist(), gj.tolist())))
+
+
+class ExportTest(unittest.TestCase):
+    def _export(self, model, shape, names):
+        model.eval()
+        fold_batchnorm(model)
+        path = os.path.join(tempfile.mkdtemp(), "m.onnx")
+        torch.onnx.export(model, torch.zeros(*shape), path, input_names=[names[0]], output_names=[names[1]],
+                          dynamic_axes={names[0]: {0: "N"}, names[1]: {0: "N"}}, opset_version=17, dynamo=False)
+        simplify_graph(path)
+        return path
+
+    def test_graphs_use_plain_ops_and_dynamic_batch(self):
+        import onnxruntime as ort
+
+        for model, shape, names, out_shape in (
+            (R.Recognizer(), (2, 1, 32, 128), ("crops", "logits"), (3, 32, 37)),
+            (D.Detector(), (2, 3, 384, 384), ("images", "boxes"), (3, 2304 + 144, 5)),
+        ):
+            path = self._export(model, shape, names)
+            self.assertTrue(set(onnx_op_types(path)) <= ALLOWED_OPS, onnx_op_types(path))
+            sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            x = np.random.rand(3, *shape[1:]).astype(np.float32)
+            got = sess.run([names[1]], {names[0]: x})[0]
+            self.assertEqual(got.shape, out_shape)
+            with torch.no_grad():
+                ref = model(torch.from_numpy(x)).numpy()
+            self.assertLess(float(np.abs(ref - got).max()), 1e-3)
+
+
+class CtcDecodeTest(unittest.TestCase):
+    def test_greedy_decode_collapses_repeats_and_blanks(self):
+        seq = [0, 1, 1, 0, 1, 11, 11, 0]  # "0", "0", "A"
+        logits = np.full((1, len(seq), 37), -10.0, np.float32)
+        for t, k in enumerate(seq):
+            logits[0, t, k] = 10.0
+        self.assertEqual(R.greedy_decode(logits), ["00A"])
+
+
+if __name__ == "__main__":
+    unittest.main()
