@@ -21,5 +21,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::audit::Doc::openapi());
     doc.merge(crate::routes::policy::Doc::openapi());
     doc.merge(crate::routes::search::Doc::openapi());
+    doc.merge(crate::routes::reviews::Doc::openapi());
     doc
 }

@@ -109,6 +109,8 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/audit/checkpoints", AnyOf(&[P::ReadAudit])),
     ("GET", "/api/v1/audit/verify", AnyOf(&[P::ReadAudit])),
     ("POST", "/api/v1/search/reads", AnyOf(&[P::SearchReads])),
+    ("GET", "/api/v1/reviews", AnyOf(&[P::ReviewQueries])),
+    ("POST", "/api/v1/reviews/{id}", AnyOf(&[P::ReviewQueries])),
 ];
 
 /// Console pages (server-rendered HTML, outside the API document).

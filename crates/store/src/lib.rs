@@ -25,6 +25,7 @@ pub mod keys;
 pub mod policy_versions;
 pub mod reads;
 pub mod retention;
+pub mod reviews;
 pub mod sessions;
 pub mod testing;
 pub mod users;

@@ -7,6 +7,7 @@ use crate::state::AppState;
 pub mod audit;
 pub mod health;
 pub mod policy;
+pub mod reviews;
 pub mod search;
 pub mod session;
 pub mod users;
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::routes())
         .merge(policy::routes())
         .merge(search::routes())
+        .merge(reviews::routes())
         .merge(users::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
         .with_state(state)

@@ -164,6 +164,15 @@ pub async fn search_reads(
         "policy_version": policy.version,
     }));
     let record = state.store.append_audit(entry).await?;
+    crate::routes::reviews::consider_for_review(
+        &state,
+        &actor,
+        &policy.document,
+        record.seq,
+        req.to.saturating_sub(req.from),
+        reads.len(),
+    )
+    .await?;
     Ok(Json(SearchAnswer {
         reads,
         next_before,
