@@ -121,7 +121,7 @@ impl Default for RetentionConfig {
             image_secs: None,
             audit_secs: None,
             key_window_secs: 86_400,
-            purge_interval_secs: 60,
+            purge_interval_secs: 300,
         }
     }
 }

@@ -8,6 +8,8 @@ use candor_store::retention::RetentionPolicy;
 
 use crate::alerts::AlertHub;
 use crate::config::Config;
+use crate::matcher::Matcher;
+use crate::webhooks::Webhooks;
 
 /// Everything a handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -18,6 +20,9 @@ pub struct AppState {
     pub alerts: AlertHub,
     /// The retention policy in force.
     pub retention: Arc<RetentionPolicy>,
+    /// Hot-list matcher over every active entry.
+    pub matcher: Arc<Matcher>,
+    pub webhooks: Webhooks,
 }
 
 impl AppState {
@@ -26,11 +31,15 @@ impl AppState {
         let store = Store::open(&config.database_url()).await?;
         let keys = KeyRing::open(&config.key_dir(), config.retention.key_window_secs * 1000)?;
         let retention = config.retention_policy()?;
+        // Empty until `serve` (or the caller) loads the lists with `matcher.rebuild`.
+        let matcher = Matcher::new(&config.matching);
         Ok(AppState {
             store,
             keys: Arc::new(keys),
             alerts: AlertHub::new(1024),
             retention: Arc::new(retention),
+            matcher: Arc::new(matcher),
+            webhooks: Webhooks::start(config.webhooks.clone()),
             config: Arc::new(config),
         })
     }

@@ -5,7 +5,12 @@ use axum::Router;
 use crate::state::AppState;
 
 pub mod audit;
+pub mod cameras;
 pub mod health;
+pub mod hits;
+pub mod hotlists;
+pub mod ingest;
+pub mod retention;
 pub mod session;
 pub mod users;
 
@@ -16,6 +21,11 @@ pub fn router(state: AppState) -> Router {
         .merge(session::routes())
         .merge(audit::routes())
         .merge(users::routes())
+        .merge(cameras::routes())
+        .merge(ingest::routes())
+        .merge(hotlists::routes())
+        .merge(hits::routes())
+        .merge(retention::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
         .with_state(state)
 }
