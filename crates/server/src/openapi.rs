@@ -21,6 +21,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::audit::Doc::openapi());
     doc.merge(crate::routes::cameras::Doc::openapi());
     doc.merge(crate::routes::ingest::Doc::openapi());
+    doc.merge(crate::routes::images::Doc::openapi());
     doc.merge(crate::routes::hotlists::Doc::openapi());
     doc.merge(crate::routes::hits::Doc::openapi());
     doc.merge(crate::routes::retention::Doc::openapi());

@@ -23,9 +23,39 @@ pub struct AppState {
     /// Hot-list matcher over every active entry.
     pub matcher: Arc<Matcher>,
     pub webhooks: Webhooks,
+    /// The recognition engine, loaded on the first image upload.
+    pub engine: Arc<tokio::sync::OnceCell<Result<Arc<candor_vision::Engine>, String>>>,
 }
 
 impl AppState {
+    /// The recognition engine, loading it (once) from the configured models folder.
+    pub async fn engine(&self) -> Result<Arc<candor_vision::Engine>, String> {
+        let models = self.config.models_dir.clone();
+        self.engine
+            .get_or_init(|| async move {
+                let dir = if models.is_empty() {
+                    candor_vision::default_models_dir()
+                } else {
+                    Some(std::path::PathBuf::from(models))
+                };
+                let Some(dir) = dir else {
+                    return Err(
+                        "no models folder: set models_dir in candor.toml or CANDOR_MODELS"
+                            .to_string(),
+                    );
+                };
+                tokio::task::spawn_blocking(move || {
+                    candor_vision::Engine::load(&dir)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            })
+            .await
+            .clone()
+    }
+
     /// Opens the store and the key ring named by `config`.
     pub async fn open(config: Config) -> anyhow::Result<AppState> {
         let store = Store::open(&config.database_url()).await?;
@@ -40,6 +70,7 @@ impl AppState {
             retention: Arc::new(retention),
             matcher: Arc::new(matcher),
             webhooks: Webhooks::start(config.webhooks.clone()),
+            engine: Arc::new(tokio::sync::OnceCell::new()),
             config: Arc::new(config),
         })
     }

@@ -364,3 +364,48 @@ async fn hits_go_to_signed_webhooks_with_retry() {
     assert_eq!(alert["listed_plate"], "HOOK123");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn image_upload_is_checked_before_recognition() {
+    let db = candor_store::testing::TestDb::sqlite().unwrap();
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let server = TestServer::start_with(db, |c| c.models_dir = models.display().to_string()).await;
+    let key = server.camera("cam-img").await;
+    let other = server.camera("cam-other").await;
+    let url = server.url("/api/v1/cameras/cam-img/images");
+    let res = server
+        .client
+        .post(&url)
+        .bearer_auth(&other)
+        .header("content-type", "image/jpeg")
+        .body(vec![0xff, 0xd8])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "another camera's key");
+    let res = server
+        .client
+        .post(&url)
+        .bearer_auth(&key)
+        .header("content-type", "image/gif")
+        .body(vec![1, 2])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    let res = server
+        .client
+        .post(&url)
+        .bearer_auth(&key)
+        .header("content-type", "image/jpeg")
+        .body(b"not a jpeg".to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "unreadable_image");
+    assert_eq!(server.state.store.count_reads().await.unwrap(), 0);
+    server.stop().await;
+}

@@ -9,6 +9,7 @@ pub mod cameras;
 pub mod health;
 pub mod hits;
 pub mod hotlists;
+pub mod images;
 pub mod ingest;
 pub mod retention;
 pub mod session;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::routes())
         .merge(cameras::routes())
         .merge(ingest::routes())
+        .merge(images::routes())
         .merge(hotlists::routes())
         .merge(hits::routes())
         .merge(retention::routes())
