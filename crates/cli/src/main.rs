@@ -3,8 +3,11 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod bench;
+mod bench_ingest;
 mod eval;
+mod import;
 mod init;
+mod purge;
 mod read;
 mod serve;
 mod user;
@@ -36,6 +39,12 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Measure throughput and latency on a folder of images
     Bench(bench::BenchArgs),
+    /// Purge everything expired now and print the signed purge receipt.
+    Purge(purge::Args),
+    /// Import a hot-list file (NCIC extract or CSV) as one transaction.
+    Import(import::Args),
+    /// Measure sustained ingest (reads/s) with matching against a large hot list.
+    BenchIngest(bench_ingest::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +57,8 @@ fn main() -> anyhow::Result<()> {
         Command::Read(args) => read::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Purge(args) => purge::run(args),
+        Command::Import(args) => import::run(args),
+        Command::BenchIngest(args) => bench_ingest::run(args),
     }
 }

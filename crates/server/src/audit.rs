@@ -19,17 +19,54 @@ pub struct OpsEvent {
     pub details: Value,
 }
 
-/// Records `event` in the audit trail before the caller returns its answer.
-///
-/// Until the hash-chained audit log (`Store::append_audit`) is merged in, events go to the
-/// `candor::audit` log target; the details never carry plate text.
+impl OpsEvent {
+    /// An action by a signed-in person.
+    pub fn by(actor: &Actor, action: &'static str, target: String, details: Value) -> Self {
+        OpsEvent {
+            actor: Some(actor.clone()),
+            action,
+            target,
+            details,
+        }
+    }
+
+    /// An action by the system itself (scheduled purge, CLI).
+    pub fn system(action: &'static str, target: String, details: Value) -> Self {
+        OpsEvent {
+            actor: None,
+            action,
+            target,
+            details,
+        }
+    }
+}
+
+/// Records `event` in the hash-chained audit log; durable before this returns, so the
+/// caller answers only after its action is on record. The details never carry plate text.
 pub async fn record(state: &AppState, event: OpsEvent) -> Result<(), ApiError> {
-    let _ = state;
-    let actor = event
-        .actor
-        .as_ref()
-        .map(|a| a.username.as_str())
-        .unwrap_or("system");
-    tracing::info!(target: "candor::audit", actor, action = event.action, target_ref = %event.target, details = %event.details, "ops event");
-    Ok(())
+    let (actor, source) = match &event.actor {
+        Some(a) => (
+            candor_audit::Actor::User {
+                id: a.user_id.to_string(),
+                name: a.username.clone(),
+            },
+            "api",
+        ),
+        None => (
+            candor_audit::Actor::System {
+                component: "ops".into(),
+            },
+            "system",
+        ),
+    };
+    crate::auth::append_audit_record(
+        state,
+        actor,
+        event.action,
+        &event.target,
+        "success",
+        source,
+        event.details,
+    )
+    .await
 }

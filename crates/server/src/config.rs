@@ -20,6 +20,9 @@ pub struct Config {
     pub matching: MatchingConfig,
     pub hot_plates: HotPlateConfig,
     pub webhooks: Vec<WebhookConfig>,
+    /// Folder of the recognition models (manifest.toml); empty: `CANDOR_MODELS` or the
+    /// nearest `models/` folder.
+    pub models_dir: String,
     /// The data directory (set at load time, not read from the file).
     #[serde(skip)]
     pub data_dir: PathBuf,
@@ -94,6 +97,7 @@ impl Default for Config {
             matching: MatchingConfig::default(),
             hot_plates: HotPlateConfig::default(),
             webhooks: Vec::new(),
+            models_dir: String::new(),
             data_dir: PathBuf::new(),
         }
     }
@@ -121,7 +125,7 @@ impl Default for RetentionConfig {
             image_secs: None,
             audit_secs: None,
             key_window_secs: 86_400,
-            purge_interval_secs: 60,
+            purge_interval_secs: 300,
         }
     }
 }

@@ -9,9 +9,14 @@ pub mod auth;
 pub mod config;
 pub mod datadir;
 pub mod error;
+pub mod extract;
+pub mod ingest;
+pub mod matcher;
 pub mod openapi;
+pub mod purge;
 pub mod routes;
 pub mod state;
+pub mod webhooks;
 
 pub use config::Config;
 pub use error::ApiError;
@@ -22,21 +27,70 @@ pub fn router(state: AppState) -> axum::Router {
     routes::router(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener` until `shutdown` completes, with the background jobs: the
+/// scheduled purge, matcher refresh, and audit chores.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    state.matcher.rebuild(&state.store).await?;
     let chores = tokio::spawn(routes::audit::audit_chores(
         state.clone(),
         routes::audit::CHECKPOINT_INTERVAL,
     ));
+    let purge = purge::spawn_scheduler(state.clone());
+    let refresh = spawn_matcher_refresh(state.clone());
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop_rx.await;
+    });
+    let mut server = tokio::spawn(std::future::IntoFuture::into_future(server));
+    let served = tokio::select! {
+        r = &mut server => r,
+        _ = shutdown => {
+            let _ = stop_tx.send(());
+            // Live alert streams never end on their own: give requests in flight a few
+            // seconds, then stop.
+            match tokio::time::timeout(std::time::Duration::from_secs(5), &mut server).await {
+                Ok(r) => r,
+                Err(_) => {
+                    server.abort();
+                    Ok(Ok(()))
+                }
+            }
+        }
+    };
     chores.abort();
-    served?;
+    purge.abort();
+    refresh.abort();
+    served??;
     Ok(())
+}
+
+/// Rebuilds the matcher when the lists change outside this process (`candor import`) and
+/// every five minutes regardless, so expired entries leave memory.
+fn spawn_matcher_refresh(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        let mut last = state.store.hot_list_fingerprint().await.ok();
+        let mut last_full = std::time::Instant::now();
+        loop {
+            tick.tick().await;
+            let now = state.store.hot_list_fingerprint().await.ok();
+            if now == last && last_full.elapsed() < std::time::Duration::from_secs(300) {
+                continue;
+            }
+            match state.matcher.rebuild(&state.store).await {
+                Ok(()) => {
+                    last = now;
+                    last_full = std::time::Instant::now();
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "matcher refresh failed; keeping the previous index")
+                }
+            }
+        }
+    })
 }

@@ -22,5 +22,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::policy::Doc::openapi());
     doc.merge(crate::routes::search::Doc::openapi());
     doc.merge(crate::routes::reviews::Doc::openapi());
+    doc.merge(crate::routes::cameras::Doc::openapi());
+    doc.merge(crate::routes::ingest::Doc::openapi());
+    doc.merge(crate::routes::images::Doc::openapi());
+    doc.merge(crate::routes::hotlists::Doc::openapi());
+    doc.merge(crate::routes::hits::Doc::openapi());
+    doc.merge(crate::routes::retention::Doc::openapi());
     doc
 }

@@ -8,6 +8,8 @@ use candor_store::retention::RetentionPolicy;
 
 use crate::alerts::AlertHub;
 use crate::config::Config;
+use crate::matcher::Matcher;
+use crate::webhooks::Webhooks;
 
 /// Everything a handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -18,19 +20,57 @@ pub struct AppState {
     pub alerts: AlertHub,
     /// The retention policy in force.
     pub retention: Arc<RetentionPolicy>,
+    /// Hot-list matcher over every active entry.
+    pub matcher: Arc<Matcher>,
+    pub webhooks: Webhooks,
+    /// The recognition engine, loaded on the first image upload.
+    pub engine: Arc<tokio::sync::OnceCell<Result<Arc<candor_vision::Engine>, String>>>,
 }
 
 impl AppState {
+    /// The recognition engine, loading it (once) from the configured models folder.
+    pub async fn engine(&self) -> Result<Arc<candor_vision::Engine>, String> {
+        let models = self.config.models_dir.clone();
+        self.engine
+            .get_or_init(|| async move {
+                let dir = if models.is_empty() {
+                    candor_vision::default_models_dir()
+                } else {
+                    Some(std::path::PathBuf::from(models))
+                };
+                let Some(dir) = dir else {
+                    return Err(
+                        "no models folder: set models_dir in candor.toml or CANDOR_MODELS"
+                            .to_string(),
+                    );
+                };
+                tokio::task::spawn_blocking(move || {
+                    candor_vision::Engine::load(&dir)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            })
+            .await
+            .clone()
+    }
+
     /// Opens the store and the key ring named by `config`.
     pub async fn open(config: Config) -> anyhow::Result<AppState> {
         let store = Store::open(&config.database_url()).await?;
         let keys = KeyRing::open(&config.key_dir(), config.retention.key_window_secs * 1000)?;
         let retention = config.retention_policy()?;
+        // Empty until `serve` (or the caller) loads the lists with `matcher.rebuild`.
+        let matcher = Matcher::new(&config.matching);
         Ok(AppState {
             store,
             keys: Arc::new(keys),
             alerts: AlertHub::new(1024),
             retention: Arc::new(retention),
+            matcher: Arc::new(matcher),
+            webhooks: Webhooks::start(config.webhooks.clone()),
+            engine: Arc::new(tokio::sync::OnceCell::new()),
             config: Arc::new(config),
         })
     }

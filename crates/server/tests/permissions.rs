@@ -35,6 +35,8 @@ enum Access {
     SignedIn,
     /// As `SignedIn`, plus any one of these permissions.
     AnyOf(&'static [Permission]),
+    /// Machine clients: a camera's API key, never a user session.
+    Camera,
 }
 
 use Access::*;
@@ -111,6 +113,60 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/search/reads", AnyOf(&[P::SearchReads])),
     ("GET", "/api/v1/reviews", AnyOf(&[P::ReviewQueries])),
     ("POST", "/api/v1/reviews/{id}", AnyOf(&[P::ReviewQueries])),
+    ("POST", "/api/v1/reads", Camera),
+    ("POST", "/api/v1/openalpr", Camera),
+    ("POST", "/api/v1/cameras/{id}/images", Camera),
+    ("GET", "/api/v1/cameras", AnyOf(&[P::ManageCameras])),
+    ("POST", "/api/v1/cameras", AnyOf(&[P::ManageCameras])),
+    ("GET", "/api/v1/cameras/{id}", AnyOf(&[P::ManageCameras])),
+    ("PATCH", "/api/v1/cameras/{id}", AnyOf(&[P::ManageCameras])),
+    (
+        "POST",
+        "/api/v1/cameras/{id}/rotate-key",
+        AnyOf(&[P::ManageCameras]),
+    ),
+    ("GET", "/api/v1/hotlists", AnyOf(&[P::ManageHotLists])),
+    (
+        "POST",
+        "/api/v1/hotlists/import",
+        AnyOf(&[P::ManageHotLists]),
+    ),
+    (
+        "DELETE",
+        "/api/v1/hotlists/{id}",
+        AnyOf(&[P::ManageHotLists]),
+    ),
+    ("GET", "/api/v1/hotplates", AnyOf(&[P::EnterUserHotPlates])),
+    ("POST", "/api/v1/hotplates", AnyOf(&[P::EnterUserHotPlates])),
+    (
+        "POST",
+        "/api/v1/hotplates/{id}/approve",
+        AnyOf(&[P::ApproveUserHotPlates]),
+    ),
+    (
+        "POST",
+        "/api/v1/hotplates/{id}/reject",
+        AnyOf(&[P::ApproveUserHotPlates]),
+    ),
+    ("GET", "/api/v1/alerts/stream", AnyOf(&[P::ViewAlerts])),
+    ("GET", "/api/v1/hits", AnyOf(&[P::ViewAlerts])),
+    ("GET", "/api/v1/hits/{id}", AnyOf(&[P::ViewAlerts])),
+    (
+        "POST",
+        "/api/v1/hits/{id}/disposition",
+        AnyOf(&[P::VerifyHits]),
+    ),
+    ("POST", "/api/v1/hits/{id}/action", AnyOf(&[P::VerifyHits])),
+    ("GET", "/api/v1/holds", AnyOf(&[P::ManagePolicy])),
+    ("POST", "/api/v1/holds", AnyOf(&[P::ManagePolicy])),
+    (
+        "POST",
+        "/api/v1/holds/{id}/release",
+        AnyOf(&[P::ManagePolicy]),
+    ),
+    ("POST", "/api/v1/purge", AnyOf(&[P::ManagePolicy])),
+    ("GET", "/api/v1/purge/receipts", AnyOf(&[P::ManagePolicy])),
+    ("GET", "/api/v1/retention", Public),
 ];
 
 /// Console pages (server-rendered HTML, outside the API document).
@@ -126,6 +182,7 @@ fn role_may(role: Role, access: Access) -> bool {
     match access {
         Public | Session | SignedIn => true,
         AnyOf(ps) => ps.iter().any(|p| role.allows(*p)),
+        Camera => false,
     }
 }
 
@@ -152,7 +209,16 @@ async fn call(
     }
     let res = req.send().await.unwrap();
     let status = res.status().as_u16();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
+    // A live event stream never ends: its status is the answer.
+    let streaming = res
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let body: Value = if streaming {
+        Value::Null
+    } else {
+        res.json().await.unwrap_or(Value::Null)
+    };
     (
         status,
         body["error"]["code"].as_str().unwrap_or("").to_string(),
@@ -218,6 +284,11 @@ async fn every_route_for_every_role_and_state_gives_the_documented_answer() {
                     !is_refusal(status) && status < 500,
                     "{method} {path} public: {status} {code}"
                 ),
+                Camera => assert_eq!(
+                    (status, code.as_str()),
+                    (401, "missing_api_key"),
+                    "{method} {path} without an API key"
+                ),
                 _ => assert_eq!(
                     (status, code.as_str()),
                     (401, "unauthenticated"),
@@ -232,7 +303,14 @@ async fn every_route_for_every_role_and_state_gives_the_documented_answer() {
                 let session = server.session_for(user).await;
                 let (status, code) =
                     call(&server, method, path, Some(&session.token), target.id).await;
-                if role_may(*role, access) {
+                if matches!(access, Camera) {
+                    // A user session is no camera key, whatever the role.
+                    assert_eq!(
+                        (status, code.as_str()),
+                        (401, "unknown_camera"),
+                        "{method} {path} as {role:?}"
+                    );
+                } else if role_may(*role, access) {
                     assert!(
                         !is_refusal(status) && status < 500,
                         "{method} {path} as {role:?}: {status} {code}"
@@ -249,7 +327,7 @@ async fn every_route_for_every_role_and_state_gives_the_documented_answer() {
 
         // Special states, each for a role that may otherwise use the route.
         for &&(method, path, access) in &routes {
-            if matches!(access, Public) {
+            if matches!(access, Public | Camera) {
                 continue;
             }
             let role = Role::ALL

@@ -523,20 +523,7 @@ impl Store {
                 "INSERT INTO hot_list_entries (list_id, plate, state, hit_type, reference, reason, effective_at, \
                  expires_at, priority, details) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let b = i * 10;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                for k in 1..=10 {
-                    if k > 1 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&format!("${}", b + k));
-                }
-                sql.push(')');
-            }
+            sql.push_str(&crate::values_rows(self.backend(), chunk.len(), 10));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for e in chunk {
                 q = q
@@ -679,6 +666,21 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Changes whenever a list is imported, replaced or deleted, or a user hot plate is
+    /// decided: cheap to poll.
+    pub async fn hot_list_fingerprint(&self) -> Result<(i64, i64, i64, i64), StoreError> {
+        let a = sqlx::query(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(version), 0) AS BIGINT), CAST(COALESCE(MAX(updated_at), 0) AS BIGINT) FROM hot_lists",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let b =
+            sqlx::query("SELECT CAST(COALESCE(MAX(decided_at), 0) AS BIGINT) FROM user_hot_plates")
+                .fetch_one(self.pool())
+                .await?;
+        Ok((a.try_get(0)?, a.try_get(1)?, a.try_get(2)?, b.try_get(0)?))
     }
 
     /// Reason and reference of a list entry or user hot plate, for a hit's sealed details.
@@ -967,5 +969,55 @@ impl Store {
         self.get_user_plate(id)
             .await?
             .ok_or_else(|| StoreError::not_found("user hot plate"))
+    }
+}
+
+/// Format of a hot-list file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportFormat {
+    Ncic,
+    Csv,
+}
+
+impl ImportFormat {
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "ncic" => Ok(ImportFormat::Ncic),
+            "csv" => Ok(ImportFormat::Csv),
+            other => Err(StoreError::Invalid(format!(
+                "import format {other:?} is not one of ncic, csv"
+            ))),
+        }
+    }
+}
+
+impl Store {
+    /// Validates a whole file and, only if every line is good, replaces the list with it in
+    /// one transaction. Returns the list (absent when rejected) and the line-by-line report.
+    pub async fn import_hot_list(
+        &self,
+        spec: &HotListSpec,
+        format: ImportFormat,
+        text: &str,
+        excluded_hit_types: &[String],
+    ) -> Result<(Option<HotList>, ImportReport), StoreError> {
+        spec.validate()?;
+        let (mut entries, report) = match format {
+            ImportFormat::Ncic => parse_ncic(text, excluded_hit_types),
+            ImportFormat::Csv => parse_csv(text, &spec.hit_type),
+        };
+        if report.rejected {
+            return Ok((None, report));
+        }
+        if format == ImportFormat::Csv && excluded_hit_types.contains(&spec.hit_type) {
+            return Err(StoreError::Invalid(format!(
+                "this agency excludes hit type {:?}; a list of that type cannot be imported",
+                spec.hit_type
+            )));
+        }
+        entries.dedup();
+        let list = self.replace_hot_list(spec, &entries).await?;
+        Ok((Some(list), report))
     }
 }

@@ -218,26 +218,7 @@ impl Store {
                 "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
                  plate_index, confidence, is_hit, image_id, sealed) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let b = i * 11;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9,
-                    b + 10,
-                    b + 11
-                ));
-            }
+            sql.push_str(&crate::values_rows(self.backend(), chunk.len(), 11));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for p in chunk {
                 q = q

@@ -6,7 +6,7 @@ use crate::StoreError;
 
 /// Retention periods per data class, in seconds. Every read gets its expiry at ingest from
 /// this policy; the purge deletes what has expired.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionPolicy {
     /// Name of the jurisdiction profile this came from, or "custom".

@@ -45,6 +45,12 @@ impl TestDb {
         if base.is_empty() {
             return Ok(None);
         }
+        Self::postgres_at(&base).await.map(Some)
+    }
+
+    /// A fresh schema on the PostgreSQL server at `base`.
+    pub async fn postgres_at(base: &str) -> Result<TestDb, StoreError> {
+        let base = base.to_string();
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&base).await?;
         conn.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
@@ -56,12 +62,12 @@ impl TestDb {
             path: std::env::temp_dir().display().to_string(),
             source,
         })?;
-        Ok(Some(TestDb {
+        Ok(TestDb {
             backend: Backend::Postgres,
             url,
             dir,
             schema: Some((base, schema)),
-        }))
+        })
     }
 
     /// SQLite, plus PostgreSQL when configured: the backends every store test runs on.

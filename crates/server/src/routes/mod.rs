@@ -5,8 +5,14 @@ use axum::Router;
 use crate::state::AppState;
 
 pub mod audit;
+pub mod cameras;
 pub mod health;
+pub mod hits;
+pub mod hotlists;
+pub mod images;
+pub mod ingest;
 pub mod policy;
+pub mod retention;
 pub mod reviews;
 pub mod search;
 pub mod session;
@@ -22,6 +28,12 @@ pub fn router(state: AppState) -> Router {
         .merge(search::routes())
         .merge(reviews::routes())
         .merge(users::routes())
+        .merge(cameras::routes())
+        .merge(ingest::routes())
+        .merge(images::routes())
+        .merge(hotlists::routes())
+        .merge(hits::routes())
+        .merge(retention::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
         .with_state(state)
 }

@@ -251,3 +251,92 @@ pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<(String, String
             (value, v.to_string())
         })
 }
+
+// ---- Cameras, hot lists and ingest (ops helper) ----------------------------------------
+
+/// A complete approval record.
+pub fn approval() -> candor_store::cameras::Approval {
+    candor_store::cameras::Approval {
+        consultation_date: Some("2026-01-10".into()),
+        permit_reference: Some("PERMIT-7".into()),
+        approving_authority: Some("City council".into()),
+        approval_date: Some("2026-02-01".into()),
+    }
+}
+
+pub fn new_camera(
+    id: &str,
+    approval: candor_store::cameras::Approval,
+) -> candor_store::cameras::NewCamera {
+    candor_store::cameras::NewCamera {
+        id: id.into(),
+        name: format!("Camera {id}"),
+        kind: candor_store::cameras::CameraKind::Fixed,
+        location: "Main St & 3rd".into(),
+        latitude: Some(40.0),
+        longitude: Some(-75.0),
+        direction: "northbound".into(),
+        justification: "stolen-vehicle corridor".into(),
+        approval,
+    }
+}
+
+impl TestServer {
+    /// Registers an approved camera directly in the store; returns its API key.
+    pub async fn camera(&self, id: &str) -> String {
+        self.state
+            .store
+            .create_camera(&new_camera(id, approval()))
+            .await
+            .expect("create camera")
+            .1
+    }
+
+    /// Imports a CSV hot list directly and refreshes the matcher.
+    pub async fn hot_list(&self, name: &str, hit_type: &str, csv: &str) {
+        let spec = candor_store::hotlists::HotListSpec {
+            name: name.into(),
+            source: candor_store::hotlists::ListSource::State,
+            hit_type: hit_type.into(),
+            priority: 1,
+            hit_retention_secs: None,
+        };
+        let (list, report) = self
+            .state
+            .store
+            .import_hot_list(&spec, candor_store::hotlists::ImportFormat::Csv, csv, &[])
+            .await
+            .expect("import");
+        assert!(list.is_some(), "{report:?}");
+        self.state
+            .matcher
+            .rebuild(&self.state.store)
+            .await
+            .expect("rebuild matcher");
+    }
+
+    /// POSTs a JSON value with a camera key.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        let body = res.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+}
+
+/// An RFC 3339 time `offset_secs` from now.
+pub fn at(offset_secs: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(offset_secs)).to_rfc3339()
+}

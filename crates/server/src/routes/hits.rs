@@ -1,0 +1,203 @@
+//! Hits: the live alert stream, the list of hits, and human verification.
+
+use std::convert::Infallible;
+
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use candor_store::hits::{Disposition, Hit, HitAction, HitDetails};
+use futures_util::Stream;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use utoipa::OpenApi;
+
+use crate::alerts::Alert;
+use crate::audit::{self, OpsEvent};
+use crate::auth::{Actor, Permission};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(alert_stream, list_hits, get_hit, record_disposition, record_action),
+    components(schemas(
+        Alert,
+        Hit,
+        HitDetails,
+        Disposition,
+        HitAction,
+        DispositionRequest,
+        ActionRequest
+    ))
+)]
+pub struct Doc;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/alerts/stream", get(alert_stream))
+        .route("/api/v1/hits", get(list_hits))
+        .route("/api/v1/hits/{id}", get(get_hit))
+        .route("/api/v1/hits/{id}/disposition", post(record_disposition))
+        .route("/api/v1/hits/{id}/action", post(record_action))
+}
+
+/// Live hits as server-sent events (`event: hit`, data: an Alert). A listener that falls
+/// behind gets `event: lagged` with the number of alerts it missed (see `GET /api/v1/hits`).
+#[utoipa::path(get, path = "/api/v1/alerts/stream", responses((status = 200, description = "text/event-stream of Alert")))]
+pub async fn alert_stream(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    actor.require(Permission::ViewAlerts)?;
+    let rx = state.alerts.subscribe();
+    let stream = BroadcastStream::new(rx).map(|item| {
+        let event = match item {
+            Ok(alert) => Event::default()
+                .event("hit")
+                .id(alert.hit_id.to_string())
+                .json_data(&alert)
+                .unwrap_or_else(|_| Event::default().event("error")),
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                Event::default().event("lagged").data(n.to_string())
+            }
+        };
+        Ok(event)
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct HitFilter {
+    /// Unix ms, inclusive (default: 24 hours ago).
+    pub from: Option<i64>,
+    /// Unix ms, exclusive (default: now).
+    pub to: Option<i64>,
+    /// Only hits without a disposition.
+    pub unverified: Option<bool>,
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/hits", params(HitFilter), responses((status = 200, body = [Hit])))]
+pub async fn list_hits(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(f): Query<HitFilter>,
+) -> Result<Json<Vec<Hit>>, ApiError> {
+    actor.require(Permission::ViewAlerts)?;
+    let now = candor_store::now_ms();
+    let hits = state
+        .store
+        .list_hits(
+            &state.keys,
+            f.from.unwrap_or(now - 86_400_000),
+            f.to.unwrap_or(now + 1),
+            f.unverified.unwrap_or(false),
+            f.limit.unwrap_or(100).clamp(1, 1000),
+        )
+        .await?;
+    Ok(Json(hits))
+}
+
+#[utoipa::path(get, path = "/api/v1/hits/{id}", responses((status = 200, body = Hit), (status = 404, body = ErrorBody)))]
+pub async fn get_hit(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<Json<Hit>, ApiError> {
+    actor.require(Permission::ViewAlerts)?;
+    let hit = state
+        .store
+        .get_hit(&state.keys, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("hit {id} not found")))?;
+    Ok(Json(hit))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispositionRequest {
+    /// correct_read, wrong_state, misread or dismissed.
+    pub disposition: Disposition,
+    pub note: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// none, stop, arrest or other.
+    pub action: HitAction,
+    pub note: Option<String>,
+}
+
+/// Records the person's verdict on a hit, after checking it by eye (and, for user-entered or
+/// expired entries, against the source list). Recorded once.
+#[utoipa::path(post, path = "/api/v1/hits/{id}/disposition", request_body = DispositionRequest,
+    responses((status = 200, body = Hit), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn record_disposition(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    body: ApiJson<DispositionRequest>,
+) -> Result<Json<Hit>, ApiError> {
+    actor.require(Permission::VerifyHits)?;
+    let d = body.parse()?;
+    state
+        .store
+        .record_disposition(
+            id,
+            d.disposition,
+            actor.user_id,
+            &actor.username,
+            d.note.as_deref(),
+        )
+        .await?;
+    audit::record(
+        &state,
+        OpsEvent::by(
+            &actor,
+            "hit.disposition",
+            format!("hit:{id}"),
+            serde_json::json!({ "disposition": d.disposition }),
+        ),
+    )
+    .await?;
+    get_hit(State(state), actor, Path(id)).await
+}
+
+/// Records what was done after a verified hit. Needs a disposition first; recorded once.
+#[utoipa::path(post, path = "/api/v1/hits/{id}/action", request_body = ActionRequest,
+    responses((status = 200, body = Hit), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn record_action(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    body: ApiJson<ActionRequest>,
+) -> Result<Json<Hit>, ApiError> {
+    actor.require(Permission::VerifyHits)?;
+    let a = body.parse()?;
+    state
+        .store
+        .record_action(
+            id,
+            a.action,
+            actor.user_id,
+            &actor.username,
+            a.note.as_deref(),
+        )
+        .await?;
+    audit::record(
+        &state,
+        OpsEvent::by(
+            &actor,
+            "hit.action",
+            format!("hit:{id}"),
+            serde_json::json!({ "action": a.action }),
+        ),
+    )
+    .await?;
+    get_hit(State(state), actor, Path(id)).await
+}

@@ -1,0 +1,158 @@
+//! Image upload from cameras without on-board recognition: Candor reads the plates, then
+//! stores the reads and the (encrypted) image.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::OpenApi;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{CameraAuth, read_body};
+use crate::ingest::{self, IncomingRead, IngestResponse};
+use crate::state::AppState;
+use candor_store::reads::Candidate;
+
+#[derive(OpenApi)]
+#[openapi(paths(post_image))]
+pub struct Doc;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/cameras/{id}/images", post(post_image))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImageParams {
+    /// Capture time, RFC 3339 (default: now).
+    #[param(value_type = Option<String>)]
+    pub captured_at: Option<DateTime<Utc>>,
+    /// Camera API key, for cameras that cannot set headers.
+    pub api_key: Option<String>,
+}
+
+/// Reads the plates in a JPEG or PNG and stores the reads and the image. The idempotency
+/// key is the `Idempotency-Key` header, or the image's SHA-256.
+#[utoipa::path(post, path = "/api/v1/cameras/{id}/images", params(ImageParams),
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    responses((status = 201, body = IngestResponse), (status = 200, body = IngestResponse),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("camera_api_key" = [])))]
+pub async fn post_image(
+    State(state): State<AppState>,
+    CameraAuth(camera): CameraAuth,
+    Path(id): Path<String>,
+    Query(params): Query<ImageParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
+    if id != camera.id {
+        return Err(ApiError::forbidden(
+            "camera_mismatch",
+            format!(
+                "the path names camera {id:?}, but the API key belongs to camera {:?}",
+                camera.id
+            ),
+        ));
+    }
+    let (content_type, bytes) = read_body(
+        &headers,
+        body,
+        state.config.ingest.max_image_bytes,
+        &["image/jpeg", "image/png"],
+    )
+    .await?;
+    let engine = state.engine().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "recognition_unavailable",
+            format!("the recognition engine is not available: {e}"),
+        )
+    })?;
+    let image_bytes = bytes.clone();
+    let plates = tokio::task::spawn_blocking(move || {
+        let image = candor_vision::decode_image(&image_bytes)?;
+        engine.recognize(&image)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| {
+        ApiError::unprocessable(
+            "unreadable_image",
+            format!("the image could not be read: {e}"),
+        )
+    })?;
+    let captured_at = params
+        .captured_at
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_else(candor_store::now_ms);
+    let hash = ingest::request_hash(&bytes);
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("image:{}", hex::encode(&hash)));
+    if plates.is_empty() {
+        return Ok((
+            StatusCode::OK,
+            Json(IngestResponse {
+                batch_id: String::new(),
+                accepted: 0,
+                hits: 0,
+                duplicate: false,
+            }),
+        ));
+    }
+    // An image of a hit is kept as long as the hit.
+    let now = candor_store::now_ms();
+    let any_hit = plates
+        .iter()
+        .any(|p| !state.matcher.find(&p.plate, now).is_empty());
+    let retention = if any_hit {
+        state.retention.image_secs.max(state.retention.hit_secs)
+    } else {
+        state.retention.image_secs
+    };
+    let image_id = state
+        .store
+        .store_image(
+            &state.keys,
+            &state.config.image_dir(),
+            &camera.id,
+            captured_at,
+            retention,
+            &content_type,
+            &bytes,
+        )
+        .await?;
+    let reads = plates
+        .into_iter()
+        .map(|p| IncomingRead {
+            plate: p.plate,
+            confidence: f64::from(p.confidence),
+            candidates: p
+                .candidates
+                .iter()
+                .map(|c| Candidate {
+                    plate: c.plate.clone(),
+                    confidence: f64::from(c.confidence),
+                })
+                .collect(),
+            region: p.region,
+            captured_at,
+            image_id: Some(image_id),
+            ..Default::default()
+        })
+        .collect();
+    let outcome = ingest::accept(&state, &camera, &key, &hash, reads).await?;
+    let status = if outcome.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(IngestResponse::from(&outcome))))
+}
