@@ -23,6 +23,7 @@ const PAGES: &[(&str, &[P])] = &[
     ),
     ("/console/audit", &[P::ReadAudit]),
     ("/console/audit/reviews", &[P::ReviewQueries]),
+    ("/console/cameras", &[P::ManageCameras]),
 ];
 
 struct Answer {
@@ -184,5 +185,84 @@ async fn console_forms_need_the_session_csrf_token() {
     );
     let body = res.text().await.unwrap();
     assert!(body.contains("Give the plate."), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_administrator_registers_a_camera_and_rotates_its_key() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let admin = server.create_user("admin", "administrator").await;
+    let s = server.session_for(&admin).await;
+    let post = |path: &str, body: &[(&str, &str)]| {
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", s.csrf.as_str())];
+        form.extend_from_slice(body);
+        TestServer::no_redirect_client()
+            .post(server.url(path))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&form)
+            .send()
+    };
+    let res = post(
+        "/console/cameras",
+        &[
+            ("id", "elm-nb"),
+            ("name", "Elm St northbound"),
+            ("kind", "fixed"),
+            ("location", "Elm St & 5th"),
+            ("direction", "northbound"),
+            ("justification", "burglary corridor"),
+            ("consultation_date", "2026-01-10"),
+            ("permit_reference", "P-9"),
+            ("approving_authority", "City council"),
+            ("approval_date", "2026-02-01"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("shown only now"), "{body}");
+    let camera = server
+        .state
+        .store
+        .get_camera("elm-nb")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(camera.approved);
+
+    let res = post("/console/cameras/elm-nb/rotate-key", &[])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("shown only now"));
+    let res = post("/console/cameras/elm-nb/status", &[("status", "suspended")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let camera = server
+        .state
+        .store
+        .get_camera("elm-nb")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(camera.status.as_str(), "suspended");
+
+    // A duplicate identifier is refused in words, with the form kept.
+    let res = post(
+        "/console/cameras",
+        &[
+            ("id", "elm-nb"),
+            ("name", "again"),
+            ("kind", "fixed"),
+            ("location", "x"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(res.status().is_client_error());
+    let body = res.text().await.unwrap();
+    assert!(body.contains("camera-error"), "{body}");
     server.stop().await;
 }

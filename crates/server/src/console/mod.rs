@@ -21,6 +21,7 @@ use crate::state::AppState;
 
 pub mod alerts;
 pub mod audit;
+pub mod cameras;
 pub mod hotlists;
 pub mod search;
 pub mod signin;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .merge(search::routes())
         .merge(hotlists::routes())
         .merge(audit::routes())
+        .merge(cameras::routes())
         .layer(axum::middleware::from_fn(no_store));
     Router::new()
         .merge(pages)
@@ -140,6 +142,11 @@ const NAV: &[NavEntry] = &[
         label: "Sharing",
         href: "/console/sharing",
         needs: &[Permission::ManageSharing],
+    },
+    NavEntry {
+        label: "Cameras",
+        href: "/console/cameras",
+        needs: &[Permission::ManageCameras],
     },
     NavEntry {
         label: "Account",
