@@ -24,6 +24,7 @@ const PAGES: &[(&str, &[P])] = &[
     ("/console/audit", &[P::ReadAudit]),
     ("/console/audit/reviews", &[P::ReviewQueries]),
     ("/console/cameras", &[P::ManageCameras]),
+    ("/console/people", &[P::ManageUsers, P::GrantAccess]),
 ];
 
 struct Answer {
@@ -264,5 +265,56 @@ async fn an_administrator_registers_a_camera_and_rotates_its_key() {
     assert!(res.status().is_client_error());
     let body = res.text().await.unwrap();
     assert!(body.contains("camera-error"), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_program_manager_records_training_then_grants_access() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let pm = server.create_user("pm", "program_manager").await;
+    let newcomer = server.create_bare_user("newcomer", "investigator").await;
+    let s = server.session_for(&pm).await;
+    let post = |path: String, body: Vec<(&'static str, String)>| {
+        let mut form: Vec<(&str, String)> = vec![("csrf_token", s.csrf.clone())];
+        form.extend(body);
+        TestServer::no_redirect_client()
+            .post(server.url(&path))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&form)
+            .send()
+    };
+    let grant = format!("/console/people/{}/grant", newcomer.id);
+    let res = post(grant.clone(), vec![]).await.unwrap();
+    assert_eq!(res.status(), 422, "no training yet");
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("no current ALPR training")
+    );
+
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let res = post(
+        format!("/console/people/{}/training", newcomer.id),
+        vec![
+            ("course", "ALPR use and policy".into()),
+            ("completed_on", today),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Training recorded"));
+    let res = post(grant, vec![]).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("granted"));
+    let user = server
+        .state
+        .store
+        .user_by_id(newcomer.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.access_granted_at.is_some());
     server.stop().await;
 }

@@ -23,6 +23,7 @@ pub mod alerts;
 pub mod audit;
 pub mod cameras;
 pub mod hotlists;
+pub mod people;
 pub mod search;
 pub mod signin;
 
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .merge(hotlists::routes())
         .merge(audit::routes())
         .merge(cameras::routes())
+        .merge(people::routes())
         .layer(axum::middleware::from_fn(no_store));
     Router::new()
         .merge(pages)
@@ -147,6 +149,11 @@ const NAV: &[NavEntry] = &[
         label: "Cameras",
         href: "/console/cameras",
         needs: &[Permission::ManageCameras],
+    },
+    NavEntry {
+        label: "People",
+        href: "/console/people",
+        needs: &[Permission::ManageUsers, Permission::GrantAccess],
     },
     NavEntry {
         label: "Account",
