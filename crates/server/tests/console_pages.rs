@@ -25,6 +25,7 @@ const PAGES: &[(&str, &[P])] = &[
     ("/console/audit/reviews", &[P::ReviewQueries]),
     ("/console/cameras", &[P::ManageCameras]),
     ("/console/people", &[P::ManageUsers, P::GrantAccess]),
+    ("/console/policy", &[P::ManagePolicy]),
 ];
 
 struct Answer {
@@ -316,5 +317,59 @@ async fn a_program_manager_records_training_then_grants_access() {
         .unwrap()
         .unwrap();
     assert!(user.access_granted_at.is_some());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_policy_edit_becomes_a_new_version_with_its_change_note() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let pm = server.create_user("pm", "program_manager").await;
+    let s = server.session_for(&pm).await;
+    let current = candor_server::routes::policy::policy_in_force(&server.state)
+        .await
+        .unwrap();
+    let mut doc = serde_json::to_value(&current.document).unwrap();
+    doc["results_cap"] = serde_json::json!(250);
+    let post = |document: String, note: &str| {
+        TestServer::no_redirect_client()
+            .post(server.url("/console/policy"))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&[
+                ("csrf_token", s.csrf.as_str()),
+                ("document", document.as_str()),
+                ("note", note),
+            ])
+            .send()
+    };
+    let res = post(doc.to_string(), "").await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("Say what changed"));
+    let res = post("{not json".into(), "typo").await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("not valid JSON"));
+
+    let res = post(doc.to_string(), "raise the results cap for the pilot")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("is now in force"));
+    let now = candor_server::routes::policy::policy_in_force(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(now.version, current.version + 1);
+    assert_eq!(now.document.results_cap, 250);
+    let filter = candor_store::audit_log::AuditFilter {
+        action_prefix: Some("policy.change".into()),
+        target: None,
+        from_ms: None,
+        to_ms: None,
+        before_seq: None,
+        limit: 10,
+    };
+    let records = server.state.store.search_audit(&filter).await.unwrap();
+    assert_eq!(
+        records[0].entry.details["note"],
+        "raise the results cap for the pilot"
+    );
     server.stop().await;
 }

@@ -24,6 +24,7 @@ pub mod audit;
 pub mod cameras;
 pub mod hotlists;
 pub mod people;
+pub mod policy;
 pub mod search;
 pub mod signin;
 
@@ -38,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .merge(audit::routes())
         .merge(cameras::routes())
         .merge(people::routes())
+        .merge(policy::routes())
         .layer(axum::middleware::from_fn(no_store));
     Router::new()
         .merge(pages)
@@ -154,6 +156,11 @@ const NAV: &[NavEntry] = &[
         label: "People",
         href: "/console/people",
         needs: &[Permission::ManageUsers, Permission::GrantAccess],
+    },
+    NavEntry {
+        label: "Policy",
+        href: "/console/policy",
+        needs: &[Permission::ManagePolicy],
     },
     NavEntry {
         label: "Account",
