@@ -373,3 +373,45 @@ async fn a_policy_edit_becomes_a_new_version_with_its_change_note() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_hot_list_import_reports_every_bad_line_and_keeps_the_list() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let pm = server.create_user("pm", "program_manager").await;
+    let s = server.session_for(&pm).await;
+    let import = |name: &str, contents: &str| {
+        TestServer::no_redirect_client()
+            .post(server.url("/console/hotlists/import"))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&[
+                ("csrf_token", s.csrf.as_str()),
+                ("name", name),
+                ("source", "ncic"),
+                ("format", "ncic"),
+                ("hit_type", ""),
+                ("priority", "1"),
+                ("contents", contents),
+            ])
+            .send()
+    };
+    let bad = "HEADER\nV12345678\nZ123456789LA057020020190509QQQ111    CA\n";
+    let res = import("NCIC", bad).await.unwrap();
+    assert_eq!(res.status(), 422);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("nothing was imported"), "{body}");
+    assert!(body.contains("<td>2</td>"), "line 2 is reported: {body}");
+    assert!(
+        server
+            .state
+            .store
+            .list_hot_lists()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let res = import("", "x").await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("Give the list a name"));
+    server.stop().await;
+}
