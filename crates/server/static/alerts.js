@@ -27,6 +27,12 @@
     try { alert = JSON.parse(ev.data); } catch (e) { return; }
     if (document.getElementById("hit-" + alert.hit_id)) return;
     const res = await fetch("/console/alerts/hits/" + encodeURIComponent(alert.hit_id), { credentials: "same-origin" });
+    if (res.redirected) {
+      // The session ended: the server sent the sign-in page instead of the card.
+      status.textContent = "A new hit arrived, but your session has ended: reload the page and sign in again.";
+      status.classList.add("warn");
+      return;
+    }
     if (!res.ok) {
       status.textContent = "A new hit arrived but could not be shown: reload the page.";
       status.classList.add("warn");

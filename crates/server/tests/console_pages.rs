@@ -23,6 +23,9 @@ const PAGES: &[(&str, &[P])] = &[
     ),
     ("/console/audit", &[P::ReadAudit]),
     ("/console/audit/reviews", &[P::ReviewQueries]),
+    ("/console/cameras", &[P::ManageCameras]),
+    ("/console/people", &[P::ManageUsers, P::GrantAccess]),
+    ("/console/policy", &[P::ManagePolicy]),
 ];
 
 struct Answer {
@@ -184,5 +187,231 @@ async fn console_forms_need_the_session_csrf_token() {
     );
     let body = res.text().await.unwrap();
     assert!(body.contains("Give the plate."), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_administrator_registers_a_camera_and_rotates_its_key() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let admin = server.create_user("admin", "administrator").await;
+    let s = server.session_for(&admin).await;
+    let post = |path: &str, body: &[(&str, &str)]| {
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", s.csrf.as_str())];
+        form.extend_from_slice(body);
+        TestServer::no_redirect_client()
+            .post(server.url(path))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&form)
+            .send()
+    };
+    let res = post(
+        "/console/cameras",
+        &[
+            ("id", "elm-nb"),
+            ("name", "Elm St northbound"),
+            ("kind", "fixed"),
+            ("location", "Elm St & 5th"),
+            ("direction", "northbound"),
+            ("justification", "burglary corridor"),
+            ("consultation_date", "2026-01-10"),
+            ("permit_reference", "P-9"),
+            ("approving_authority", "City council"),
+            ("approval_date", "2026-02-01"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("shown only now"), "{body}");
+    let camera = server
+        .state
+        .store
+        .get_camera("elm-nb")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(camera.approved);
+
+    let res = post("/console/cameras/elm-nb/rotate-key", &[])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("shown only now"));
+    let res = post("/console/cameras/elm-nb/status", &[("status", "suspended")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let camera = server
+        .state
+        .store
+        .get_camera("elm-nb")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(camera.status.as_str(), "suspended");
+
+    // A duplicate identifier is refused in words, with the form kept.
+    let res = post(
+        "/console/cameras",
+        &[
+            ("id", "elm-nb"),
+            ("name", "again"),
+            ("kind", "fixed"),
+            ("location", "x"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(res.status().is_client_error());
+    let body = res.text().await.unwrap();
+    assert!(body.contains("camera-error"), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_program_manager_records_training_then_grants_access() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let pm = server.create_user("pm", "program_manager").await;
+    let newcomer = server.create_bare_user("newcomer", "investigator").await;
+    let s = server.session_for(&pm).await;
+    let post = |path: String, body: Vec<(&'static str, String)>| {
+        let mut form: Vec<(&str, String)> = vec![("csrf_token", s.csrf.clone())];
+        form.extend(body);
+        TestServer::no_redirect_client()
+            .post(server.url(&path))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&form)
+            .send()
+    };
+    let grant = format!("/console/people/{}/grant", newcomer.id);
+    let res = post(grant.clone(), vec![]).await.unwrap();
+    assert_eq!(res.status(), 422, "no training yet");
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("no current ALPR training")
+    );
+
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let res = post(
+        format!("/console/people/{}/training", newcomer.id),
+        vec![
+            ("course", "ALPR use and policy".into()),
+            ("completed_on", today),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Training recorded"));
+    let res = post(grant, vec![]).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("granted"));
+    let user = server
+        .state
+        .store
+        .user_by_id(newcomer.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.access_granted_at.is_some());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_policy_edit_becomes_a_new_version_with_its_change_note() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let pm = server.create_user("pm", "program_manager").await;
+    let s = server.session_for(&pm).await;
+    let current = candor_server::routes::policy::policy_in_force(&server.state)
+        .await
+        .unwrap();
+    let mut doc = serde_json::to_value(&current.document).unwrap();
+    doc["results_cap"] = serde_json::json!(250);
+    let post = |document: String, note: &str| {
+        TestServer::no_redirect_client()
+            .post(server.url("/console/policy"))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&[
+                ("csrf_token", s.csrf.as_str()),
+                ("document", document.as_str()),
+                ("note", note),
+            ])
+            .send()
+    };
+    let res = post(doc.to_string(), "").await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("Say what changed"));
+    let res = post("{not json".into(), "typo").await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("not valid JSON"));
+
+    let res = post(doc.to_string(), "raise the results cap for the pilot")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("is now in force"));
+    let now = candor_server::routes::policy::policy_in_force(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(now.version, current.version + 1);
+    assert_eq!(now.document.results_cap, 250);
+    let filter = candor_store::audit_log::AuditFilter {
+        action_prefix: Some("policy.change".into()),
+        target: None,
+        from_ms: None,
+        to_ms: None,
+        before_seq: None,
+        limit: 10,
+    };
+    let records = server.state.store.search_audit(&filter).await.unwrap();
+    assert_eq!(
+        records[0].entry.details["note"],
+        "raise the results cap for the pilot"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_hot_list_import_reports_every_bad_line_and_keeps_the_list() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let pm = server.create_user("pm", "program_manager").await;
+    let s = server.session_for(&pm).await;
+    let import = |name: &str, contents: &str| {
+        TestServer::no_redirect_client()
+            .post(server.url("/console/hotlists/import"))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&[
+                ("csrf_token", s.csrf.as_str()),
+                ("name", name),
+                ("source", "ncic"),
+                ("format", "ncic"),
+                ("hit_type", ""),
+                ("priority", "1"),
+                ("contents", contents),
+            ])
+            .send()
+    };
+    let bad = "HEADER\nV12345678\nZ123456789LA057020020190509QQQ111    CA\n";
+    let res = import("NCIC", bad).await.unwrap();
+    assert_eq!(res.status(), 422);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("nothing was imported"), "{body}");
+    assert!(body.contains("<td>2</td>"), "line 2 is reported: {body}");
+    assert!(
+        server
+            .state
+            .store
+            .list_hot_lists()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let res = import("", "x").await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("Give the list a name"));
     server.stop().await;
 }

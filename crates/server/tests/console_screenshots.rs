@@ -37,6 +37,8 @@ async fn console_screenshots() {
     let investigator = server.create_user("i.chen", "investigator").await;
     let supervisor = server.create_user("s.okafor", "supervisor").await;
     let auditor = server.create_user("a.lind", "auditor").await;
+    let manager = server.create_user("p.ito", "program_manager").await;
+    let admin = server.create_user("d.admin", "administrator").await;
     let key = server.camera("main-st-3rd").await;
     server
         .hot_list(
@@ -109,6 +111,18 @@ async fn console_screenshots() {
     save(&b, "audit").await;
     b.open(&server, "/console/audit/reviews").await;
     save(&b, "reviews").await;
+    b.click(".signout button").await;
+
+    b.sign_in(&server, &manager).await;
+    b.open(&server, "/console/people").await;
+    save(&b, "people").await;
+    b.open(&server, "/console/policy").await;
+    save(&b, "policy").await;
+    b.click(".signout button").await;
+
+    b.sign_in(&server, &admin).await;
+    b.open(&server, "/console/cameras").await;
+    save(&b, "cameras").await;
     b.stop().await;
     server.stop().await;
 }

@@ -21,7 +21,10 @@ use crate::state::AppState;
 
 pub mod alerts;
 pub mod audit;
+pub mod cameras;
 pub mod hotlists;
+pub mod people;
+pub mod policy;
 pub mod search;
 pub mod signin;
 
@@ -34,6 +37,9 @@ pub fn routes() -> Router<AppState> {
         .merge(search::routes())
         .merge(hotlists::routes())
         .merge(audit::routes())
+        .merge(cameras::routes())
+        .merge(people::routes())
+        .merge(policy::routes())
         .layer(axum::middleware::from_fn(no_store));
     Router::new()
         .merge(pages)
@@ -140,6 +146,21 @@ const NAV: &[NavEntry] = &[
         label: "Sharing",
         href: "/console/sharing",
         needs: &[Permission::ManageSharing],
+    },
+    NavEntry {
+        label: "Cameras",
+        href: "/console/cameras",
+        needs: &[Permission::ManageCameras],
+    },
+    NavEntry {
+        label: "People",
+        href: "/console/people",
+        needs: &[Permission::ManageUsers, Permission::GrantAccess],
+    },
+    NavEntry {
+        label: "Policy",
+        href: "/console/policy",
+        needs: &[Permission::ManagePolicy],
     },
     NavEntry {
         label: "Account",

@@ -152,8 +152,20 @@ pub async fn publish_policy(
     actor: Actor,
     Json(body): Json<serde_json::Value>,
 ) -> Result<Json<PolicyView>, ApiError> {
+    publish(&state, &actor, body, None).await.map(Json)
+}
+
+/// Publishes `body` as the next policy version (the API's `PUT /api/v1/policy` and the
+/// console's editor): checks the permission, validates the document, stores it and audits
+/// the change with the editor's note, if any.
+pub async fn publish(
+    state: &AppState,
+    actor: &Actor,
+    body: serde_json::Value,
+    note: Option<&str>,
+) -> Result<PolicyView, ApiError> {
     actor.require(Permission::ManagePolicy)?;
-    let current = policy_in_force(&state).await?;
+    let current = policy_in_force(state).await?;
     let mut document: PolicyDocument = serde_json::from_value(body).map_err(|e| {
         ApiError::unprocessable(
             "invalid_policy",
@@ -176,18 +188,18 @@ pub async fn publish_policy(
         )
         .await?;
     auth::record_action(
-        &state,
-        &actor,
+        state,
+        actor,
         "policy.change",
         &format!("policy:v{version}"),
-        json!({"version": version, "previous": current.version}),
+        json!({"version": version, "previous": current.version, "note": note}),
     )
     .await?;
-    Ok(Json(PolicyView {
+    Ok(PolicyView {
         version,
         acknowledged: false,
         document: serde_json::to_value(&document).unwrap_or_default(),
-    }))
+    })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
