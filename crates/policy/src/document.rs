@@ -708,14 +708,25 @@ mod tests {
         // A policy written before the section existed reads with the safe defaults.
         let old = doc.to_toml().replace("[transparency]", "[unused]");
         let old: String = old.split("[unused]").next().unwrap().to_string();
-        assert_eq!(PolicyDocument::from_toml(&old).unwrap().transparency, Transparency::default());
+        assert_eq!(
+            PolicyDocument::from_toml(&old).unwrap().transparency,
+            Transparency::default()
+        );
         let mut bad = doc.clone();
         bad.transparency.camera_coordinates = true;
         assert_eq!(problems(&bad), [PolicyProblem::CoordinatesWithoutLocations]);
         bad.transparency.camera_locations = true;
         bad.validate().unwrap();
-        let text = doc.to_toml().replace("policy_history = true", "policy_history = true\nplates = true");
-        assert!(PolicyDocument::from_toml(&text).unwrap_err().to_string().contains("plates"));
+        let text = doc.to_toml().replace(
+            "policy_history = true",
+            "policy_history = true\nplates = true",
+        );
+        assert!(
+            PolicyDocument::from_toml(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("plates")
+        );
     }
 
     #[test]

@@ -82,7 +82,9 @@ pub fn bar_chart(
                 .draw_series(bars)
                 .map_err(chart_error)?
                 .label(s.name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
+                });
         }
         if series.len() > 1 {
             chart
@@ -95,8 +97,8 @@ pub fn bar_chart(
         }
         // Category labels centred under their group, at most MAX_LABELS of them.
         let step = labels.len().div_ceil(MAX_LABELS).max(1);
-        let style = TextStyle::from(("sans-serif", 12).into_font())
-            .pos(Pos::new(HPos::Center, VPos::Top));
+        let style =
+            TextStyle::from(("sans-serif", 12).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
         for (i, label) in labels.iter().enumerate().step_by(step) {
             let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
             root.draw(&Text::new(label.clone(), (x, y + 6), style.clone()))
@@ -118,8 +120,14 @@ mod tests {
             "Detections",
             &labels,
             &[
-                Series { name: "this year", values: &[10, 20] },
-                Series { name: "last year", values: &[5, 0] },
+                Series {
+                    name: "this year",
+                    values: &[10, 20],
+                },
+                Series {
+                    name: "last year",
+                    values: &[5, 0],
+                },
             ],
         )
         .unwrap();
@@ -128,15 +136,34 @@ mod tests {
             assert!(svg.contains(text), "missing {text}");
         }
         assert_eq!(svg.matches("<rect").count() >= 4, true);
-        let bad = bar_chart("x", &labels, &[Series { name: "s", values: &[1] }]);
-        assert!(bad.unwrap_err().to_string().contains("1 values for 2 labels"));
+        let bad = bar_chart(
+            "x",
+            &labels,
+            &[Series {
+                name: "s",
+                values: &[1],
+            }],
+        );
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("1 values for 2 labels")
+        );
     }
 
     #[test]
     fn many_labels_are_thinned() {
         let labels: Vec<String> = (0..100).map(|i| format!("d{i:03}")).collect();
         let values = vec![1; 100];
-        let svg = bar_chart("t", &labels, &[Series { name: "s", values: &values }]).unwrap();
+        let svg = bar_chart(
+            "t",
+            &labels,
+            &[Series {
+                name: "s",
+                values: &values,
+            }],
+        )
+        .unwrap();
         let shown = labels.iter().filter(|l| svg.contains(l.as_str())).count();
         assert!(shown <= MAX_LABELS && shown > 0, "{shown} in {svg}");
     }

@@ -41,7 +41,11 @@ pub fn report_csv(report: &Report) -> String {
         .map(|b| (b.label.as_str(), b.range, &b.figures))
         .chain([("total", report.range, &report.totals)]);
     for (label, range, f) in rows {
-        let mut row = vec![label.to_string(), range.from.to_string(), range.to.to_string()];
+        let mut row = vec![
+            label.to_string(),
+            range.from.to_string(),
+            range.to.to_string(),
+        ];
         row.extend(HEADLINES.iter().map(|h| (h.get)(f).to_string()));
         row.push(rate_text(f.misread_rate));
         row.push(rate_text(f.wrong_state_rate));
@@ -82,7 +86,9 @@ pub fn year_over_year_csv(yoy: &YearOverYear) -> String {
             yoy.previous_range.to.to_string(),
             c.previous.to_string(),
             c.change.to_string(),
-            c.change_percent.map(|p| format!("{p:.1}")).unwrap_or_default(),
+            c.change_percent
+                .map(|p| format!("{p:.1}"))
+                .unwrap_or_default(),
             serde_json::to_value(c.trend)
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
@@ -104,9 +110,24 @@ mod tests {
     fn csv_rows_and_dynamic_columns() {
         let day = NaiveDate::from_ymd_opt(2025, 2, 3).unwrap();
         let counts = vec![
-            Count { day, metric: "reads".into(), label: String::new(), count: 12 },
-            Count { day, metric: "hits".into(), label: "V".into(), count: 2 },
-            Count { day, metric: "searches".into(), label: "burglary".into(), count: 1 },
+            Count {
+                day,
+                metric: "reads".into(),
+                label: String::new(),
+                count: 12,
+            },
+            Count {
+                day,
+                metric: "hits".into(),
+                label: "V".into(),
+                count: 2,
+            },
+            Count {
+                day,
+                metric: "searches".into(),
+                label: "burglary".into(),
+                count: 1,
+            },
         ];
         let r = Report::build(&counts, Period::Quarter, DateRange::year(2025).unwrap());
         let text = report_csv(&r);
@@ -123,6 +144,10 @@ mod tests {
         assert_eq!(&rows[4][col("queries_purpose:burglary")], "1");
         assert_eq!(&rows[4][col("misread_rate")], "");
         let yoy = year_over_year_csv(&r.year_over_year);
-        assert!(yoy.lines().any(|l| l.starts_with("detections,2025-01-01,2026-01-01,12,2024-01-01,2025-01-01,0,12,,up")), "{yoy}");
+        assert!(
+            yoy.lines().any(|l| l
+                .starts_with("detections,2025-01-01,2026-01-01,12,2024-01-01,2025-01-01,0,12,,up")),
+            "{yoy}"
+        );
     }
 }

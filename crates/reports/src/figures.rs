@@ -80,24 +80,96 @@ pub struct Headline {
 }
 
 pub const HEADLINES: &[Headline] = &[
-    Headline { key: "detections", name: "Detections (plate reads)", get: |f| f.detections },
-    Headline { key: "hits", name: "Hot-list hits", get: |f| f.hits },
-    Headline { key: "hits_verified", name: "Hits verified by a person", get: |f| f.hits_verified },
-    Headline { key: "correct_read", name: "Verified: correct read", get: |f| f.dispositions.correct_read },
-    Headline { key: "wrong_state", name: "Verified: wrong state", get: |f| f.dispositions.wrong_state },
-    Headline { key: "misread", name: "Verified: misread", get: |f| f.dispositions.misread },
-    Headline { key: "dismissed", name: "Verified: dismissed", get: |f| f.dispositions.dismissed },
-    Headline { key: "stops", name: "Stops related to ALPR", get: |f| f.stops },
-    Headline { key: "arrests", name: "Arrests related to ALPR", get: |f| f.arrests },
-    Headline { key: "queries", name: "Searches by users", get: |f| f.queries },
-    Headline { key: "users_querying", name: "Users who searched", get: |f| f.users_querying },
-    Headline { key: "user_hot_plates", name: "User-entered hot plates", get: |f| f.user_hot_plates },
-    Headline { key: "reviews", name: "Searches reviewed by supervisors", get: |f| f.reviews },
-    Headline { key: "concerns", name: "Reviews raising a concern", get: |f| f.concerns },
-    Headline { key: "purges", name: "Purge runs", get: |f| f.purges },
-    Headline { key: "records_purged", name: "Records purged", get: |f| f.records_purged },
-    Headline { key: "legal_holds_placed", name: "Legal holds placed", get: |f| f.legal_holds_placed },
-    Headline { key: "legal_holds_released", name: "Legal holds released", get: |f| f.legal_holds_released },
+    Headline {
+        key: "detections",
+        name: "Detections (plate reads)",
+        get: |f| f.detections,
+    },
+    Headline {
+        key: "hits",
+        name: "Hot-list hits",
+        get: |f| f.hits,
+    },
+    Headline {
+        key: "hits_verified",
+        name: "Hits verified by a person",
+        get: |f| f.hits_verified,
+    },
+    Headline {
+        key: "correct_read",
+        name: "Verified: correct read",
+        get: |f| f.dispositions.correct_read,
+    },
+    Headline {
+        key: "wrong_state",
+        name: "Verified: wrong state",
+        get: |f| f.dispositions.wrong_state,
+    },
+    Headline {
+        key: "misread",
+        name: "Verified: misread",
+        get: |f| f.dispositions.misread,
+    },
+    Headline {
+        key: "dismissed",
+        name: "Verified: dismissed",
+        get: |f| f.dispositions.dismissed,
+    },
+    Headline {
+        key: "stops",
+        name: "Stops related to ALPR",
+        get: |f| f.stops,
+    },
+    Headline {
+        key: "arrests",
+        name: "Arrests related to ALPR",
+        get: |f| f.arrests,
+    },
+    Headline {
+        key: "queries",
+        name: "Searches by users",
+        get: |f| f.queries,
+    },
+    Headline {
+        key: "users_querying",
+        name: "Users who searched",
+        get: |f| f.users_querying,
+    },
+    Headline {
+        key: "user_hot_plates",
+        name: "User-entered hot plates",
+        get: |f| f.user_hot_plates,
+    },
+    Headline {
+        key: "reviews",
+        name: "Searches reviewed by supervisors",
+        get: |f| f.reviews,
+    },
+    Headline {
+        key: "concerns",
+        name: "Reviews raising a concern",
+        get: |f| f.concerns,
+    },
+    Headline {
+        key: "purges",
+        name: "Purge runs",
+        get: |f| f.purges,
+    },
+    Headline {
+        key: "records_purged",
+        name: "Records purged",
+        get: |f| f.records_purged,
+    },
+    Headline {
+        key: "legal_holds_placed",
+        name: "Legal holds placed",
+        get: |f| f.legal_holds_placed,
+    },
+    Headline {
+        key: "legal_holds_released",
+        name: "Legal holds released",
+        get: |f| f.legal_holds_released,
+    },
 ];
 
 impl Figures {
@@ -374,12 +446,19 @@ mod tests {
         assert_eq!(total, r.totals.detections);
         let yoy = &r.year_over_year;
         assert_eq!(yoy.previous_range, DateRange::year(2024).unwrap());
-        let det = yoy.comparisons.iter().find(|c| c.key == "detections").unwrap();
+        let det = yoy
+            .comparisons
+            .iter()
+            .find(|c| c.key == "detections")
+            .unwrap();
         assert_eq!((det.current, det.previous, det.change), (150, 100, 50));
         assert_eq!(det.change_percent, Some(50.0));
         assert_eq!(det.trend, Trend::Up);
         let hits = yoy.comparisons.iter().find(|c| c.key == "hits").unwrap();
-        assert_eq!((hits.current, hits.previous, hits.trend), (3, 4, Trend::Down));
+        assert_eq!(
+            (hits.current, hits.previous, hits.trend),
+            (3, 4, Trend::Down)
+        );
         let arrests = yoy.comparisons.iter().find(|c| c.key == "arrests").unwrap();
         assert_eq!((arrests.previous, arrests.change_percent), (0, None));
     }

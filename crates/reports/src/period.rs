@@ -177,7 +177,12 @@ mod tests {
         assert_eq!(Period::Year.buckets(d(2024, 6, 1), d(2026, 1, 1)).len(), 2);
         assert_eq!(Period::Day.buckets(d(2024, 2, 28), d(2024, 3, 1)).len(), 2);
         assert_eq!(Period::parse("quarter").unwrap(), Period::Quarter);
-        assert!(Period::parse("week").unwrap_err().to_string().contains("week"));
+        assert!(
+            Period::parse("week")
+                .unwrap_err()
+                .to_string()
+                .contains("week")
+        );
     }
 
     #[test]
@@ -189,6 +194,11 @@ mod tests {
         assert_eq!(leap.year_earlier().from, d(2023, 2, 28));
         assert!(DateRange::new(d(2025, 1, 2), d(2025, 1, 2)).is_err());
         assert_eq!(DateRange::year(2024).unwrap().days(), 366);
-        assert!(parse_date("from", "2025-13-01").unwrap_err().to_string().contains("from"));
+        assert!(
+            parse_date("from", "2025-13-01")
+                .unwrap_err()
+                .to_string()
+                .contains("from")
+        );
     }
 }

@@ -167,6 +167,13 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/purge", AnyOf(&[P::ManagePolicy])),
     ("GET", "/api/v1/purge/receipts", AnyOf(&[P::ManagePolicy])),
     ("GET", "/api/v1/retention", Public),
+    ("GET", "/api/v1/reports/usage", AnyOf(&[P::ViewReports])),
+    (
+        "GET",
+        "/api/v1/reports/usage/year-over-year",
+        AnyOf(&[P::ViewReports]),
+    ),
+    ("GET", "/transparency.json", Public),
 ];
 
 /// Console pages (server-rendered HTML, outside the API document).
@@ -176,6 +183,13 @@ const CONSOLE: &[(&str, &str, Access)] = &[
     ("POST", "/login/enrol", Session),
     ("POST", "/logout", Session),
     ("GET", "/account", SignedIn),
+    ("GET", "/transparency", Public),
+    ("GET", "/console/reports", AnyOf(&[P::ViewReports])),
+    (
+        "GET",
+        "/console/reports/usage-report",
+        AnyOf(&[P::ViewReports]),
+    ),
 ];
 
 fn role_may(role: Role, access: Access) -> bool {
