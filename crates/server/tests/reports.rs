@@ -460,6 +460,28 @@ async fn every_published_figure_matches_the_seeded_records() {
             assert_eq!(c["change"].as_i64(), Some(now_v - then_v), "{key} change");
         }
 
+        let retention = page["retention"].as_array().unwrap();
+        assert!(
+            retention
+                .iter()
+                .any(|r| r["class"] == "Hits" && r["period"] == "1 year"),
+            "{retention:?}"
+        );
+        assert!(
+            retention
+                .iter()
+                .any(|r| r["class"] == "Reads without a hit" && r["period"] == "21 days")
+        );
+
+        assert!(
+            page["policy"]["document"]["review"].is_null(),
+            "review thresholds withheld"
+        );
+        assert_eq!(
+            page["policy"]["document"]["agency_name"],
+            page["agency_name"]
+        );
+
         // Policy choices: no camera locations by default; counts by type.
         assert_eq!(page["cameras"]["by_type"]["fixed"], 1);
         assert!(page["cameras"]["placements"].is_null());
@@ -845,10 +867,23 @@ async fn the_page_renders_in_chromium() {
                     ..Default::default()
                 },
                 image_id: None,
-                hits: Vec::new(),
+                // Every third read is a hit, so the page shows hits and verdicts too.
+                hits: (n % 3 == 0)
+                    .then(|| NewHit {
+                        list_id: None,
+                        entry_id: None,
+                        user_plate_id: None,
+                        hit_type: if n % 2 == 0 { "V" } else { "F" }.into(),
+                        priority: 1,
+                        match_kind: "exact".into(),
+                        retention_secs: None,
+                        details: HitDetails::default(),
+                    })
+                    .into_iter()
+                    .collect(),
             })
             .collect();
-        state
+        let out = state
             .store
             .ingest_batch(
                 &state.keys,
@@ -860,6 +895,25 @@ async fn the_page_renders_in_chromium() {
             )
             .await
             .unwrap();
+        for (k, h) in out.hits.iter().enumerate() {
+            let verdict = if k == 0 {
+                Disposition::CorrectRead
+            } else {
+                Disposition::Misread
+            };
+            state
+                .store
+                .record_disposition(h.hit_id, verdict, 1, "seed", None)
+                .await
+                .unwrap();
+            if k == 0 {
+                state
+                    .store
+                    .record_action(h.hit_id, HitAction::Stop, 1, "seed", None)
+                    .await
+                    .unwrap();
+            }
+        }
     }
     let key = candor_server::routes::audit::audit_signing_key(&state.config.key_dir()).unwrap();
     state

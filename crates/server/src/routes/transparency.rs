@@ -63,7 +63,8 @@ pub struct PolicySection {
     pub version: i64,
     /// When this version was published (RFC 3339).
     pub published_at: String,
-    /// The policy document in force.
+    /// The policy document in force, without its review settings (sampling rate and flag
+    /// thresholds, withheld so they cannot be evaded).
     #[schema(value_type = Object)]
     pub document: serde_json::Value,
     /// Earlier versions, newest first (when the policy publishes its history).
@@ -95,7 +96,7 @@ pub struct PurposesSection {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RetentionClass {
     pub class: String,
-    /// e.g. `21days`.
+    /// In words, e.g. `21 days`, `1 year`.
     pub period: String,
 }
 
@@ -201,22 +202,33 @@ async fn in_service(state: &AppState) -> Result<Vec<candor_store::cameras::Camer
         .collect())
 }
 
-/// Retention per class of record, as the policy document writes it.
+/// A retention period in plain words: whole years, days, hours or minutes when it is one.
+pub fn period_text(d: std::time::Duration) -> String {
+    // The policy's year is 365.25 days.
+    const YEAR: u64 = 31_557_600;
+    let secs = d.as_secs();
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match secs {
+        0 => "0 seconds".into(),
+        s if s % YEAR == 0 => plural(s / YEAR, "year"),
+        s if s % 86_400 == 0 => plural(s / 86_400, "day"),
+        s if s % 3_600 == 0 => plural(s / 3_600, "hour"),
+        s if s % 60 == 0 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
+/// Retention per class of record, as the policy in force sets it.
 pub fn retention_classes(policy: &PolicyDocument) -> Vec<(String, String)> {
-    let value = serde_json::to_value(&policy.retention).unwrap_or_default();
+    let r = &policy.retention;
     [
-        ("Reads without a hit", "non_hit_reads"),
-        ("Hits", "hits"),
-        ("Images", "images"),
-        ("Audit records", "audit_records"),
+        ("Reads without a hit", r.non_hit_reads),
+        ("Hits", r.hits),
+        ("Images", r.images),
+        ("Audit records", r.audit_records),
     ]
     .into_iter()
-    .map(|(name, key)| {
-        (
-            name.to_string(),
-            value[key].as_str().unwrap_or_default().to_string(),
-        )
-    })
+    .map(|(name, d)| (name.to_string(), period_text(d)))
     .collect()
 }
 
@@ -271,7 +283,7 @@ pub async fn build_page(state: &AppState) -> Result<TransparencyPage, ApiError> 
             .map(|v| PolicyHistoryEntry {
                 version: v.version,
                 published_at: rfc3339(v.created_at),
-                document: serde_json::from_str(&v.document).unwrap_or_default(),
+                document: published_policy(serde_json::from_str(&v.document).unwrap_or_default()),
             })
             .collect()
     } else {
@@ -378,7 +390,7 @@ pub async fn build_page(state: &AppState) -> Result<TransparencyPage, ApiError> 
         policy: PolicySection {
             version: policy.version,
             published_at,
-            document: serde_json::to_value(doc).unwrap_or_default(),
+            document: published_policy(serde_json::to_value(doc).unwrap_or_default()),
             history,
         },
         purposes: PurposesSection {
@@ -407,6 +419,15 @@ pub async fn build_page(state: &AppState) -> Result<TransparencyPage, ApiError> 
         },
         purge_receipts,
     })
+}
+
+/// A policy document as published: everything but the review settings (sampling rate and
+/// flag thresholds), which would tell a misuser how to stay under them.
+fn published_policy(mut document: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = document.as_object_mut() {
+        map.remove("review");
+    }
+    document
 }
 
 /// The figures the public sees: never per user; per purpose only when the policy says so.
@@ -544,4 +565,20 @@ pub async fn transparency_html(State(state): State<AppState>) -> Result<Html<Str
     html.render()
         .map(Html)
         .map_err(|e| ApiError::internal(format!("page template: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::period_text;
+    use std::time::Duration;
+
+    #[test]
+    fn periods_in_words() {
+        assert_eq!(period_text(Duration::from_secs(31_557_600)), "1 year");
+        assert_eq!(period_text(Duration::from_secs(3 * 31_557_600)), "3 years");
+        assert_eq!(period_text(Duration::from_secs(21 * 86_400)), "21 days");
+        assert_eq!(period_text(Duration::from_secs(180)), "3 minutes");
+        assert_eq!(period_text(Duration::from_secs(7_200)), "2 hours");
+        assert_eq!(period_text(Duration::from_secs(61)), "61 seconds");
+    }
 }
