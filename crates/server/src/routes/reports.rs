@@ -460,6 +460,7 @@ pub fn figure_rows(report: &Report) -> Vec<FigureRow> {
 #[derive(Template)]
 #[template(path = "reports/console.html")]
 struct ConsoleReportsPage {
+    layout: crate::console::Layout,
     username: String,
     period: &'static str,
     /// Each period's name, and whether it is the one shown.
@@ -491,9 +492,10 @@ fn html(t: &impl Template) -> Result<Html<String>, ApiError> {
 /// The console's reports page: period selector, charts, tables, exports. Audited.
 pub async fn console_reports(
     State(state): State<AppState>,
-    actor: Actor,
+    console: crate::console::Console,
     params: Result<Query<UsageQuery>, QueryRejection>,
 ) -> Result<Html<String>, ApiError> {
+    let crate::console::Console { actor, layout } = console;
     actor.require(Permission::ViewReports)?;
     let mut q = parse_query(params)?;
     q.format = None;
@@ -510,6 +512,7 @@ pub async fn console_reports(
         .finish();
     let yoy = &report.year_over_year;
     let page = ConsoleReportsPage {
+        layout,
         username: actor.username.clone(),
         period: chosen.period.as_str(),
         periods: Period::ALL
@@ -547,6 +550,7 @@ pub struct StatutoryQuery {
 #[derive(Template)]
 #[template(path = "reports/usage_report.html")]
 struct UsageReportPage {
+    layout: crate::console::Layout,
     agency_name: String,
     statement_of_purpose: String,
     title: String,
@@ -576,9 +580,10 @@ struct UsageReportPage {
 /// the comparison to the same period a year earlier. Audited.
 pub async fn usage_report_page(
     State(state): State<AppState>,
-    actor: Actor,
+    console: crate::console::Console,
     params: Result<Query<StatutoryQuery>, QueryRejection>,
 ) -> Result<Html<String>, ApiError> {
+    let crate::console::Console { actor, layout } = console;
     actor.require(Permission::ViewReports)?;
     let Query(q) = params.map_err(|e| {
         ApiError::bad_request(
@@ -620,6 +625,7 @@ pub async fn usage_report_page(
     let last_day = |d: NaiveDate| d.pred_opt().unwrap_or(d).to_string();
     let yoy = &report.year_over_year;
     let page = UsageReportPage {
+        layout,
         agency_name: policy.document.agency_name.clone(),
         statement_of_purpose: policy.document.statement_of_purpose.clone(),
         title,
