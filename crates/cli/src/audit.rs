@@ -34,6 +34,26 @@ enum AuditCommand {
         #[arg(long)]
         public_key: Option<String>,
     },
+    /// Check a published audit checkpoint (the text on the transparency page) with the
+    /// published public key; needs no data directory. Exits 1 when it does not verify.
+    VerifyCheckpoint {
+        /// File holding the checkpoint text, exactly as published.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The published Ed25519 public key (hex).
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Check a published purge receipt: a JSON file with `receipt_json`, `signature` and
+    /// `public_key` (as on the transparency page). With --public-key, also checks that it
+    /// was signed by that key. Exits 1 when it does not verify.
+    VerifyReceipt {
+        #[arg(long)]
+        receipt: PathBuf,
+        /// The key the receipt must be signed by (hex).
+        #[arg(long)]
+        public_key: Option<String>,
+    },
     /// Write the records as JSON lines (to standard output, or --output).
     Export {
         #[command(flatten)]
@@ -76,7 +96,87 @@ fn parse_public_key(hex_key: &str) -> anyhow::Result<VerifyingKey> {
         .map_err(|e| anyhow::anyhow!("--public-key is not a valid Ed25519 key: {e}"))
 }
 
+fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Verifies a published checkpoint; returns the line to print.
+pub fn verify_checkpoint(text: &str, public_key: &str) -> anyhow::Result<String> {
+    let key = parse_public_key(public_key)?;
+    let checkpoint = candor_audit::Checkpoint::from_text(text)
+        .map_err(|e| anyhow::anyhow!("not a checkpoint: {e}"))?;
+    checkpoint
+        .verify(&key)
+        .map_err(|e| anyhow::anyhow!("checkpoint does NOT verify: {e}"))?;
+    Ok(format!(
+        "checkpoint verifies: {} records, head {}, signed {} by {}",
+        checkpoint.length,
+        checkpoint.head_hash,
+        checkpoint.time.to_rfc3339(),
+        checkpoint.key_id
+    ))
+}
+
+/// Verifies a published purge receipt; returns the line to print.
+pub fn verify_receipt(json_text: &str, public_key: Option<&str>) -> anyhow::Result<String> {
+    #[derive(serde::Deserialize)]
+    struct Published {
+        receipt_json: String,
+        signature: String,
+        public_key: String,
+    }
+    let p: Published = serde_json::from_str(json_text).map_err(|e| {
+        anyhow::anyhow!("not a published purge receipt (receipt_json, signature, public_key): {e}")
+    })?;
+    if let Some(expected) = public_key
+        && !expected.trim().eq_ignore_ascii_case(&p.public_key)
+    {
+        anyhow::bail!(
+            "receipt is signed by key {}, not by {}",
+            p.public_key,
+            expected.trim()
+        );
+    }
+    let key = parse_public_key(&p.public_key)?;
+    let sig: [u8; 64] = hex::decode(&p.signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow::anyhow!("signature must be 128 hex digits"))?;
+    key.verify_strict(
+        p.receipt_json.as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&sig),
+    )
+    .map_err(|_| anyhow::anyhow!("purge receipt does NOT verify: the signature does not match"))?;
+    Ok(format!(
+        "purge receipt verifies: signed by {}",
+        p.public_key
+    ))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    match &args.command {
+        AuditCommand::VerifyCheckpoint {
+            checkpoint,
+            public_key,
+        } => {
+            println!(
+                "{}",
+                verify_checkpoint(&read_text(checkpoint)?, public_key)?
+            );
+            return Ok(());
+        }
+        AuditCommand::VerifyReceipt {
+            receipt,
+            public_key,
+        } => {
+            println!(
+                "{}",
+                verify_receipt(&read_text(receipt)?, public_key.as_deref())?
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         match args.command {
@@ -142,6 +242,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 state.store.close().await;
                 print!("{}", checkpoint.to_text());
                 Ok(())
+            }
+            AuditCommand::VerifyCheckpoint { .. } | AuditCommand::VerifyReceipt { .. } => {
+                unreachable!("answered above, without a runtime")
             }
             AuditCommand::Prune { target } => {
                 let state = open(&target).await?;

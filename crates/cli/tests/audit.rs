@@ -194,3 +194,112 @@ async fn export_writes_json_lines() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// What the transparency page publishes (checkpoint text, public key, purge receipts) is
+/// checked offline by `candor audit verify-checkpoint` / `verify-receipt`, which agree
+/// with `candor audit verify --public-key`; a forged statement fails.
+#[tokio::test]
+async fn published_checkpoint_and_receipt_verify_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, store) = data_dir_with_chain(tmp.path()).await;
+    let key = std::fs::read_to_string(dir.join("keys/audit-signing.pub")).unwrap();
+    let key = key.trim();
+    let text = store
+        .audit_checkpoints()
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .to_text();
+    let file = tmp.path().join("checkpoint.txt");
+    std::fs::write(&file, &text).unwrap();
+    let run = |args: &[&str]| {
+        let out = candor().args(args).output().unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let path = file.to_str().unwrap();
+    let (ok, out) = run(&[
+        "audit",
+        "verify-checkpoint",
+        "--checkpoint",
+        path,
+        "--public-key",
+        key,
+    ]);
+    assert!(
+        ok && out.contains("checkpoint verifies: 30 records"),
+        "{out}"
+    );
+    let full = candor()
+        .args(["audit", "verify", "--public-key", key, "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(full.status.success());
+    assert!(String::from_utf8_lossy(&full.stdout).contains("1 checkpoint(s) matched"));
+
+    std::fs::write(&file, text.replace("length: 30", "length: 29")).unwrap();
+    let (ok, out) = run(&[
+        "audit",
+        "verify-checkpoint",
+        "--checkpoint",
+        path,
+        "--public-key",
+        key,
+    ]);
+    assert!(!ok && out.contains("does NOT verify"), "{out}");
+    let other = "00".repeat(32);
+    std::fs::write(&file, &text).unwrap();
+    let (ok, _) = run(&[
+        "audit",
+        "verify-checkpoint",
+        "--checkpoint",
+        path,
+        "--public-key",
+        &other,
+    ]);
+    assert!(!ok, "another key does not verify it");
+
+    let purge = candor()
+        .args(["purge", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        purge.status.success(),
+        "{}",
+        String::from_utf8_lossy(&purge.stderr)
+    );
+    let receipt = store.list_receipts(1).await.unwrap().remove(0);
+    let published = serde_json::json!({
+        "receipt_json": receipt.receipt_json, "signature": receipt.signature, "public_key": receipt.public_key,
+    });
+    let rfile = tmp.path().join("receipt.json");
+    std::fs::write(&rfile, published.to_string()).unwrap();
+    let rpath = rfile.to_str().unwrap();
+    let (ok, out) = run(&["audit", "verify-receipt", "--receipt", rpath]);
+    assert!(ok && out.contains("purge receipt verifies"), "{out}");
+    let (ok, out) = run(&[
+        "audit",
+        "verify-receipt",
+        "--receipt",
+        rpath,
+        "--public-key",
+        &other,
+    ]);
+    assert!(!ok && out.contains("not by"), "{out}");
+    let forged = published
+        .to_string()
+        .replace("non_hit_reads\\\":0", "non_hit_reads\\\":1");
+    assert_ne!(forged, published.to_string());
+    std::fs::write(&rfile, forged).unwrap();
+    let (ok, out) = run(&["audit", "verify-receipt", "--receipt", rpath]);
+    assert!(!ok && out.contains("does NOT verify"), "{out}");
+}

@@ -154,6 +154,40 @@ pub struct PolicyDocument {
     #[serde(with = "duration_text")]
     pub training_validity: Duration,
     pub review: ReviewSettings,
+    /// What the public transparency page shows beyond what it always shows (the MCCA
+    /// metrics, policy, purposes, retention, camera counts, audit checkpoint).
+    #[serde(default)]
+    pub transparency: Transparency,
+}
+
+/// The program manager's choices for the public transparency page. Every default keeps
+/// operationally sensitive detail off the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Transparency {
+    /// List each approved camera's location in words (and direction of view); otherwise
+    /// only counts by camera type appear.
+    pub camera_locations: bool,
+    /// List each camera's map coordinates too (needs `camera_locations`).
+    pub camera_coordinates: bool,
+    /// Show searches broken down by purpose category (the total always appears).
+    pub queries_by_purpose: bool,
+    /// Publish the signed purge receipts (what each purge deleted, signed).
+    pub purge_receipts: bool,
+    /// Publish every earlier policy version, not just the one in force.
+    pub policy_history: bool,
+}
+
+impl Default for Transparency {
+    fn default() -> Self {
+        Transparency {
+            camera_locations: false,
+            camera_coordinates: false,
+            queries_by_purpose: true,
+            purge_receipts: true,
+            policy_history: true,
+        }
+    }
 }
 
 /// One thing wrong with a policy document.
@@ -197,6 +231,8 @@ pub enum PolicyProblem {
     SampleRateOutOfRange { given: f64 },
     #[error("forbidden word {word:?} must be one word of letters or digits")]
     BadForbiddenWord { word: String },
+    #[error("transparency.camera_coordinates needs transparency.camera_locations")]
+    CoordinatesWithoutLocations,
 }
 
 /// Every problem found in a policy document.
@@ -331,6 +367,7 @@ impl PolicyDocument {
                     exports_per_week: 10,
                 },
             },
+            transparency: Transparency::default(),
         }
     }
 
@@ -489,6 +526,9 @@ impl PolicyDocument {
             problems.push(P::SampleRateOutOfRange {
                 given: self.review.sample_rate,
             });
+        }
+        if self.transparency.camera_coordinates && !self.transparency.camera_locations {
+            problems.push(P::CoordinatesWithoutLocations);
         }
         if problems.is_empty() {
             Ok(())
@@ -659,6 +699,34 @@ mod tests {
                 .any(|p| matches!(p, PolicyProblem::BadCaseNumberFormat { .. }))
         );
         assert_eq!(found.len(), expected.len() + 1, "{found:?}");
+    }
+
+    #[test]
+    fn transparency_choices_default_safe_and_are_checked() {
+        let doc = PolicyDocument::default_for_new_agency();
+        assert!(!doc.transparency.camera_locations && !doc.transparency.camera_coordinates);
+        // A policy written before the section existed reads with the safe defaults.
+        let old = doc.to_toml().replace("[transparency]", "[unused]");
+        let old: String = old.split("[unused]").next().unwrap().to_string();
+        assert_eq!(
+            PolicyDocument::from_toml(&old).unwrap().transparency,
+            Transparency::default()
+        );
+        let mut bad = doc.clone();
+        bad.transparency.camera_coordinates = true;
+        assert_eq!(problems(&bad), [PolicyProblem::CoordinatesWithoutLocations]);
+        bad.transparency.camera_locations = true;
+        bad.validate().unwrap();
+        let text = doc.to_toml().replace(
+            "policy_history = true",
+            "policy_history = true\nplates = true",
+        );
+        assert!(
+            PolicyDocument::from_toml(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("plates")
+        );
     }
 
     #[test]

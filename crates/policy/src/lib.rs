@@ -12,6 +12,7 @@ pub use access::{AccessDenied, AccessGate};
 pub use document::{
     FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
     PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,
+    Transparency,
 };
 pub use purpose::{PlateQuery, PolicyDenial, Purpose, SearchShape, check_search};
 pub use roles::{Permission, Role, UnknownCode, permission_matrix_markdown};

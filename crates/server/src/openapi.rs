@@ -28,5 +28,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::hotlists::Doc::openapi());
     doc.merge(crate::routes::hits::Doc::openapi());
     doc.merge(crate::routes::retention::Doc::openapi());
+    doc.merge(crate::routes::reports::Doc::openapi());
+    doc.merge(crate::routes::transparency::Doc::openapi());
     doc
 }

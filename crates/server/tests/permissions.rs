@@ -171,6 +171,13 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/purge", AnyOf(&[P::ManagePolicy])),
     ("GET", "/api/v1/purge/receipts", AnyOf(&[P::ManagePolicy])),
     ("GET", "/api/v1/retention", Public),
+    ("GET", "/api/v1/reports/usage", AnyOf(&[P::ViewReports])),
+    (
+        "GET",
+        "/api/v1/reports/usage/year-over-year",
+        AnyOf(&[P::ViewReports]),
+    ),
+    ("GET", "/transparency.json", Public),
 ];
 
 fn role_may(role: Role, access: Access) -> bool {

@@ -215,6 +215,25 @@ fn open_hit(keys: &KeyRing, row: &sqlx::any::AnyRow) -> Result<Hit, StoreError> 
     })
 }
 
+/// Counts a disposition or action for the usage metrics, on the capture day of the hit's
+/// read (so that a period's verified hits are among its hits).
+async fn count_verification(
+    tx: &mut Tx,
+    hit_id: i64,
+    metric: &'static str,
+    label: &str,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT r.captured_at FROM hits h JOIN reads r ON r.id = h.read_id WHERE h.id = $1",
+    )
+    .bind(hit_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let mut tally = crate::metrics::Tally::default();
+    tally.add(row.try_get(0)?, metric, label, 1);
+    tally.write(tx).await
+}
+
 impl Store {
     pub async fn get_hit(&self, keys: &KeyRing, id: i64) -> Result<Option<Hit>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -263,6 +282,7 @@ impl Store {
         username: &str,
         note: Option<&str>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
         let res = sqlx::query(
             "UPDATE hits SET disposition=$1, disposition_by=$2, disposition_by_name=$3, disposition_at=$4, \
              disposition_note=$5 WHERE id=$6 AND disposition IS NULL",
@@ -273,11 +293,20 @@ impl Store {
         .bind(now_ms())
         .bind(note)
         .bind(hit_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
         if res.rows_affected() == 1 {
+            count_verification(
+                &mut tx,
+                hit_id,
+                crate::metrics::metric::DISPOSITIONS,
+                disposition.as_str(),
+            )
+            .await?;
+            tx.commit().await?;
             return Ok(());
         }
+        tx.rollback().await?;
         self.hit_exists(hit_id).await?;
         Err(StoreError::Conflict(format!(
             "hit {hit_id} already has a disposition"
@@ -293,6 +322,7 @@ impl Store {
         username: &str,
         note: Option<&str>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
         let res = sqlx::query(
             "UPDATE hits SET action=$1, action_by=$2, action_by_name=$3, action_at=$4, action_note=$5 \
              WHERE id=$6 AND disposition IS NOT NULL AND action IS NULL",
@@ -303,11 +333,20 @@ impl Store {
         .bind(now_ms())
         .bind(note)
         .bind(hit_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
         if res.rows_affected() == 1 {
+            count_verification(
+                &mut tx,
+                hit_id,
+                crate::metrics::metric::ACTIONS,
+                action.as_str(),
+            )
+            .await?;
+            tx.commit().await?;
             return Ok(());
         }
+        tx.rollback().await?;
         self.hit_exists(hit_id).await?;
         let row = sqlx::query("SELECT disposition FROM hits WHERE id = $1")
             .bind(hit_id)

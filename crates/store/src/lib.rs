@@ -4,7 +4,7 @@
 //! portable SQL: numbered `$1` placeholders, timestamps as `i64` Unix milliseconds UTC, blobs
 //! as bytes, no BOOLEAN or date types (flags are integers, dates are text). Each backend has
 //! its own migration folder (`migrations/sqlite`, `migrations/postgres`), embedded in the
-//! binary and run by [`Store::open`]. Ops migrations are numbered 0001–0099, access 0100–0199.
+//! binary and run by [`Store::open`]. Ops migrations are numbered 0001–0099, access 0100–0199, reports 0300–0349.
 //!
 //! One module per concern adds `impl Store` blocks: cameras, reads, hot lists, hits,
 //! retention (and the access helper's users, sessions, audit log, search, reviews).
@@ -22,6 +22,7 @@ pub mod hits;
 pub mod hotlists;
 pub mod images;
 pub mod keys;
+pub mod metrics;
 pub mod policy_versions;
 pub mod reads;
 pub mod retention;

@@ -282,6 +282,14 @@ impl Store {
                 });
             }
         }
+        let mut tally = crate::metrics::Tally::default();
+        for p in &prepared {
+            tally.add(p.captured_at, crate::metrics::metric::READS, "", 1);
+            for h in &p.hits {
+                tally.add(p.captured_at, crate::metrics::metric::HITS, &h.hit_type, 1);
+            }
+        }
+        tally.write(&mut tx).await?;
         tx.commit().await?;
         Ok(IngestOutcome {
             batch_id,

@@ -12,10 +12,12 @@ pub mod hotlists;
 pub mod images;
 pub mod ingest;
 pub mod policy;
+pub mod reports;
 pub mod retention;
 pub mod reviews;
 pub mod search;
 pub mod session;
+pub mod transparency;
 pub mod users;
 
 /// All routes on one router.
@@ -34,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .merge(hotlists::routes())
         .merge(hits::routes())
         .merge(retention::routes())
+        .merge(reports::routes())
+        .merge(transparency::routes())
         .merge(crate::console::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
         .with_state(state)

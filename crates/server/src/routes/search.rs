@@ -163,7 +163,17 @@ pub async fn search_reads(
         "results": reads.len(),
         "policy_version": policy.version,
     }));
-    let record = state.store.append_audit(entry).await?;
+    // The audit record and the usage count commit together, before any result returns.
+    let mut tx = state.store.begin().await?;
+    let record = state.store.append_audit_tx(&mut tx, entry).await?;
+    candor_store::metrics::count_search(
+        &mut tx,
+        candor_store::now_ms(),
+        &req.purpose.category,
+        actor.user_id,
+    )
+    .await?;
+    tx.commit().await.map_err(candor_store::StoreError::from)?;
     crate::routes::reviews::consider_for_review(
         &state,
         &actor,
