@@ -134,6 +134,21 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }));
 
     let client = candor_server::http_client::local();
+    // `serve` loads the hot lists into the matcher before it answers; that start-up (seconds
+    // for a million entries) is not ingest, so the clock starts once /health answers.
+    let health = url.replace("/api/v1/reads", "/health");
+    let ready_by = Instant::now() + Duration::from_secs(300);
+    while !client
+        .get(&health)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if Instant::now() > ready_by {
+            anyhow::bail!("the server did not become ready within 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies));
     let t = Instant::now();
     let mut tasks = Vec::new();
