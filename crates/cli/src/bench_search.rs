@@ -129,7 +129,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         plate,
         lookalikes: false,
         from: now - range_days * day,
-        to: now + 1,
+        to: now,
         cameras: Vec::new(),
         area: None,
         purpose: purpose.clone(),
@@ -235,7 +235,7 @@ async fn build(state: &candor_server::AppState, args: &Args, now: i64) -> anyhow
         let reads: Vec<NewRead> = (0..count)
             .map(|_| {
                 n += 1;
-                let plate = if n % target_every == 0 {
+                let plate = if n.is_multiple_of(target_every) {
                     target_plate(rng.random_range(0..TARGETS))
                 } else {
                     random_plate(&mut rng)

@@ -100,11 +100,7 @@ impl Pattern {
                         next[t] = best;
                     }
                 }
-                Token::One => {
-                    for t in 0..text.len() {
-                        next[t + 1] = cost[t];
-                    }
-                }
+                Token::One => next[1..].copy_from_slice(&cost[..text.len()]),
                 Token::Char(c) => {
                     for t in 0..text.len() {
                         let step = if text[t] == *c {
