@@ -17,7 +17,7 @@ use std::str::FromStr;
 use candor_platetext::lookalike::LookAlikeClasses;
 use candor_platetext::wildcard::Pattern;
 
-use crate::keys::{KeyRing, WindowKeys};
+use crate::keys::KeyRing;
 use crate::reads::{READ_COLUMNS, StoredRead, open_read};
 use crate::{Store, StoreError};
 
@@ -119,6 +119,9 @@ enum PlateCondition {
 impl Store {
     /// One page of reads matching `q`, newest first. The caller checks purpose and policy
     /// and audits the search; this only finds and opens the reads.
+    ///
+    /// One query covers every live window (a disjunction of per-window index lookups), so
+    /// the cost does not grow with a statement per window.
     pub async fn search_reads(
         &self,
         keys: &KeyRing,
@@ -127,33 +130,60 @@ impl Store {
         if q.limit == 0 {
             return Err(StoreError::Invalid("page size must be at least 1".into()));
         }
+        let empty = ReadPage {
+            reads: Vec::new(),
+            next: None,
+            decrypted: 0,
+        };
         if q.to <= q.from || matches!(&q.cameras, Some(c) if c.is_empty()) {
-            return Ok(ReadPage {
-                reads: Vec::new(),
-                next: None,
-                decrypted: 0,
-            });
+            return Ok(empty);
         }
         let exact = q.exact_plate();
         let required = q
             .pattern
             .required_grams(q.lookalikes.as_ref().map(|l| &l.classes));
-        let want = q.limit + 1;
-        let mut found = Vec::new();
-        let mut decrypted = 0;
-        // A read's window is that of its expiry, so any live window may hold captures in the
-        // range; a window without any is one index seek.
+        // A read's window is that of its expiry (or its arrival, if later), never before
+        // its capture: windows ending before `from` hold nothing in range.
+        let lowest = keys.window_for(q.from);
+        let mut terms = Vec::new();
         for w in keys.live_windows()? {
+            if w < lowest {
+                continue;
+            }
             let Some(wk) = keys.get(w)? else { continue };
             let condition = match &exact {
                 Some(plate) => PlateCondition::BlindIndex(wk.blind_index(plate)),
                 None => PlateCondition::Mask(wk.pattern_mask(&required)),
             };
-            let (mut reads, n) = self.search_window(keys, &wk, q, &condition, want).await?;
-            decrypted += n;
-            found.append(&mut reads);
+            terms.push((wk.window, condition));
         }
-        found.sort_by_key(|r| std::cmp::Reverse((r.captured_at, r.id)));
+        if terms.is_empty() {
+            return Ok(empty);
+        }
+        let want = q.limit + 1;
+        let mut found = Vec::new();
+        let mut decrypted = 0;
+        let mut after = q.after;
+        'chunks: loop {
+            let rows = self.candidate_rows(q, &terms, after).await?;
+            for row in &rows {
+                let read = open_read(keys, row)?;
+                decrypted += 1;
+                after = Some(SearchCursor {
+                    captured_at: read.captured_at,
+                    id: read.id,
+                });
+                if q.matches(&read.details.plate) {
+                    found.push(read);
+                    if found.len() >= want {
+                        break 'chunks;
+                    }
+                }
+            }
+            if (rows.len() as i64) < CHUNK {
+                break;
+            }
+        }
         let next = if found.len() > q.limit {
             found.truncate(q.limit);
             found.last().map(|r| SearchCursor {
@@ -170,74 +200,54 @@ impl Store {
         })
     }
 
-    /// Up to `want` confirmed reads of one window, newest first, and how many were opened.
-    async fn search_window(
+    /// The next `CHUNK` candidate rows after `after`, newest first: rows of each window in
+    /// the time range that pass its plate condition.
+    async fn candidate_rows(
         &self,
-        keys: &KeyRing,
-        wk: &WindowKeys,
         q: &ReadSearch,
-        condition: &PlateCondition,
-        want: usize,
-    ) -> Result<(Vec<StoredRead>, usize), StoreError> {
-        let mut out = Vec::new();
-        let mut opened = 0;
-        let mut after = q.after;
-        loop {
-            let rows = self.window_rows(wk, q, condition, after).await?;
-            let full_chunk = rows.len() as i64 == CHUNK;
-            for row in &rows {
-                let read = open_read(keys, row)?;
-                opened += 1;
-                after = Some(SearchCursor {
-                    captured_at: read.captured_at,
-                    id: read.id,
-                });
-                if q.matches(&read.details.plate) {
-                    out.push(read);
-                    if out.len() >= want {
-                        return Ok((out, opened));
-                    }
-                }
-            }
-            if !full_chunk {
-                return Ok((out, opened));
-            }
-        }
-    }
-
-    async fn window_rows(
-        &self,
-        wk: &WindowKeys,
-        q: &ReadSearch,
-        condition: &PlateCondition,
+        terms: &[(i64, PlateCondition)],
         after: Option<SearchCursor>,
     ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
-        let mut sql = format!(
-            "SELECT {READ_COLUMNS} FROM reads WHERE key_window = $1 AND captured_at >= $2 AND captured_at < $3"
-        );
+        // $1 from; $2 and $3 the position to continue before (the cursor's time and id, or
+        // `to` and the smallest id: strictly before `to`); then per term.
         let mut n = 3;
         let mut next = || {
             n += 1;
             n
         };
-        if after.is_some() {
-            let (a, b) = (next(), next());
-            sql.push_str(&format!(
-                " AND captured_at <= ${a} AND (captured_at < ${a} OR id < ${b})"
-            ));
+        // Each disjunct must be one index lookup: a window's blind index
+        // (`reads_plate`), or a window's time range with its signature filter
+        // (`reads_window_time`, covering). A unary `+` keeps SQLite from using the other
+        // terms on `captured_at` to pick a worse index.
+        let mut ors = Vec::with_capacity(terms.len());
+        let mut global_range = false;
+        for (_, condition) in terms {
+            let w = next();
+            ors.push(match condition {
+                PlateCondition::BlindIndex(_) => {
+                    global_range = true;
+                    format!("(key_window = ${w} AND plate_index = ${})", next())
+                }
+                PlateCondition::Mask(0) => {
+                    format!("(key_window = ${w} AND captured_at >= $1 AND captured_at <= $2)")
+                }
+                PlateCondition::Mask(_) => {
+                    let m = next();
+                    format!(
+                        "(key_window = ${w} AND captured_at >= $1 AND captured_at <= $2 \
+                         AND (plate_sig IS NULL OR (plate_sig & ${m}) = ${m}))"
+                    )
+                }
+            });
         }
-        match condition {
-            PlateCondition::BlindIndex(_) => {
-                sql.push_str(&format!(" AND plate_index = ${}", next()));
-            }
-            PlateCondition::Mask(0) => {}
-            PlateCondition::Mask(_) => {
-                let m = next();
-                sql.push_str(&format!(
-                    " AND (plate_sig IS NULL OR (plate_sig & ${m}) = ${m})"
-                ));
-            }
+        let mut sql = format!(
+            "SELECT {READ_COLUMNS} FROM reads WHERE ({})",
+            ors.join(" OR ")
+        );
+        if global_range {
+            sql.push_str(" AND +captured_at >= $1 AND +captured_at <= $2");
         }
+        sql.push_str(" AND (+captured_at < $2 OR +id < $3)");
         if q.hits_only {
             sql.push_str(" AND is_hit = 1");
         }
@@ -250,17 +260,21 @@ impl Store {
             next()
         ));
 
+        let (upper_time, after_id) = match after {
+            Some(c) if c.captured_at < q.to => (c.captured_at, c.id),
+            _ => (q.to, i64::MIN),
+        };
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(wk.window)
             .bind(q.from)
-            .bind(q.to);
-        if let Some(c) = after {
-            query = query.bind(c.captured_at).bind(c.id);
-        }
-        match condition {
-            PlateCondition::BlindIndex(index) => query = query.bind(index.clone()),
-            PlateCondition::Mask(0) => {}
-            PlateCondition::Mask(m) => query = query.bind(*m),
+            .bind(upper_time)
+            .bind(after_id);
+        for (window, condition) in terms {
+            query = query.bind(*window);
+            match condition {
+                PlateCondition::BlindIndex(index) => query = query.bind(index.clone()),
+                PlateCondition::Mask(0) => {}
+                PlateCondition::Mask(m) => query = query.bind(*m),
+            }
         }
         if let Some(cameras) = &q.cameras {
             for c in cameras {
