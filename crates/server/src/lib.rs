@@ -10,6 +10,7 @@ pub mod config;
 pub mod datadir;
 pub mod error;
 pub mod extract;
+pub mod http_client;
 pub mod ingest;
 pub mod matcher;
 pub mod openapi;

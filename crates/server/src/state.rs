@@ -76,7 +76,13 @@ impl AppState {
             alerts: AlertHub::new(1024),
             retention: Arc::new(retention),
             matcher: Arc::new(matcher),
-            webhooks: Webhooks::start(config.webhooks.clone()),
+            webhooks: Webhooks::start(
+                config.webhooks.clone(),
+                crate::http_client::outbound(
+                    config.outbound_ca_path().as_deref(),
+                    crate::webhooks::TIMEOUT,
+                )?,
+            ),
             engine: Arc::new(tokio::sync::OnceCell::new()),
             config: Arc::new(config),
         })
