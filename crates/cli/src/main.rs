@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod bench;
 mod bench_ingest;
+mod bench_search;
 mod eval;
 mod import;
 mod init;
@@ -45,6 +46,8 @@ enum Command {
     Import(import::Args),
     /// Measure sustained ingest (reads/s) with matching against a large hot list.
     BenchIngest(bench_ingest::Args),
+    /// Measure exact and wildcard search latency over a large store (default 10M reads).
+    BenchSearch(bench_search::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,5 +63,6 @@ fn main() -> anyhow::Result<()> {
         Command::Purge(args) => purge::run(args),
         Command::Import(args) => import::run(args),
         Command::BenchIngest(args) => bench_ingest::run(args),
+        Command::BenchSearch(args) => bench_search::run(args),
     }
 }

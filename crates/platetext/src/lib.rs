@@ -5,6 +5,7 @@
 //! produced by [`normalize`]: upper-case ASCII letters and digits only.
 
 pub mod formats;
+pub mod grams;
 pub mod lookalike;
 pub mod matcher;
 pub mod wildcard;

@@ -3,6 +3,8 @@
 //! like a plate, so `ab-1?*` and `AB1?*` are the same pattern.
 
 use std::fmt;
+
+use crate::lookalike::LookAlikeClasses;
 use thiserror::Error;
 
 /// A pattern that cannot be searched for.
@@ -19,7 +21,7 @@ pub enum PatternError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Token {
+pub(crate) enum Token {
     Char(u8),
     One,
     AnyRun,
@@ -70,6 +72,53 @@ impl Pattern {
             });
         }
         Ok(Pattern { tokens })
+    }
+
+    pub(crate) fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// Whether the normalised `text` matches the pattern when up to `budget` of the
+    /// pattern's fixed characters are replaced by look-alikes from `classes` (a look-alike
+    /// search: the plate may have been misread, or the witness misremembered one
+    /// character).
+    pub fn matches_within(&self, text: &[u8], classes: &LookAlikeClasses, budget: u8) -> bool {
+        if budget == 0 {
+            return self.matches_normalized(text);
+        }
+        // cost[t]: fewest substitutions matching the tokens so far against text[..t].
+        const NONE: u8 = u8::MAX;
+        let mut cost = vec![NONE; text.len() + 1];
+        cost[0] = 0;
+        for token in &self.tokens {
+            let mut next = vec![NONE; text.len() + 1];
+            match token {
+                Token::AnyRun => {
+                    let mut best = NONE;
+                    for t in 0..=text.len() {
+                        best = best.min(cost[t]);
+                        next[t] = best;
+                    }
+                }
+                Token::One => next[1..].copy_from_slice(&cost[..text.len()]),
+                Token::Char(c) => {
+                    for t in 0..text.len() {
+                        let step = if text[t] == *c {
+                            0
+                        } else if classes.similar(text[t], *c) {
+                            1
+                        } else {
+                            continue;
+                        };
+                        if cost[t] != NONE {
+                            next[t + 1] = next[t + 1].min(cost[t].saturating_add(step));
+                        }
+                    }
+                }
+            }
+            cost = next;
+        }
+        cost[text.len()] <= budget
     }
 
     /// Whether the pattern is a whole plate (no `?` or `*`).
@@ -238,6 +287,27 @@ mod tests {
         assert!(p("ABC123").matches("ABC123"));
         assert!(!p("ABC123").matches("ABC1234"));
         assert!(!p("ABC123").matches(""));
+    }
+
+    #[test]
+    fn lookalike_matching_counts_substitutions() {
+        let classes = LookAlikeClasses::vendor_default();
+        let pat = p("AB?12*");
+        assert!(pat.matches_within(b"ABC12", &classes, 1));
+        // 8 for B: one look-alike substitution
+        assert!(pat.matches_within(b"A8C12X", &classes, 1));
+        assert!(!pat.matches_within(b"A8C12X", &classes, 0));
+        // 8 for B and Z for 2: two substitutions need a budget of two
+        assert!(!pat.matches_within(b"A8C1Z", &classes, 1));
+        assert!(pat.matches_within(b"A8C1Z", &classes, 2));
+        // X is nobody's look-alike
+        assert!(!pat.matches_within(b"AXC12", &classes, 2));
+        // a full plate with a substitution, and lengths must still agree
+        assert!(p("ABC1234").matches_within(b"A8C1234", &classes, 1));
+        assert!(!p("ABC1234").matches_within(b"A8C12345", &classes, 1));
+        // the star still backtracks
+        assert!(p("*0*0").matches_within(b"XOYO", &classes, 2));
+        assert!(!p("*0*0").matches_within(b"XOYO", &classes, 1));
     }
 
     #[test]

@@ -645,7 +645,7 @@ pub async fn sign_in(state: &AppState, attempt: SignInAttempt) -> Result<SignedI
     }
     let mut recovery_codes_left = None;
     let stage = if user.totp_enabled {
-        let secret = user.totp_secret.clone().unwrap_or_default();
+        let secret = user.totp_secret(&state.keys)?.unwrap_or_default();
         if let Some(code) = attempt
             .totp_code
             .as_deref()
@@ -812,7 +812,7 @@ pub async fn begin_totp_enrolment(
     .map_err(|e| ApiError::internal(e.to_string()))?;
     state
         .store
-        .begin_totp_enrolment(su.user.id, &secret)
+        .begin_totp_enrolment(&state.keys, su.user.id, &secret)
         .await?;
     record(
         state,
@@ -846,7 +846,10 @@ pub async fn confirm_totp_enrolment(
         .user_by_id(su.user.id)
         .await?
         .ok_or_else(|| ApiError::unauthenticated("the account no longer exists"))?;
-    let Some(secret) = user.totp_secret.filter(|_| !user.totp_enabled) else {
+    let Some(secret) = user
+        .totp_secret(&state.keys)?
+        .filter(|_| !user.totp_enabled)
+    else {
         return Err(ApiError::conflict(
             "enrolment_not_started",
             "start enrolment first (POST /api/v1/session/totp), then confirm a code from the app",

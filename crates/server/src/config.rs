@@ -19,6 +19,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub matching: MatchingConfig,
     pub hot_plates: HotPlateConfig,
+    pub audit: AuditConfig,
     pub webhooks: Vec<WebhookConfig>,
     /// PEM file of certificate authorities trusted for outbound TLS (webhooks, partner
     /// instances) in addition to the system's; relative paths are under the data directory.
@@ -82,6 +83,32 @@ pub struct HotPlateConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// How often `serve` signs an audit checkpoint (when the chain has grown since the last
+    /// one), seconds: 10 to 86,400.
+    pub checkpoint_interval_secs: u64,
+}
+
+/// Bounds of `audit.checkpoint_interval_secs`: often enough to matter, never so often
+/// that the checkpoint table becomes a second log.
+pub const CHECKPOINT_INTERVAL_RANGE: std::ops::RangeInclusive<u64> = 10..=86_400;
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_interval_secs: 15 * 60,
+        }
+    }
+}
+
+impl AuditConfig {
+    pub fn checkpoint_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.checkpoint_interval_secs)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// `https://…`; plain `http://` only to localhost.
@@ -100,6 +127,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             matching: MatchingConfig::default(),
             hot_plates: HotPlateConfig::default(),
+            audit: AuditConfig::default(),
             webhooks: Vec::new(),
             outbound_ca_file: None,
             models_dir: String::new(),
@@ -189,6 +217,13 @@ impl Config {
                 )
             })?;
         }
+        if let Some(v) = get("CANDOR_AUDIT_CHECKPOINT_INTERVAL_SECS") {
+            self.audit.checkpoint_interval_secs = v.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "CANDOR_AUDIT_CHECKPOINT_INTERVAL_SECS must be a whole number of seconds, got {v:?}"
+                )
+            })?;
+        }
         if let Some(v) = get("CANDOR_LOOKALIKE_BUDGET") {
             self.matching.lookalike_budget = v.parse().map_err(|_| {
                 anyhow::anyhow!("CANDOR_LOOKALIKE_BUDGET must be 0, 1 or 2, got {v:?}")
@@ -206,6 +241,14 @@ impl Config {
         }
         if self.retention.key_window_secs <= 0 {
             anyhow::bail!("retention.key_window_secs must be positive");
+        }
+        if !CHECKPOINT_INTERVAL_RANGE.contains(&self.audit.checkpoint_interval_secs) {
+            anyhow::bail!(
+                "audit.checkpoint_interval_secs is {}; it must be between {} and {} seconds",
+                self.audit.checkpoint_interval_secs,
+                CHECKPOINT_INTERVAL_RANGE.start(),
+                CHECKPOINT_INTERVAL_RANGE.end()
+            );
         }
         if self.hot_plates.max_days <= 0 {
             anyhow::bail!("hot_plates.max_days must be positive");
@@ -270,5 +313,38 @@ impl Config {
 
     pub fn image_dir(&self) -> PathBuf {
         self.data_dir.join("images")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_interval_from_file_and_environment() {
+        assert_eq!(
+            Config::default().audit.checkpoint_interval(),
+            std::time::Duration::from_secs(900)
+        );
+        let mut config: Config =
+            toml::from_str("[audit]\ncheckpoint_interval_secs = 60\n").unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.audit.checkpoint_interval_secs, 60);
+        config
+            .apply_env(|k| (k == "CANDOR_AUDIT_CHECKPOINT_INTERVAL_SECS").then(|| "120".into()))
+            .unwrap();
+        assert_eq!(config.audit.checkpoint_interval_secs, 120);
+
+        let e = config
+            .apply_env(|k| (k == "CANDOR_AUDIT_CHECKPOINT_INTERVAL_SECS").then(|| "2m".into()))
+            .unwrap_err();
+        assert!(e.to_string().contains("whole number of seconds"), "{e}");
+        for bad in [0, 5, 86_401] {
+            config.audit.checkpoint_interval_secs = bad;
+            let e = config.validate().unwrap_err();
+            assert!(e.to_string().contains("between 10 and 86400"), "{e}");
+        }
+        let e = toml::from_str::<Config>("[audit]\ncheckpoint_every = 60\n").unwrap_err();
+        assert!(e.to_string().contains("checkpoint_every"), "{e}");
     }
 }

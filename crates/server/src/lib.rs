@@ -17,6 +17,7 @@ pub mod matcher;
 pub mod openapi;
 pub mod purge;
 pub mod routes;
+pub mod search;
 pub mod state;
 pub mod webhooks;
 
@@ -39,7 +40,7 @@ pub async fn serve(
     state.matcher.rebuild(&state.store).await?;
     let chores = tokio::spawn(routes::audit::audit_chores(
         state.clone(),
-        routes::audit::CHECKPOINT_INTERVAL,
+        state.config.audit.checkpoint_interval(),
     ));
     let purge = purge::spawn_scheduler(state.clone());
     let refresh = spawn_matcher_refresh(state.clone());

@@ -60,6 +60,13 @@ impl AppState {
     pub async fn open(config: Config) -> anyhow::Result<AppState> {
         let store = Store::open(&config.database_url()).await?;
         let keys = KeyRing::open(&config.key_dir(), config.retention.key_window_secs * 1000)?;
+        let sealed = store.seal_legacy_totp_secrets(&keys).await?;
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "sealed TOTP secrets stored in clear by an earlier version"
+            );
+        }
         let retention = config.retention_policy()?;
         // Empty until `serve` (or the caller) loads the lists with `matcher.rebuild`.
         let matcher = Matcher::new(&config.matching);

@@ -111,6 +111,7 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/audit/checkpoints", AnyOf(&[P::ReadAudit])),
     ("GET", "/api/v1/audit/verify", AnyOf(&[P::ReadAudit])),
     ("POST", "/api/v1/search/reads", AnyOf(&[P::SearchReads])),
+    ("POST", "/api/v1/search/hits", AnyOf(&[P::SearchHits])),
     ("GET", "/api/v1/reviews", AnyOf(&[P::ReviewQueries])),
     ("POST", "/api/v1/reviews/{id}", AnyOf(&[P::ReviewQueries])),
     ("POST", "/api/v1/reads", Camera),

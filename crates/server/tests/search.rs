@@ -1,5 +1,6 @@
-//! Purpose-bound search: a purpose the policy allows, within its limits, audited before any
-//! result is returned; refused purposes say why.
+//! Purpose-bound search over reads and hits: full and partial plates, look-alikes, time,
+//! cameras, area, cursor pages; a purpose the policy allows, within its limits, audited
+//! before any result is returned; refused purposes and bad queries say why.
 
 mod common;
 
@@ -10,15 +11,15 @@ use serde_json::{Value, json};
 
 async fn seed_reads(server: &TestServer, now: i64) {
     let store = &server.state.store;
-    for cam in ["cam-a", "cam-b"] {
+    for (cam, latitude) in [("cam-a", 40.0), ("cam-b", 41.0)] {
         store
             .create_camera(&NewCamera {
                 id: cam.into(),
                 name: cam.into(),
                 kind: CameraKind::Fixed,
                 location: "Main St".into(),
-                latitude: None,
-                longitude: None,
+                latitude: Some(latitude),
+                longitude: Some(-75.0),
                 direction: "northbound".into(),
                 justification: "test".into(),
                 approval: Approval::default(),
@@ -83,10 +84,9 @@ async fn full_plate_search_with_purpose_is_audited_and_paginated() {
         assert_eq!(res.status(), 200);
         let answer: Value = res.json().await.unwrap();
         let reads = answer["reads"].as_array().unwrap();
-        // Limit 3, but the page ends between capture times: both reads at the third time.
-        assert_eq!(reads.len(), 4, "{answer}");
+        assert_eq!(reads.len(), 3, "{answer}");
         assert!(reads.iter().all(|r| r["details"]["plate"] == "ABC1234"));
-        let next = answer["next_before"].as_i64().expect("a next-page cursor");
+        let next = answer["next_cursor"].as_str().expect("a next-page cursor");
         let audit_seq = answer["audit_seq"].as_u64().unwrap();
         let record = &server
             .state
@@ -95,7 +95,8 @@ async fn full_plate_search_with_purpose_is_audited_and_paginated() {
             .await
             .unwrap()[0];
         assert_eq!(record.entry.action, "search.reads");
-        assert_eq!(record.entry.details["results"], 4);
+        assert_eq!(record.entry.details["results"], 3);
+        assert_eq!(record.entry.details["query"]["kind"], "full");
         assert_eq!(
             record.entry.details["purpose"]["case_number"],
             "2026-000123"
@@ -106,14 +107,13 @@ async fn full_plate_search_with_purpose_is_audited_and_paginated() {
         );
 
         let mut page2 = body("ABC1234", now, good_purpose());
-        page2["before"] = json!(next);
+        page2["cursor"] = json!(next);
         let answer: Value = search(page2).await.unwrap().json().await.unwrap();
-        assert_eq!(
-            answer["reads"].as_array().unwrap().len(),
-            0,
-            "nothing is repeated"
-        );
-        assert!(answer["next_before"].is_null());
+        let rest = answer["reads"].as_array().unwrap();
+        assert_eq!(rest.len(), 1, "four reads in all, none repeated");
+        assert!(answer["next_cursor"].is_null());
+        let first_ids: Vec<&Value> = reads.iter().map(|r| &r["id"]).collect();
+        assert!(!first_ids.contains(&&rest[0]["id"]));
 
         let mut one_camera = body("ABC1234", now, good_purpose());
         one_camera["cameras"] = json!(["cam-b"]);
@@ -196,4 +196,225 @@ async fn forbidden_or_malformed_purposes_are_refused_with_the_reason() {
         assert_eq!(res.status(), 403);
         server.stop().await;
     }
+}
+
+/// POSTs a search as `user` and returns status and body.
+async fn post_search(server: &TestServer, token: &str, path: &str, b: &Value) -> (u16, Value) {
+    let res = server
+        .client
+        .post(server.url(path))
+        .bearer_auth(token)
+        .json(b)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn plates(answer: &Value) -> Vec<String> {
+    let mut p: Vec<String> = answer["reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["details"]["plate"].as_str().unwrap().to_string())
+        .collect();
+    p.sort();
+    p
+}
+
+#[tokio::test]
+async fn wildcard_lookalike_and_area_searches() {
+    for server in TestServer::start_all().await {
+        let now = candor_store::now_ms();
+        seed_reads(&server, now).await;
+        let ivy = server.create_user("ivy", "investigator").await;
+        let s = server.session_for(&ivy).await;
+        let path = "/api/v1/search/reads";
+
+        let mut wild = body("ab?1*", now, good_purpose());
+        wild["limit"] = json!(50);
+        let (status, answer) = post_search(&server, &s.token, path, &wild).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(plates(&answer), vec!["ABC1234"; 4]);
+        assert!(
+            answer["review_reasons"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("partial_plate")),
+            "{answer}"
+        );
+        let seq = answer["audit_seq"].as_u64().unwrap();
+        let record = &server.state.store.audit_records(seq, 1).await.unwrap()[0];
+        assert_eq!(record.entry.details["query"]["kind"], "partial");
+        assert_eq!(record.entry.details["query"]["plate"], "AB?1*");
+
+        // A partial search longer than the policy's partial cap (7 days) is refused.
+        let mut long = wild.clone();
+        long["from"] = json!(now - 8 * 86_400_000i64);
+        let (status, err) = post_search(&server, &s.token, path, &long).await;
+        assert_eq!(status, 422);
+        assert_eq!(err["error"]["code"], "purpose_denied");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("partial"),
+            "{err}"
+        );
+
+        // Look-alikes: A8C1234 is not stored, but 8 and B look alike (vendor defaults), so
+        // with look-alikes on it finds ABC1234.
+        let mut look = body("A8C1234", now, good_purpose());
+        look["limit"] = json!(50);
+        let (_, answer) = post_search(&server, &s.token, path, &look).await;
+        assert!(plates(&answer).is_empty());
+        look["lookalikes"] = json!(true);
+        let (status, answer) = post_search(&server, &s.token, path, &look).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(plates(&answer), vec!["ABC1234"; 4]);
+
+        // Area: a box around cam-a (latitude 40) only.
+        let mut area = body("ABC1234", now, good_purpose());
+        area["limit"] = json!(50);
+        area["area"] = json!({"south": 39.5, "west": -75.5, "north": 40.5, "east": -74.5});
+        let (status, answer) = post_search(&server, &s.token, path, &area).await;
+        assert_eq!(status, 200, "{answer}");
+        let reads = answer["reads"].as_array().unwrap();
+        assert_eq!(reads.len(), 2);
+        assert!(reads.iter().all(|r| r["camera_id"] == "cam-a"));
+
+        // Bad input is named.
+        let cases = [
+            (json!({"plate": "AB%1"}), "invalid_plate"),
+            (json!({"plate": "*?"}), "invalid_plate"),
+            (json!({"cursor": "yesterday"}), "invalid_cursor"),
+            (
+                json!({"area": {"south": 41.0, "west": -75.5, "north": 40.0, "east": -74.5}}),
+                "invalid_area",
+            ),
+            (
+                json!({"area": {"south": 40.0, "west": -75.5, "north": 95.0, "east": -74.5}}),
+                "invalid_area",
+            ),
+        ];
+        for (change, code) in cases {
+            let mut b = body("ABC1234", now, good_purpose());
+            for (k, v) in change.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            let (status, err) = post_search(&server, &s.token, path, &b).await;
+            assert_eq!(
+                (status, err["error"]["code"].as_str()),
+                (422, Some(code)),
+                "{err}"
+            );
+        }
+        let mut unknown = body("ABC1234", now, good_purpose());
+        unknown["plates"] = json!("ABC1234");
+        let (status, err) = post_search(&server, &s.token, path, &unknown).await;
+        assert_eq!(status, 400, "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains("plates"),
+            "{err}"
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn hit_search_returns_hits_and_is_audited() {
+    for server in TestServer::start_all().await {
+        server
+            .hot_list("stolen", "V", "plate,state,reason\nHOT4242,CA,stolen car\n")
+            .await;
+        let key = server.camera("cam-h").await;
+        let reads = json!({"idempotency_key": "h1", "reads": [
+            {"plate": "HOT4242", "confidence": 0.9, "captured_at": common::at(-5)},
+            {"plate": "HOT4243", "confidence": 0.9, "captured_at": common::at(-4)}
+        ]});
+        let (status, b) = server.post_json("/api/v1/reads", &key, &reads).await;
+        assert_eq!(status, 201, "{b}");
+        let now = candor_store::now_ms();
+        let ivy = server.create_user("ivy", "investigator").await;
+        let s = server.session_for(&ivy).await;
+        let (status, answer) = post_search(
+            &server,
+            &s.token,
+            "/api/v1/search/hits",
+            &body("HOT*", now, good_purpose()),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(plates(&answer), vec!["HOT4242"], "only the read that hit");
+        let hits = answer["hits"].as_array().unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0]["details"]["list_name"], "stolen");
+        assert_eq!(hits[0]["read_id"], answer["reads"][0]["id"]);
+        let seq = answer["audit_seq"].as_u64().unwrap();
+        let record = &server.state.store.audit_records(seq, 1).await.unwrap()[0];
+        assert_eq!(record.entry.action, "search.hits");
+        assert_eq!(record.entry.details["results"], 1);
+
+        // A read search of the same pattern finds both reads.
+        let (_, answer) = post_search(
+            &server,
+            &s.token,
+            "/api/v1/search/reads",
+            &body("HOT*", now, good_purpose()),
+        )
+        .await;
+        assert_eq!(plates(&answer), vec!["HOT4242", "HOT4243"]);
+        assert!(answer.get("hits").is_none());
+
+        let otto = server.create_user("otto", "officer").await;
+        let o = server.session_for(&otto).await;
+        let (status, _) = post_search(
+            &server,
+            &o.token,
+            "/api/v1/search/hits",
+            &body("HOT*", now, good_purpose()),
+        )
+        .await;
+        assert_eq!(status, 403);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_database_holds_no_plate_cleartext() {
+    let server = TestServer::start(candor_store::testing::TestDb::sqlite().unwrap()).await;
+    let now = candor_store::now_ms();
+    seed_reads(&server, now).await;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(server.state.store.pool())
+        .await
+        .unwrap();
+    let mut files = 0;
+    for entry in walkdir(&server.db.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        files += 1;
+        for plate in ["ABC1234", "XYZ999"] {
+            assert!(
+                !bytes.windows(plate.len()).any(|w| w == plate.as_bytes()),
+                "{} holds {plate} in clear",
+                entry.display()
+            );
+        }
+    }
+    assert!(files >= 2, "the database and key files were read");
+    server.stop().await;
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

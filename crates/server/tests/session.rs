@@ -118,7 +118,7 @@ async fn first_sign_in_enrols_totp_then_full_access() {
             id: user.id,
             username: "root".into(),
             password: "first admin passphrase".into(),
-            totp_secret: user.totp_secret.clone().unwrap(),
+            totp_secret: user.totp_secret(&server.state.keys).unwrap().unwrap(),
         };
         let res = server
             .client

@@ -245,6 +245,29 @@ impl Store {
         row.as_ref().map(|r| open_hit(keys, r)).transpose()
     }
 
+    /// The hits of these reads, by read then hit id.
+    pub async fn hits_for_reads(
+        &self,
+        keys: &KeyRing,
+        read_ids: &[i64],
+    ) -> Result<Vec<Hit>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in read_ids.chunks(200) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {HIT_COLUMNS} FROM hits WHERE read_id IN ({}) ORDER BY read_id, id",
+                list.join(",")
+            )));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(self.pool()).await? {
+                out.push(open_hit(keys, &row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Hits created in `[from, to)`, newest first; `unverified_only` keeps those without a
     /// disposition.
     pub async fn list_hits(

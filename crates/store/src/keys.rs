@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use candor_platetext::grams::{GRAM_COUNT, plate_grams};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -88,6 +89,8 @@ pub struct WindowKeys {
     pub window: i64,
     cipher: Aes256Gcm,
     index_key: [u8; 32],
+    /// Signature bit of each plate gram, derived from the index key on first use.
+    gram_bits: std::sync::OnceLock<Box<[u8]>>,
 }
 
 impl std::fmt::Debug for WindowKeys {
@@ -113,6 +116,7 @@ impl WindowKeys {
             window,
             cipher,
             index_key,
+            gram_bits: std::sync::OnceLock::new(),
         })
     }
 
@@ -134,12 +138,50 @@ impl WindowKeys {
         mac.update(normalized_plate.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
+
+    /// Which of 64 bits each plate gram sets: a keyed mapping, so a signature says nothing
+    /// about the plate without this window's key, and dies with it.
+    fn gram_bits(&self) -> &[u8] {
+        self.gram_bits.get_or_init(|| {
+            (0..GRAM_COUNT)
+                .map(|g| {
+                    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
+                        .expect("HMAC accepts any key length");
+                    mac.update(b"plate-gram:");
+                    mac.update(&(g as u16).to_be_bytes());
+                    mac.finalize().into_bytes()[0] % 64
+                })
+                .collect()
+        })
+    }
+
+    /// Signature of a normalised plate for wildcard search: the bits of its grams
+    /// ([`candor_platetext::grams`]). A pattern's [`WindowKeys::pattern_mask`] bits are all
+    /// set in the signature of every plate that matches it.
+    pub fn plate_signature(&self, normalized_plate: &str) -> i64 {
+        let bits = self.gram_bits();
+        plate_grams(normalized_plate.as_bytes())
+            .fold(0u64, |sig, g| sig | 1 << bits[usize::from(g)]) as i64
+    }
+
+    /// The bits a plate's signature must have to match a pattern with these required grams.
+    pub fn pattern_mask(&self, required_grams: &[u16]) -> i64 {
+        let bits = self.gram_bits();
+        required_grams
+            .iter()
+            .fold(0u64, |m, &g| m | 1 << bits[usize::from(g)]) as i64
+    }
 }
 
 /// The master key and the window keys on disk.
 pub struct KeyRing {
     dir: PathBuf,
     master: Aes256Gcm,
+    /// Seals small long-lived secrets (TOTP seeds) in the database; derived from the master
+    /// key, so a copy of the database alone opens nothing.
+    secrets: Aes256Gcm,
+    /// Keys the fingerprints of searched plates (review flags), derived from the master key.
+    query_key: [u8; 32],
     window_ms: i64,
     cache: Mutex<HashMap<i64, Arc<WindowKeys>>>,
 }
@@ -202,12 +244,35 @@ impl KeyRing {
             StoreError::Keys(format!("{} must hold exactly 32 bytes", path.display()))
         })?;
         std::fs::create_dir_all(dir.join("windows")).map_err(io_err(dir))?;
+        let secrets = Aes256Gcm::new_from_slice(&derive(&bytes, b"candor-secrets-v1"))
+            .map_err(|_| StoreError::Keys("bad derived key length".into()))?;
         Ok(KeyRing {
             dir: dir.to_path_buf(),
             master,
+            secrets,
+            query_key: derive(&bytes, b"candor-query-fingerprint-v1"),
             window_ms,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Seals a long-lived secret (e.g. a TOTP seed) for storage in the database.
+    pub fn seal_secret(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        seal_with(&self.secrets, aad, plaintext)
+    }
+
+    /// Opens a value sealed by [`KeyRing::seal_secret`] with the same `aad`.
+    pub fn open_secret(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        open_with(&self.secrets, aad, sealed)
+    }
+
+    /// Keyed fingerprint of a search query (e.g. a plate pattern), so repeated searches
+    /// for the same plate can be counted without storing the plate.
+    pub fn query_fingerprint(&self, query: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.query_key)
+            .expect("HMAC accepts any key length");
+        mac.update(query.as_bytes());
+        mac.finalize().into_bytes().to_vec()
     }
 
     pub fn window_ms(&self) -> i64 {
@@ -339,6 +404,14 @@ impl KeyRing {
     }
 }
 
+/// A purpose-bound key derived from the master key bytes.
+fn derive(master: &[u8], purpose: &[u8]) -> [u8; 32] {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(master).expect("HMAC accepts any key length");
+    mac.update(purpose);
+    mac.finalize().into_bytes().into()
+}
+
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -368,6 +441,19 @@ mod tests {
             "aad binds the record kind"
         );
         assert_eq!(keys.blind_index("ABC123"), keys.blind_index("ABC123"));
+        // A pattern's mask is inside the signature of every plate it matches.
+        let pattern = candor_platetext::wildcard::Pattern::parse("AB?1*").unwrap();
+        let mask = keys.pattern_mask(&pattern.required_grams(None));
+        assert_ne!(mask, 0);
+        assert_eq!(keys.plate_signature("ABC123") & mask, mask);
+        // and filters out most plates that do not match (a keyed 64-bit filter: a few pass).
+        let passed = (0..100)
+            .filter(|i| keys.plate_signature(&format!("XYZ{i:03}")) & mask == mask)
+            .count();
+        assert!(
+            passed < 50,
+            "{passed} of 100 non-matching plates passed the filter"
+        );
         assert_ne!(keys.blind_index("ABC123"), keys.blind_index("ABC124"));
 
         // A fresh ring (another process) reads the same window key.

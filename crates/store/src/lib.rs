@@ -27,6 +27,7 @@ pub mod policy_versions;
 pub mod reads;
 pub mod retention;
 pub mod reviews;
+pub mod search;
 pub mod sessions;
 pub mod testing;
 pub mod users;

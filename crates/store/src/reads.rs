@@ -88,7 +88,7 @@ pub struct IngestedHit {
     pub hit_index: usize,
 }
 
-/// Rows per multi-row INSERT (11 parameters each; well under both backends' limits).
+/// Rows per multi-row INSERT (12 parameters each; well under both backends' limits).
 const ROWS_PER_INSERT: usize = 200;
 
 pub(crate) fn read_aad(camera_id: &str, captured_at: i64) -> Vec<u8> {
@@ -104,6 +104,7 @@ struct PreparedRead {
     expires_at: i64,
     window: i64,
     plate_index: Vec<u8>,
+    plate_sig: i64,
     confidence: f64,
     image_id: Option<i64>,
     sealed: Vec<u8>,
@@ -162,6 +163,7 @@ impl Store {
                 expires_at,
                 window,
                 plate_index: wk.blind_index(&r.details.plate),
+                plate_sig: wk.plate_signature(&r.details.plate),
                 confidence: r.confidence,
                 image_id: r.image_id,
                 sealed,
@@ -216,9 +218,9 @@ impl Store {
         for chunk in plain.chunks(ROWS_PER_INSERT) {
             let mut sql = String::from(
                 "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
-                 plate_index, confidence, is_hit, image_id, sealed) VALUES ",
+                 plate_index, plate_sig, confidence, is_hit, image_id, sealed) VALUES ",
             );
-            sql.push_str(&crate::values_rows(self.backend(), chunk.len(), 11));
+            sql.push_str(&crate::values_rows(self.backend(), chunk.len(), 12));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for p in chunk {
                 q = q
@@ -229,6 +231,7 @@ impl Store {
                     .bind(p.expires_at)
                     .bind(p.window)
                     .bind(&p.plate_index)
+                    .bind(p.plate_sig)
                     .bind(p.confidence)
                     .bind(0i64)
                     .bind(p.image_id)
@@ -246,8 +249,8 @@ impl Store {
         {
             let row = sqlx::query(
                 "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
-                 plate_index, confidence, is_hit, image_id, sealed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
-                 RETURNING id",
+                 plate_index, plate_sig, confidence, is_hit, image_id, sealed) \
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id",
             )
             .bind(camera_id)
             .bind(&batch_id)
@@ -256,6 +259,7 @@ impl Store {
             .bind(p.expires_at)
             .bind(p.window)
             .bind(&p.plate_index)
+            .bind(p.plate_sig)
             .bind(p.confidence)
             .bind(1i64)
             .bind(p.image_id)
@@ -346,8 +350,8 @@ impl Store {
         row.as_ref().map(|r| open_read(keys, r)).transpose()
     }
 
-    /// Reads of one exact (normalised) plate captured in `[from, to)`, newest first, found
-    /// through the blind index of every live window.
+    /// Reads of one exact (normalised) plate captured in `[from, to)`, newest first (the
+    /// first page of [`Store::search_reads`] for that plate).
     pub async fn reads_by_plate(
         &self,
         keys: &KeyRing,
@@ -356,27 +360,19 @@ impl Store {
         to: i64,
         limit: i64,
     ) -> Result<Vec<StoredRead>, StoreError> {
-        let mut out = Vec::new();
-        for w in keys.live_windows()? {
-            let Some(wk) = keys.get(w)? else { continue };
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {READ_COLUMNS} FROM reads WHERE key_window = $1 AND plate_index = $2 \
-                 AND captured_at >= $3 AND captured_at < $4 ORDER BY captured_at DESC LIMIT $5"
-            )))
-            .bind(w)
-            .bind(wk.blind_index(plate))
-            .bind(from)
-            .bind(to)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
-            for r in &rows {
-                out.push(open_read(keys, r)?);
-            }
-        }
-        out.sort_by_key(|r| std::cmp::Reverse(r.captured_at));
-        out.truncate(limit.max(0) as usize);
-        Ok(out)
+        let pattern = candor_platetext::wildcard::Pattern::parse(plate)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let q = crate::search::ReadSearch {
+            pattern,
+            lookalikes: None,
+            from,
+            to,
+            cameras: None,
+            hits_only: false,
+            limit: usize::try_from(limit.max(1)).unwrap_or(1),
+            after: None,
+        };
+        Ok(self.search_reads(keys, &q).await?.reads)
     }
 
     /// Number of reads stored for a batch.
@@ -397,9 +393,9 @@ impl Store {
     }
 }
 
-const READ_COLUMNS: &str = "id, camera_id, batch_id, captured_at, received_at, expires_at, key_window, confidence, is_hit, image_id, sealed";
+pub(crate) const READ_COLUMNS: &str = "id, camera_id, batch_id, captured_at, received_at, expires_at, key_window, confidence, is_hit, image_id, sealed";
 
-fn open_read(keys: &KeyRing, row: &sqlx::any::AnyRow) -> Result<StoredRead, StoreError> {
+pub(crate) fn open_read(keys: &KeyRing, row: &sqlx::any::AnyRow) -> Result<StoredRead, StoreError> {
     let id: i64 = row.try_get("id")?;
     let camera_id: String = row.try_get("camera_id")?;
     let captured_at: i64 = row.try_get("captured_at")?;

@@ -153,19 +153,74 @@ impl Store {
         })
     }
 
-    /// Searches (`search.reads` records) by this actor since `since` (ms).
-    pub async fn count_searches_since(
+    /// Records one search by `user_id` (a keyed fingerprint of what was searched, never
+    /// the plate) and returns the user's history as the review flags need it, this search
+    /// included. Activity older than the baseline is dropped.
+    pub async fn record_search_activity(
         &self,
-        actor_json: &str,
-        since: i64,
-    ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'search.reads' AND actor = $1 AND time >= $2",
+        user_id: i64,
+        at: i64,
+        query_fingerprint: &[u8],
+        partial: bool,
+    ) -> Result<SearchHistory, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM search_activity WHERE user_id = $1 AND at < $2")
+            .bind(user_id)
+            .bind(at - BASELINE_MS - DAY_MS)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO search_activity (user_id, at, query_fingerprint, partial) VALUES ($1, $2, $3, $4)",
         )
-        .bind(actor_json)
-        .bind(since)
-        .fetch_one(self.pool())
+        .bind(user_id)
+        .bind(at)
+        .bind(query_fingerprint)
+        .bind(i64::from(partial))
+        .execute(&mut *tx)
         .await?;
-        Ok(row.try_get("n")?)
+        let rows = sqlx::query(
+            "SELECT at, query_fingerprint, partial FROM search_activity WHERE user_id = $1 AND at >= $2",
+        )
+        .bind(user_id)
+        .bind(at - BASELINE_MS - DAY_MS)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut history = SearchHistory::default();
+        for row in rows {
+            let t: i64 = row.try_get("at")?;
+            if t > at - DAY_MS {
+                history.today += 1;
+                if row.try_get::<i64, _>("partial")? != 0 {
+                    history.partial_today += 1;
+                }
+            } else {
+                history.baseline_times.push(t);
+            }
+            if t > at - 7 * DAY_MS
+                && row.try_get::<Vec<u8>, _>("query_fingerprint")? == query_fingerprint
+            {
+                history.same_query_week += 1;
+            }
+        }
+        Ok(history)
     }
+}
+
+const DAY_MS: i64 = 86_400_000;
+/// How far back a user's usual pattern is taken from (before the last 24 hours).
+pub const BASELINE_MS: i64 = 28 * DAY_MS;
+
+/// A user's searches as the review flags see them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchHistory {
+    /// Searches in the last 24 hours, the current one included.
+    pub today: i64,
+    /// Partial-plate searches in the last 24 hours, the current one included.
+    pub partial_today: i64,
+    /// Searches for the same plate or pattern in the last 7 days, the current one included.
+    pub same_query_week: i64,
+    /// Times (Unix ms) of the searches in the 28 days before the last 24 hours: the user's
+    /// baseline.
+    pub baseline_times: Vec<i64>,
 }

@@ -6,6 +6,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::keys::KeyRing;
 use crate::{Store, StoreError};
 
 /// One account as stored.
@@ -18,8 +19,9 @@ pub struct User {
     pub role: String,
     /// argon2id PHC string.
     pub password_hash: String,
-    /// Raw TOTP secret; present from the start of enrolment.
-    pub totp_secret: Option<Vec<u8>>,
+    /// The TOTP secret, sealed (see [`User::totp_secret`]); present from the start of
+    /// enrolment.
+    pub totp_sealed: Option<Vec<u8>>,
     /// True once the user has confirmed a code from the secret.
     pub totp_enabled: bool,
     /// Last TOTP time step accepted (codes at or before it are refused as replays).
@@ -65,7 +67,7 @@ pub struct LoginFailure {
     pub locked_until: Option<i64>,
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, role, password_hash, totp_secret, \
+const USER_COLUMNS: &str = "id, username, display_name, role, password_hash, totp_sealed, \
      totp_enabled, totp_last_step, failed_logins, locked_until, disabled, last_active_at, \
      access_granted_by, access_granted_at, created_at, created_by";
 
@@ -76,7 +78,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         display_name: row.try_get("display_name")?,
         role: row.try_get("role")?,
         password_hash: row.try_get("password_hash")?,
-        totp_secret: row.try_get("totp_secret")?,
+        totp_sealed: row.try_get("totp_sealed")?,
         totp_enabled: row.try_get::<i64, _>("totp_enabled")? != 0,
         totp_last_step: row.try_get("totp_last_step")?,
         failed_logins: row.try_get("failed_logins")?,
@@ -88,6 +90,42 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         created_at: row.try_get("created_at")?,
         created_by: row.try_get("created_by")?,
     })
+}
+
+fn totp_aad(user_id: i64) -> Vec<u8> {
+    format!("totp:{user_id}").into_bytes()
+}
+
+impl User {
+    /// The TOTP secret, opened with the data directory's keys.
+    pub fn totp_secret(&self, keys: &KeyRing) -> Result<Option<Vec<u8>>, StoreError> {
+        self.totp_sealed
+            .as_deref()
+            .map(|sealed| keys.open_secret(&totp_aad(self.id), sealed))
+            .transpose()
+    }
+}
+
+impl Store {
+    /// Seals TOTP secrets stored in clear by earlier versions and clears the old column;
+    /// returns how many were sealed. Run at start-up, before any sign-in.
+    pub async fn seal_legacy_totp_secrets(&self, keys: &KeyRing) -> Result<u64, StoreError> {
+        let rows = sqlx::query("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL")
+            .fetch_all(self.pool())
+            .await?;
+        let mut tx = self.begin().await?;
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let secret: Vec<u8> = row.try_get("totp_secret")?;
+            sqlx::query("UPDATE users SET totp_sealed = $2, totp_secret = NULL WHERE id = $1")
+                .bind(id)
+                .bind(keys.seal_secret(&totp_aad(id), &secret)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
 }
 
 /// Usernames are short, lower-case identifiers so that they read unambiguously in audit
@@ -237,17 +275,20 @@ impl Store {
         expect_one(done.rows_affected(), user_id)
     }
 
-    /// Stores a fresh TOTP secret for enrolment; the factor stays off until confirmed.
+    /// Stores a fresh TOTP secret for enrolment, sealed; the factor stays off until
+    /// confirmed.
     pub async fn begin_totp_enrolment(
         &self,
+        keys: &KeyRing,
         user_id: i64,
         secret: &[u8],
     ) -> Result<(), StoreError> {
+        let sealed = keys.seal_secret(&totp_aad(user_id), secret)?;
         let done = sqlx::query(
-            "UPDATE users SET totp_secret = $2, totp_enabled = 0, totp_last_step = NULL WHERE id = $1",
+            "UPDATE users SET totp_sealed = $2, totp_secret = NULL, totp_enabled = 0, totp_last_step = NULL WHERE id = $1",
         )
         .bind(user_id)
-        .bind(secret.to_vec())
+        .bind(sealed)
         .execute(self.pool())
         .await?;
         expect_one(done.rows_affected(), user_id)
@@ -264,7 +305,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE users SET totp_enabled = 1, totp_last_step = $2 WHERE id = $1 AND totp_secret IS NOT NULL",
+            "UPDATE users SET totp_enabled = 1, totp_last_step = $2 WHERE id = $1 AND totp_sealed IS NOT NULL",
         )
         .bind(user_id)
         .bind(step)
@@ -369,7 +410,7 @@ impl Store {
     pub async fn reset_totp(&self, user_id: i64) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE users SET totp_secret = NULL, totp_enabled = 0, totp_last_step = NULL WHERE id = $1",
+            "UPDATE users SET totp_sealed = NULL, totp_secret = NULL, totp_enabled = 0, totp_last_step = NULL WHERE id = $1",
         )
         .bind(user_id)
         .execute(&mut *tx)

@@ -1,5 +1,6 @@
 //! Users, recovery codes and sessions, on SQLite and (when configured) PostgreSQL.
 
+use candor_store::keys::{DEFAULT_WINDOW_MS, KeyRing};
 use candor_store::sessions::SessionStage;
 use candor_store::testing::TestDb;
 use candor_store::users::NewUser;
@@ -35,7 +36,7 @@ async fn create_and_find_users() {
         let u = store.create_user(&alice(), 1_000).await.unwrap();
         assert_eq!(u.username, "alice");
         assert_eq!(u.role, "investigator");
-        assert!(!u.totp_enabled && !u.disabled && u.totp_secret.is_none());
+        assert!(!u.totp_enabled && !u.disabled && u.totp_sealed.is_none());
         assert_eq!(
             store.user_by_username("alice").await.unwrap(),
             Some(u.clone())
@@ -96,9 +97,18 @@ async fn fifth_failure_locks_and_success_resets() {
 async fn totp_enrolment_steps_and_recovery_codes() {
     each_backend(|store| async move {
         let u = store.create_user(&alice(), 0).await.unwrap();
-        store.begin_totp_enrolment(u.id, &[7u8; 20]).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        KeyRing::create(dir.path()).unwrap();
+        let keys = KeyRing::open(dir.path(), DEFAULT_WINDOW_MS).unwrap();
+        store
+            .begin_totp_enrolment(&keys, u.id, &[7u8; 20])
+            .await
+            .unwrap();
         let pending = store.user_by_id(u.id).await.unwrap().unwrap();
-        assert_eq!(pending.totp_secret.as_deref(), Some(&[7u8; 20][..]));
+        assert_eq!(
+            pending.totp_secret(&keys).unwrap().as_deref(),
+            Some(&[7u8; 20][..])
+        );
         assert!(!pending.totp_enabled);
         let digests = vec!["d1".to_string(), "d2".to_string()];
         store
@@ -218,4 +228,85 @@ async fn sessions_idle_out_and_end() {
         assert!(store.session("nope").await.unwrap().is_none());
     })
     .await;
+}
+
+#[tokio::test]
+async fn totp_secrets_are_sealed_at_rest_and_old_ones_are_sealed_at_start() {
+    const SECRET: &[u8] = b"TOTP-SEED-0123456789";
+    for db in TestDb::all().await.expect("test database") {
+        let store = db.open().await.expect("open store");
+        let dir = tempfile::tempdir().unwrap();
+        KeyRing::create(dir.path()).unwrap();
+        let keys = KeyRing::open(dir.path(), DEFAULT_WINDOW_MS).unwrap();
+        let old = store.create_user(&alice(), 0).await.unwrap();
+        // An earlier version stored the secret in clear.
+        sqlx::query("UPDATE users SET totp_secret = $2, totp_enabled = 1 WHERE id = $1")
+            .bind(old.id)
+            .bind(SECRET.to_vec())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(store.seal_legacy_totp_secrets(&keys).await.unwrap(), 1);
+        assert_eq!(
+            store.seal_legacy_totp_secrets(&keys).await.unwrap(),
+            0,
+            "once"
+        );
+        let user = store.user_by_id(old.id).await.unwrap().unwrap();
+        assert!(user.totp_enabled);
+        assert_eq!(user.totp_secret(&keys).unwrap().as_deref(), Some(SECRET));
+        let sealed = user.totp_sealed.clone().unwrap();
+        assert!(!sealed.windows(SECRET.len()).any(|w| w == SECRET));
+
+        // Another data directory's keys cannot open it.
+        let other_dir = tempfile::tempdir().unwrap();
+        KeyRing::create(other_dir.path()).unwrap();
+        let other = KeyRing::open(other_dir.path(), DEFAULT_WINDOW_MS).unwrap();
+        assert!(user.totp_secret(&other).is_err());
+
+        // New enrolments are sealed too, and no column holds the secret in clear.
+        let mut bob = alice();
+        bob.username = "bob".into();
+        let bob = store.create_user(&bob, 0).await.unwrap();
+        store
+            .begin_totp_enrolment(&keys, bob.id, SECRET)
+            .await
+            .unwrap();
+        for row in sqlx::query("SELECT totp_secret, totp_sealed FROM users")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+        {
+            use sqlx::Row;
+            assert!(
+                row.try_get::<Option<Vec<u8>>, _>("totp_secret")
+                    .unwrap()
+                    .is_none()
+            );
+            let sealed: Vec<u8> = row
+                .try_get::<Option<Vec<u8>>, _>("totp_sealed")
+                .unwrap()
+                .unwrap();
+            assert!(!sealed.windows(SECRET.len()).any(|w| w == SECRET));
+        }
+        if db.backend == candor_store::Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(store.pool())
+                .await
+                .unwrap();
+            for entry in std::fs::read_dir(db.path()).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    let bytes = std::fs::read(&path).unwrap();
+                    assert!(
+                        !bytes.windows(SECRET.len()).any(|w| w == SECRET),
+                        "{} holds the secret in clear",
+                        path.display()
+                    );
+                }
+            }
+        }
+        store.close().await;
+        db.finish().await.expect("drop test schema");
+    }
 }

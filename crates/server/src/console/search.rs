@@ -23,7 +23,7 @@ use super::{
 };
 use crate::auth::{Actor, Permission};
 use crate::error::ApiError;
-use crate::routes::search::{SearchAnswer, search_reads};
+use crate::search::{PurposeBody, SearchRequest, SearchResults, SearchTarget};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -43,6 +43,8 @@ pub struct SearchForm {
     pub from: String,
     pub to: String,
     pub cameras: Vec<String>,
+    /// Also find look-alike plates (within the policy's budget).
+    pub lookalikes: bool,
 }
 
 impl SearchForm {
@@ -58,6 +60,7 @@ impl SearchForm {
                 "from" => f.from = v,
                 "to" => f.to = v,
                 "cameras" if !v.is_empty() => f.cameras.push(v),
+                "lookalikes" => f.lookalikes = !v.is_empty(),
                 _ => {}
             }
         }
@@ -143,7 +146,7 @@ async fn page(
     c: Console,
     form: SearchForm,
     errors: FieldErrors,
-    answer: Option<SearchAnswer>,
+    answer: Option<SearchResults>,
 ) -> Result<Response, PageError> {
     let policy = crate::routes::policy::policy_in_force(state).await?;
     let cameras = state.store.list_cameras().await.map_err(ApiError::from)?;
@@ -152,7 +155,7 @@ async fn page(
         Some(a) => (
             Some(a.reads.iter().map(|r| row(r, &by_id)).collect()),
             a.audit_seq,
-            a.next_before.is_some(),
+            a.next_cursor.is_some(),
         ),
         None => (None, 0, false),
     };
@@ -233,7 +236,7 @@ async fn search_form(State(state): State<AppState>, c: Console) -> Result<Respon
 
 /// Checks that the form is complete and builds the API's request; a missing purpose stops
 /// the search here, before anything is looked up.
-fn request(form: &SearchForm) -> Result<serde_json::Value, Box<FieldErrors>> {
+fn request(form: &SearchForm) -> Result<SearchRequest, Box<FieldErrors>> {
     let mut e = FieldErrors::default();
     if form.category.trim().is_empty() {
         e.category = Some("Choose the purpose category of this search.".into());
@@ -253,25 +256,35 @@ fn request(form: &SearchForm) -> Result<serde_json::Value, Box<FieldErrors>> {
     }
     let from = parse_datetime_local(&form.from);
     let to = parse_datetime_local(&form.to);
-    match (from, to) {
-        (Some(f), Some(t)) if f < t => {}
-        (Some(_), Some(_)) => e.range = Some("The start must be before the end.".into()),
-        _ => e.range = Some("Give the start and end as date and time (UTC).".into()),
-    }
-    if e.any() {
+    let range = match (from, to) {
+        (Some(f), Some(t)) if f < t => Some((f, t)),
+        (Some(_), Some(_)) => {
+            e.range = Some("The start must be before the end.".into());
+            None
+        }
+        _ => {
+            e.range = Some("Give the start and end as date and time (UTC).".into());
+            None
+        }
+    };
+    let (Some((from, to)), false) = (range, e.any()) else {
         return Err(Box::new(e));
-    }
-    Ok(json!({
-        "plate": form.plate.trim(),
-        "from": from,
-        "to": to,
-        "cameras": form.cameras,
-        "purpose": {
-            "category": form.category.trim(),
-            "case_number": form.case_number.trim(),
-            "free_text": form.free_text.trim(),
+    };
+    Ok(SearchRequest {
+        plate: form.plate.trim().to_string(),
+        lookalikes: form.lookalikes,
+        from,
+        to,
+        cameras: form.cameras.clone(),
+        area: None,
+        purpose: PurposeBody {
+            category: form.category.trim().to_string(),
+            case_number: form.case_number.trim().to_string(),
+            free_text: form.free_text.trim().to_string(),
         },
-    }))
+        limit: None,
+        cursor: None,
+    })
 }
 
 /// Puts an error from the search service next to the field it is about.
@@ -281,7 +294,9 @@ fn place_error(e: ApiError) -> Result<FieldErrors, ApiError> {
         "purpose_denied" => f.purpose = Some(e.message),
         "invalid_plate" | "partial_search_unavailable" => f.plate = Some(e.message),
         "invalid_range" => f.range = Some(e.message),
-        "invalid_body" | "invalid" => f.general = Some(e.message),
+        "invalid_body" | "invalid" | "invalid_area" | "invalid_cursor" => {
+            f.general = Some(e.message)
+        }
         _ => return Err(e),
     }
     Ok(f)
@@ -291,13 +306,13 @@ async fn search(
     state: &AppState,
     actor: &Actor,
     form: &SearchForm,
-) -> Result<Result<SearchAnswer, Box<FieldErrors>>, ApiError> {
-    let body = match request(form) {
-        Ok(b) => b,
+) -> Result<Result<SearchResults, Box<FieldErrors>>, ApiError> {
+    let req = match request(form) {
+        Ok(r) => r,
         Err(errors) => return Ok(Err(errors)),
     };
-    match search_reads(State(state.clone()), actor.clone(), Json(body)).await {
-        Ok(Json(answer)) => Ok(Ok(answer)),
+    match crate::search::run_search(state, actor, SearchTarget::Reads, req).await {
+        Ok(answer) => Ok(Ok(answer)),
         Err(e) => place_error(e).map(|f| Err(Box::new(f))),
     }
 }

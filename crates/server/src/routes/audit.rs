@@ -23,8 +23,6 @@ use crate::state::AppState;
 pub const AUDIT_KEY_FILE: &str = "audit-signing.key";
 /// Its public half, hex, for anyone who verifies published checkpoints.
 pub const AUDIT_PUBLIC_KEY_FILE: &str = "audit-signing.pub";
-/// How often `serve` signs a checkpoint (when the chain has grown since the last one).
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 #[derive(OpenApi)]
 #[openapi(

@@ -1,5 +1,6 @@
 //! The supervisors' review queue: a random sample of searches (the policy's rate) plus
-//! flagged ones (long time ranges, many results, many searches in a day). Each review
+//! flagged ones (partial plates, long time ranges, many results, many searches in a day,
+//! the same plate searched repeatedly, searches outside the user's usual pattern). Each review
 //! (approved or concern, with a note) is audited and counted.
 
 use axum::extract::{Path, Query, State};
@@ -27,60 +28,116 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reviews/{id}", post(review_search))
 }
 
-/// Why a search goes to review, if at all.
+/// What the review flags look at in one search (already audited).
+#[derive(Debug, Clone)]
+pub struct SearchFacts {
+    pub audit_seq: u64,
+    pub range_ms: i64,
+    pub results: usize,
+    /// A partial-plate (wildcard) search.
+    pub partial: bool,
+    /// Keyed fingerprint of the plate or pattern searched.
+    pub query_fingerprint: Vec<u8>,
+}
+
+/// A user needs this many searches in the baseline before "unusual" can be judged.
+pub const BASELINE_MIN_SEARCHES: usize = 20;
+/// A day with more than this many times the user's daily baseline mean is a spike …
+pub const VOLUME_SPIKE_FACTOR: f64 = 3.0;
+/// … when it also has at least this many searches.
+pub const VOLUME_SPIKE_MIN: i64 = 10;
+
+/// Why a search goes to review, if at all. Pure: `history` includes this search, `now` is
+/// its time (Unix ms, UTC).
+///
+/// - `sample`: picked at the policy's sample rate;
+/// - `partial_plate`: a wildcard search;
+/// - `long_range`: more than half the policy's longest time range;
+/// - `many_results`: at least half the policy's results cap;
+/// - `many_queries_today`, `many_partial_queries_today`: past the policy's daily thresholds;
+/// - `repeated_plate`: the same plate or pattern searched more than the policy's weekly
+///   threshold by this user (this search included);
+/// - `unusual_hour`: the user has a baseline ([`BASELINE_MIN_SEARCHES`] in the 28 days
+///   before the last 24 hours) and none of it within an hour (UTC time of day) of this one;
+/// - `volume_spike`: the last 24 hours hold at least [`VOLUME_SPIKE_MIN`] searches and
+///   more than [`VOLUME_SPIKE_FACTOR`] times the user's daily mean over the baseline.
 pub fn review_reasons(
     policy: &candor_policy::PolicyDocument,
-    range_ms: i64,
-    results: usize,
-    searches_today: i64,
+    facts: &SearchFacts,
+    history: &candor_store::reviews::SearchHistory,
     sampled: bool,
+    now: i64,
 ) -> Vec<&'static str> {
+    let flags = &policy.review.flags;
     let mut reasons = Vec::new();
     if sampled {
         reasons.push("sample");
     }
+    if facts.partial {
+        reasons.push("partial_plate");
+    }
     let max_range = i64::try_from(policy.max_search_range.as_millis()).unwrap_or(i64::MAX);
-    if range_ms > max_range / 2 {
+    if facts.range_ms > max_range / 2 {
         reasons.push("long_range");
     }
-    if results as u64 >= u64::from(policy.results_cap / 2).max(1) {
+    if facts.results as u64 >= u64::from(policy.results_cap / 2).max(1) {
         reasons.push("many_results");
     }
-    if searches_today > i64::from(policy.review.flags.queries_per_day) {
+    if history.today > i64::from(flags.queries_per_day) {
         reasons.push("many_queries_today");
+    }
+    if history.partial_today > i64::from(flags.partial_queries_per_day) {
+        reasons.push("many_partial_queries_today");
+    }
+    if history.same_query_week > i64::from(flags.same_plate_queries_per_week) {
+        reasons.push("repeated_plate");
+    }
+    let baseline = &history.baseline_times;
+    if baseline.len() >= BASELINE_MIN_SEARCHES {
+        const HOUR: i64 = 3_600_000;
+        let minute_of_day = |t: i64| t.rem_euclid(24 * HOUR);
+        let here = minute_of_day(now);
+        let near = baseline.iter().any(|&t| {
+            let d = (minute_of_day(t) - here).abs();
+            d.min(24 * HOUR - d) <= HOUR
+        });
+        if !near {
+            reasons.push("unusual_hour");
+        }
+        let daily_mean =
+            baseline.len() as f64 / (candor_store::reviews::BASELINE_MS as f64 / 86_400_000.0);
+        if history.today >= VOLUME_SPIKE_MIN
+            && history.today as f64 > VOLUME_SPIKE_FACTOR * daily_mean
+        {
+            reasons.push("volume_spike");
+        }
     }
     reasons
 }
 
-/// Puts a just-audited search in the review queue when it is sampled or flagged.
+/// Records a just-audited search in the user's activity and puts it in the review queue
+/// when it is sampled or flagged; returns the reasons.
 pub async fn consider_for_review(
     state: &AppState,
     actor: &Actor,
     policy: &candor_policy::PolicyDocument,
-    audit_seq: u64,
-    range_ms: i64,
-    results: usize,
-) -> Result<(), ApiError> {
-    let actor_json = serde_json::to_string(&candor_audit::Actor::User {
-        id: actor.user_id.to_string(),
-        name: actor.username.clone(),
-    })
-    .unwrap_or_default();
+    facts: &SearchFacts,
+) -> Result<Vec<String>, ApiError> {
     let now = candor_store::now_ms();
-    let today = state
+    let history = state
         .store
-        .count_searches_since(&actor_json, now - 86_400_000)
+        .record_search_activity(actor.user_id, now, &facts.query_fingerprint, facts.partial)
         .await?;
     let sampled = rand::random::<f64>() < policy.review.sample_rate;
-    let reasons = review_reasons(policy, range_ms, results, today, sampled);
+    let reasons = review_reasons(policy, facts, &history, sampled, now);
     if !reasons.is_empty() {
-        let seq = i64::try_from(audit_seq).unwrap_or(i64::MAX);
+        let seq = i64::try_from(facts.audit_seq).unwrap_or(i64::MAX);
         state
             .store
             .enqueue_review(seq, actor.user_id, &reasons, now)
             .await?;
     }
-    Ok(())
+    Ok(reasons.into_iter().map(String::from).collect())
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

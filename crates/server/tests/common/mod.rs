@@ -141,7 +141,10 @@ impl TestServer {
             .await
             .expect("create user");
         let secret = credentials::new_totp_secret();
-        store.begin_totp_enrolment(user.id, &secret).await.unwrap();
+        store
+            .begin_totp_enrolment(&self.state.keys, user.id, &secret)
+            .await
+            .unwrap();
         store
             .confirm_totp_enrolment(user.id, 0, &[], candor_store::now_ms())
             .await

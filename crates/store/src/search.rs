@@ -1,0 +1,286 @@
+//! Searching stored reads by plate, time, camera and hit status, without plate cleartext
+//! in the database.
+//!
+//! - A whole plate (no look-alikes) is found through each window's blind index.
+//! - A pattern (`?`, `*`) or a look-alike search scans the window's reads in the time range
+//!   through the `reads_window_time` index, keeping only rows whose keyed gram signature
+//!   (`plate_sig`) has every bit the pattern requires; the survivors are decrypted and
+//!   confirmed against the pattern. The policy caps a partial search's time range, which
+//!   bounds the scan.
+//!
+//! Results are newest first, `(captured_at, id)` descending, and pages continue after a
+//! [`SearchCursor`], so no read is skipped or repeated between pages.
+
+use std::fmt;
+use std::str::FromStr;
+
+use candor_platetext::lookalike::LookAlikeClasses;
+use candor_platetext::wildcard::Pattern;
+
+use crate::keys::KeyRing;
+use crate::reads::{READ_COLUMNS, StoredRead, open_read};
+use crate::{Store, StoreError};
+
+/// Where the previous page ended: the last read's capture time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchCursor {
+    pub captured_at: i64,
+    pub id: i64,
+}
+
+impl fmt::Display for SearchCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.captured_at, self.id)
+    }
+}
+
+impl FromStr for SearchCursor {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            StoreError::Invalid(format!(
+                "cursor {s:?} is not one this server gave; pass next_cursor from the previous page unchanged"
+            ))
+        };
+        let (at, id) = s.split_once('.').ok_or_else(bad)?;
+        Ok(SearchCursor {
+            captured_at: at.parse().map_err(|_| bad())?,
+            id: id.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Look-alike expansion of a search: plates that differ from the pattern by at most
+/// `budget` substitutions within `classes` also match.
+#[derive(Debug, Clone)]
+pub struct LookAlikes {
+    pub classes: LookAlikeClasses,
+    pub budget: u8,
+}
+
+/// What to search for.
+#[derive(Debug, Clone)]
+pub struct ReadSearch {
+    pub pattern: Pattern,
+    pub lookalikes: Option<LookAlikes>,
+    /// Capture time from (inclusive), Unix ms.
+    pub from: i64,
+    /// Capture time until (exclusive), Unix ms.
+    pub to: i64,
+    /// Only these cameras; `None` for all.
+    pub cameras: Option<Vec<String>>,
+    /// Only reads that produced a hit.
+    pub hits_only: bool,
+    /// Page size.
+    pub limit: usize,
+    /// Continue after this read (from the previous page).
+    pub after: Option<SearchCursor>,
+}
+
+/// One page of results.
+#[derive(Debug, Clone)]
+pub struct ReadPage {
+    pub reads: Vec<StoredRead>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<SearchCursor>,
+    /// Reads decrypted to confirm a pattern (the cost of a partial search; equal to the
+    /// results for a whole plate).
+    pub decrypted: usize,
+}
+
+/// Rows fetched per round while confirming a pattern.
+const CHUNK: i64 = 512;
+
+impl ReadSearch {
+    fn exact_plate(&self) -> Option<String> {
+        match &self.lookalikes {
+            Some(l) if l.budget > 0 => None,
+            _ => self.pattern.as_plate(),
+        }
+    }
+
+    fn matches(&self, plate: &str) -> bool {
+        match &self.lookalikes {
+            Some(l) => self
+                .pattern
+                .matches_within(plate.as_bytes(), &l.classes, l.budget),
+            None => self.pattern.matches_normalized(plate.as_bytes()),
+        }
+    }
+}
+
+/// The plate condition of one window's query.
+enum PlateCondition {
+    BlindIndex(Vec<u8>),
+    /// Signature bits required (0: none; every read is a candidate).
+    Mask(i64),
+}
+
+impl Store {
+    /// One page of reads matching `q`, newest first. The caller checks purpose and policy
+    /// and audits the search; this only finds and opens the reads.
+    ///
+    /// One query covers every live window (a disjunction of per-window index lookups), so
+    /// the cost does not grow with a statement per window.
+    pub async fn search_reads(
+        &self,
+        keys: &KeyRing,
+        q: &ReadSearch,
+    ) -> Result<ReadPage, StoreError> {
+        if q.limit == 0 {
+            return Err(StoreError::Invalid("page size must be at least 1".into()));
+        }
+        let empty = ReadPage {
+            reads: Vec::new(),
+            next: None,
+            decrypted: 0,
+        };
+        if q.to <= q.from || matches!(&q.cameras, Some(c) if c.is_empty()) {
+            return Ok(empty);
+        }
+        let exact = q.exact_plate();
+        let required = q
+            .pattern
+            .required_grams(q.lookalikes.as_ref().map(|l| &l.classes));
+        // A read's window is that of its expiry (or its arrival, if later), never before
+        // its capture: windows ending before `from` hold nothing in range.
+        let lowest = keys.window_for(q.from);
+        let mut terms = Vec::new();
+        for w in keys.live_windows()? {
+            if w < lowest {
+                continue;
+            }
+            let Some(wk) = keys.get(w)? else { continue };
+            let condition = match &exact {
+                Some(plate) => PlateCondition::BlindIndex(wk.blind_index(plate)),
+                None => PlateCondition::Mask(wk.pattern_mask(&required)),
+            };
+            terms.push((wk.window, condition));
+        }
+        if terms.is_empty() {
+            return Ok(empty);
+        }
+        let want = q.limit + 1;
+        let mut found = Vec::new();
+        let mut decrypted = 0;
+        let mut after = q.after;
+        'chunks: loop {
+            let rows = self.candidate_rows(q, &terms, after).await?;
+            for row in &rows {
+                let read = open_read(keys, row)?;
+                decrypted += 1;
+                after = Some(SearchCursor {
+                    captured_at: read.captured_at,
+                    id: read.id,
+                });
+                if q.matches(&read.details.plate) {
+                    found.push(read);
+                    if found.len() >= want {
+                        break 'chunks;
+                    }
+                }
+            }
+            if (rows.len() as i64) < CHUNK {
+                break;
+            }
+        }
+        let next = if found.len() > q.limit {
+            found.truncate(q.limit);
+            found.last().map(|r| SearchCursor {
+                captured_at: r.captured_at,
+                id: r.id,
+            })
+        } else {
+            None
+        };
+        Ok(ReadPage {
+            reads: found,
+            next,
+            decrypted,
+        })
+    }
+
+    /// The next `CHUNK` candidate rows after `after`, newest first: rows of each window in
+    /// the time range that pass its plate condition.
+    async fn candidate_rows(
+        &self,
+        q: &ReadSearch,
+        terms: &[(i64, PlateCondition)],
+        after: Option<SearchCursor>,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        // $1 from; $2 and $3 the position to continue before (the cursor's time and id, or
+        // `to` and the smallest id: strictly before `to`); then per term.
+        let mut n = 3;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        // Each disjunct must be one index lookup: a window's blind index
+        // (`reads_plate`), or a window's time range with its signature filter
+        // (`reads_window_time`, covering). A unary `+` keeps SQLite from using the other
+        // terms on `captured_at` to pick a worse index.
+        let mut ors = Vec::with_capacity(terms.len());
+        let mut global_range = false;
+        for (_, condition) in terms {
+            let w = next();
+            ors.push(match condition {
+                PlateCondition::BlindIndex(_) => {
+                    global_range = true;
+                    format!("(key_window = ${w} AND plate_index = ${})", next())
+                }
+                PlateCondition::Mask(0) => {
+                    format!("(key_window = ${w} AND captured_at >= $1 AND captured_at <= $2)")
+                }
+                PlateCondition::Mask(_) => {
+                    let m = next();
+                    format!(
+                        "(key_window = ${w} AND captured_at >= $1 AND captured_at <= $2 \
+                         AND (plate_sig IS NULL OR (plate_sig & ${m}) = ${m}))"
+                    )
+                }
+            });
+        }
+        let mut sql = format!(
+            "SELECT {READ_COLUMNS} FROM reads WHERE ({})",
+            ors.join(" OR ")
+        );
+        if global_range {
+            sql.push_str(" AND +captured_at >= $1 AND +captured_at <= $2");
+        }
+        sql.push_str(" AND (+captured_at < $2 OR +id < $3)");
+        if q.hits_only {
+            sql.push_str(" AND is_hit = 1");
+        }
+        if let Some(cameras) = &q.cameras {
+            let list: Vec<String> = cameras.iter().map(|_| format!("${}", next())).collect();
+            sql.push_str(&format!(" AND camera_id IN ({})", list.join(",")));
+        }
+        sql.push_str(&format!(
+            " ORDER BY captured_at DESC, id DESC LIMIT ${}",
+            next()
+        ));
+
+        let (upper_time, after_id) = match after {
+            Some(c) if c.captured_at < q.to => (c.captured_at, c.id),
+            _ => (q.to, i64::MIN),
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(q.from)
+            .bind(upper_time)
+            .bind(after_id);
+        for (window, condition) in terms {
+            query = query.bind(*window);
+            match condition {
+                PlateCondition::BlindIndex(index) => query = query.bind(index.clone()),
+                PlateCondition::Mask(0) => {}
+                PlateCondition::Mask(m) => query = query.bind(*m),
+            }
+        }
+        if let Some(cameras) = &q.cameras {
+            for c in cameras {
+                query = query.bind(c.clone());
+            }
+        }
+        Ok(query.bind(CHUNK).fetch_all(self.pool()).await?)
+    }
+}
