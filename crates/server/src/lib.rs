@@ -1,4 +1,4 @@
-//! Server: HTTP API, web console, live alerts, transparency page.
+//! Server: HTTP API, web console, live alerts, transparency page, federation.
 //!
 //! [`router`] builds the whole API on one [`AppState`]; [`serve`] runs it with the
 //! background jobs (scheduled purge, webhook delivery) until shutdown.
@@ -10,6 +10,7 @@ pub mod config;
 pub mod datadir;
 pub mod error;
 pub mod extract;
+pub mod federation;
 pub mod ingest;
 pub mod matcher;
 pub mod openapi;
@@ -28,7 +29,7 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, with the background jobs: the
-/// scheduled purge, matcher refresh, and audit chores.
+/// scheduled purge, matcher refresh, audit chores and the federation outbox.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -41,6 +42,7 @@ pub async fn serve(
     ));
     let purge = purge::spawn_scheduler(state.clone());
     let refresh = spawn_matcher_refresh(state.clone());
+    let outbox = federation::outbox::spawn_worker(state.clone());
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -65,6 +67,7 @@ pub async fn serve(
     chores.abort();
     purge.abort();
     refresh.abort();
+    outbox.abort();
     served??;
     Ok(())
 }

@@ -28,5 +28,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::hotlists::Doc::openapi());
     doc.merge(crate::routes::hits::Doc::openapi());
     doc.merge(crate::routes::retention::Doc::openapi());
+    doc.merge(crate::federation::partner::Doc::openapi());
+    doc.merge(crate::federation::manage::Doc::openapi());
     doc
 }

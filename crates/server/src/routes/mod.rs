@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hotlists::routes())
         .merge(hits::routes())
         .merge(retention::routes())
+        .merge(crate::federation::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
         .with_state(state)
 }
