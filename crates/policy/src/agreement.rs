@@ -171,9 +171,13 @@ pub enum AgreementInvalid {
 pub enum AgreementDenial {
     #[error("the agreement's terms are invalid: {0}")]
     Invalid(#[from] AgreementInvalid),
-    #[error("the agreement is not signed by {agency}; it takes effect only when both parties have signed")]
+    #[error(
+        "the agreement is not signed by {agency}; it takes effect only when both parties have signed"
+    )]
     NotSignedBy { agency: String },
-    #[error("the signature of {agency} on this agreement does not verify; the terms were changed after signing or the key is wrong")]
+    #[error(
+        "the signature of {agency} on this agreement does not verify; the terms were changed after signing or the key is wrong"
+    )]
     BadSignature { agency: String },
     #[error("a signature on this agreement is by key {key}, which belongs to neither party")]
     SignatureFromStranger { key: String },
@@ -207,7 +211,9 @@ pub enum AgreementDenial {
     MissingCaseNumber,
     #[error("describe the reason for the query in the purpose text")]
     MissingFreeText,
-    #[error("the purpose text uses {word:?}, which this agency's policy does not allow as a reason")]
+    #[error(
+        "the purpose text uses {word:?}, which this agency's policy does not allow as a reason"
+    )]
     ForbiddenWord { word: String },
     #[error("the query ends before it starts")]
     RangeInverted,
@@ -403,8 +409,8 @@ impl SignedAgreement {
                 });
             };
             let agency = self.agreement.parties[index].agency_name.clone();
-            let key = parse_public_key(&s.public_key)
-                .ok_or_else(|| AgreementDenial::BadSignature {
+            let key =
+                parse_public_key(&s.public_key).ok_or_else(|| AgreementDenial::BadSignature {
                     agency: agency.clone(),
                 })?;
             let signature = hex::decode(&s.signature)
@@ -494,7 +500,10 @@ pub fn decide_query(
 ) -> Result<QueryGrant, AgreementDenial> {
     signed.check_in_force(revoked_at, now)?;
     let a = &signed.agreement;
-    let party = a.parties.get(from_party).ok_or(AgreementDenial::NotAParty)?;
+    let party = a
+        .parties
+        .get(from_party)
+        .ok_or(AgreementDenial::NotAParty)?;
     if !a.sharing.plate_queries {
         return Err(AgreementDenial::QueriesNotShared);
     }
@@ -597,7 +606,10 @@ pub fn decide_hit(
 ) -> Result<(), AgreementDenial> {
     signed.check_in_force(revoked_at, now)?;
     let a = &signed.agreement;
-    let party = a.parties.get(from_party).ok_or(AgreementDenial::NotAParty)?;
+    let party = a
+        .parties
+        .get(from_party)
+        .ok_or(AgreementDenial::NotAParty)?;
     if origin_instance.trim_end_matches('/') != party.instance_url.trim_end_matches('/') {
         return Err(AgreementDenial::OnwardSharing {
             what: "the hit",
@@ -626,7 +638,12 @@ pub fn shares_hit_type(
     now: DateTime<Utc>,
 ) -> bool {
     signed.check_in_force(revoked_at, now).is_ok()
-        && signed.agreement.sharing.hit_types.iter().any(|t| t == hit_type)
+        && signed
+            .agreement
+            .sharing
+            .hit_types
+            .iter()
+            .any(|t| t == hit_type)
 }
 
 #[cfg(test)]
@@ -751,7 +768,10 @@ mod tests {
         assert_eq!(a.validate(), Err(AgreementInvalid::NothingShared));
         let mut a = agreement();
         a.parties[0].instance_url = "north.example".into();
-        assert!(matches!(a.validate(), Err(AgreementInvalid::PartyUrl { .. })));
+        assert!(matches!(
+            a.validate(),
+            Err(AgreementInvalid::PartyUrl { .. })
+        ));
     }
 
     #[test]
@@ -852,10 +872,15 @@ mod tests {
         q.purpose.category = "property-crime".into();
         let d = decide(&q).unwrap_err();
         assert_eq!(d.code(), "purpose_not_allowed");
-        assert!(d.to_string().contains("stolen-vehicle, violent-crime"), "{d}");
+        assert!(
+            d.to_string().contains("stolen-vehicle, violent-crime"),
+            "{d}"
+        );
         // allowed by the agreement but not by this agency's policy
         let mut strict = policy();
-        strict.purpose_categories.retain(|c| c.code != "violent-crime");
+        strict
+            .purpose_categories
+            .retain(|c| c.code != "violent-crime");
         q.purpose.category = "violent-crime".into();
         let d = decide_query(&signed(), None, 0, &strict, &q, t(15)).unwrap_err();
         assert_eq!(d.code(), "purpose_refused_by_policy");
@@ -911,12 +936,27 @@ mod tests {
     #[test]
     fn hits_only_of_shared_types_and_only_the_partys_own() {
         let s = signed();
-        decide_hit(&s, None, 1, "stolen-vehicle", "https://south.example/", t(15)).unwrap();
+        decide_hit(
+            &s,
+            None,
+            1,
+            "stolen-vehicle",
+            "https://south.example/",
+            t(15),
+        )
+        .unwrap();
         let d = decide_hit(&s, None, 1, "warrant", "https://south.example", t(15)).unwrap_err();
         assert_eq!(d.code(), "hit_type_not_shared");
         assert!(d.to_string().contains("shared: stolen-vehicle"), "{d}");
-        let d = decide_hit(&s, None, 1, "stolen-vehicle", "https://north.example", t(15))
-            .unwrap_err();
+        let d = decide_hit(
+            &s,
+            None,
+            1,
+            "stolen-vehicle",
+            "https://north.example",
+            t(15),
+        )
+        .unwrap_err();
         assert_eq!(d.code(), "onward_sharing");
         assert!(shares_hit_type(&s, None, "stolen-vehicle", t(15)));
         assert!(!shares_hit_type(&s, Some(t(14)), "stolen-vehicle", t(15)));

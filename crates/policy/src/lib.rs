@@ -12,13 +12,13 @@ mod roles;
 pub use access::{AccessDenied, AccessGate};
 pub use agreement::{
     AGREEMENT_FORMAT, Agreement, AgreementDenial, AgreementInvalid, AgreementSignature,
-    IncomingQuery, Party, QueryGrant, QueryLimits, SharedField, SignedAgreement, Sharing,
+    IncomingQuery, Party, QueryGrant, QueryLimits, SharedField, Sharing, SignedAgreement,
     decide_hit, decide_query, parse_public_key, shares_hit_type,
 };
+pub use document::human as human_duration;
 pub use document::{
     FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
     PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,
 };
-pub use document::human as human_duration;
 pub use purpose::{PlateQuery, PolicyDenial, Purpose, SearchShape, check_search};
 pub use roles::{Permission, Role, UnknownCode, permission_matrix_markdown};

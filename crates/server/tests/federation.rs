@@ -70,10 +70,7 @@ impl Node {
                 "vehicle_color": "silver", "vehicle_make": "Honda", "latitude": 40.1, "longitude": -75.2
             })).collect::<Vec<_>>()
         });
-        let (status, out) = self
-            .server
-            .post_json("/api/v1/reads", &key, &body)
-            .await;
+        let (status, out) = self.server.post_json("/api/v1/reads", &key, &body).await;
         assert_eq!(status, 201, "{out}");
     }
 
@@ -121,7 +118,11 @@ async fn agree(x: &Node, y: &Node, terms: Value) -> String {
         "{a}"
     );
     let (s, b) = y
-        .pm(Method::POST, "/api/v1/agreements/import", Some(&a["document"]))
+        .pm(
+            Method::POST,
+            "/api/v1/agreements/import",
+            Some(&a["document"]),
+        )
         .await;
     assert_eq!(s, 200, "{b}");
     let (s, b) = y
@@ -129,7 +130,11 @@ async fn agree(x: &Node, y: &Node, terms: Value) -> String {
         .await;
     assert_eq!(s, 200, "{b}");
     let (s, a) = x
-        .pm(Method::POST, "/api/v1/agreements/import", Some(&b["document"]))
+        .pm(
+            Method::POST,
+            "/api/v1/agreements/import",
+            Some(&b["document"]),
+        )
         .await;
     assert_eq!(s, 200, "{a}");
     id
@@ -199,7 +204,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -219,7 +227,12 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
                         "purpose": purpose("stolen-vehicle")});
     let (s, out) = a
         .server
-        .call(&a.investigator, Method::POST, "/api/v1/federation/search", Some(&search))
+        .call(
+            &a.investigator,
+            Method::POST,
+            "/api/v1/federation/search",
+            Some(&search),
+        )
         .await;
     assert_eq!(s, 200, "{out}");
     let result = &out["results"][0];
@@ -258,11 +271,27 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
     assert_eq!(e.details["purpose"]["category"], "stolen-vehicle");
     assert_eq!(e.details["purpose"]["case_number"], "2026-004512");
     assert_eq!(e.details["results"], 1);
-    let counts = b.server.state.store.shared_query_counts(0, i64::MAX).await.unwrap();
+    let counts = b
+        .server
+        .state
+        .store
+        .shared_query_counts(0, i64::MAX)
+        .await
+        .unwrap();
     assert_eq!(counts.len(), 1);
-    assert_eq!((counts[0].partner_agency.as_str(), counts[0].incoming_answered), ("Northtown PD", 1));
+    assert_eq!(
+        (
+            counts[0].partner_agency.as_str(),
+            counts[0].incoming_answered
+        ),
+        ("Northtown PD", 1)
+    );
     let (s, listed) = b
-        .pm(Method::GET, "/api/v1/federation/requests?direction=incoming", None)
+        .pm(
+            Method::GET,
+            "/api/v1/federation/requests?direction=incoming",
+            None,
+        )
         .await;
     assert_eq!(s, 200);
     assert_eq!(listed["requests"][0]["user_name"], "det");
@@ -279,12 +308,27 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
     assert_eq!(res.status(), 401);
     let body: Value = res.json().await.unwrap();
     assert_eq!(code(&body), "unsigned_request");
-    assert!(body["error"]["message"].as_str().unwrap().contains("missing x-candor-agreement"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing x-candor-agreement")
+    );
 
     // Forged: a valid signature over another body, and a signature by a stranger's key.
     let good = query(&a, "ABC1234", "stolen-vehicle", 1).to_string();
-    let sig = sign_request(&a.server.state.federation.key, "POST", QUERY_PATH, &id, good.as_bytes());
-    let mut forged = b.server.client.post(b.server.url(QUERY_PATH)).header("content-type", "application/json");
+    let sig = sign_request(
+        &a.server.state.federation.key,
+        "POST",
+        QUERY_PATH,
+        &id,
+        good.as_bytes(),
+    );
+    let mut forged = b
+        .server
+        .client
+        .post(b.server.url(QUERY_PATH))
+        .header("content-type", "application/json");
     for (name, value) in sig.headers() {
         forged = forged.header(name, value);
     }
@@ -297,7 +341,11 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
     assert_eq!(code(&res.json().await.unwrap()), "bad_signature");
     let stranger = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
     let sig = sign_request(&stranger, "POST", QUERY_PATH, &id, good.as_bytes());
-    let mut req = b.server.client.post(b.server.url(QUERY_PATH)).header("content-type", "application/json");
+    let mut req = b
+        .server
+        .client
+        .post(b.server.url(QUERY_PATH))
+        .header("content-type", "application/json");
     for (name, value) in sig.headers() {
         req = req.header(name, value);
     }
@@ -306,30 +354,82 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
     assert_eq!(code(&res.json().await.unwrap()), "not_a_party");
 
     // Replayed: the same signed request twice.
-    let sig = sign_request(&a.server.state.federation.key, "POST", QUERY_PATH, &id, good.as_bytes());
+    let sig = sign_request(
+        &a.server.state.federation.key,
+        "POST",
+        QUERY_PATH,
+        &id,
+        good.as_bytes(),
+    );
     let mut statuses = Vec::new();
     for _ in 0..2 {
-        let mut req = b.server.client.post(b.server.url(QUERY_PATH)).header("content-type", "application/json");
+        let mut req = b
+            .server
+            .client
+            .post(b.server.url(QUERY_PATH))
+            .header("content-type", "application/json");
         for (name, value) in sig.headers() {
             req = req.header(name, value);
         }
         let res = req.body(good.clone()).send().await.unwrap();
-        statuses.push((res.status().as_u16(), code(&res.json().await.unwrap()).to_string()));
+        statuses.push((
+            res.status().as_u16(),
+            code(&res.json().await.unwrap()).to_string(),
+        ));
     }
     assert_eq!(statuses[0].0, 200);
     assert_eq!(statuses[1], (409, "replayed_request".to_string()));
 
     // Refused by the agreement, each with its reason, and audited as refused.
-    let (s, out) = signed(&a, &b, &id, QUERY_PATH, &query(&a, "ABC1234", "property-crime", 1)).await;
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "property-crime", 1),
+    )
+    .await;
     assert_eq!((s, code(&out)), (403, "purpose_not_allowed"), "{out}");
-    assert!(out["error"]["message"].as_str().unwrap().contains("stolen-vehicle, violent-crime"));
-    let (s, out) = signed(&a, &b, &id, QUERY_PATH, &query(&a, "ABC1234", "immigration-enforcement", 1)).await;
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stolen-vehicle, violent-crime")
+    );
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "immigration-enforcement", 1),
+    )
+    .await;
     assert_eq!((s, code(&out)), (403, "purpose_excluded"), "{out}");
-    let (s, out) = signed(&a, &b, &id, QUERY_PATH, &query(&a, "ABC12*", "stolen-vehicle", 1)).await;
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC12*", "stolen-vehicle", 1),
+    )
+    .await;
     assert_eq!((s, code(&out)), (403, "partial_not_allowed"), "{out}");
-    let (s, out) = signed(&a, &b, &id, QUERY_PATH, &query(&a, "ABC1234", "stolen-vehicle", 8)).await;
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "stolen-vehicle", 8),
+    )
+    .await;
     assert_eq!((s, code(&out)), (403, "window_too_long"), "{out}");
-    assert!(out["error"]["message"].as_str().unwrap().contains("at most 7days"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 7days"),
+        "{out}"
+    );
     let denied = b.audit("federation.query.incoming").await;
     assert!(
         denied
@@ -338,20 +438,39 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
                 && r.entry.details["denial"] == "window_too_long"),
         "refusals are audited"
     );
-    let counts = b.server.state.store.shared_query_counts(0, i64::MAX).await.unwrap();
-    assert_eq!((counts[0].incoming_answered, counts[0].incoming_denied), (2, 4));
+    let counts = b
+        .server
+        .state
+        .store
+        .shared_query_counts(0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        (counts[0].incoming_answered, counts[0].incoming_denied),
+        (2, 4)
+    );
 
     // The requesting side refuses before sending what the agreement does not allow.
     let mut wide = search.clone();
     wide["from"] = json!(now - 10 * 86_400_000);
     let (s, out) = a
         .server
-        .call(&a.investigator, Method::POST, "/api/v1/federation/search", Some(&wide))
+        .call(
+            &a.investigator,
+            Method::POST,
+            "/api/v1/federation/search",
+            Some(&wide),
+        )
         .await;
     assert_eq!(s, 200, "{out}");
     assert_eq!(out["results"][0]["outcome"], "denied");
     assert_eq!(out["results"][0]["error"]["code"], "window_too_long");
-    assert!(out["results"][0]["error"]["message"].as_str().unwrap().starts_with("refused here before sending"));
+    assert!(
+        out["results"][0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused here before sending")
+    );
 
     // An expired agreement.
     let mut old = terms(&["V"], true);
@@ -359,12 +478,23 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
     old["expires"] = json!(day_offset(-1));
     let expired = agree(&a, &b, old).await;
     assert_eq!(status_of(&b, &expired).await["status"], "expired");
-    let (s, out) = signed(&a, &b, &expired, QUERY_PATH, &query(&a, "ABC1234", "stolen-vehicle", 1)).await;
+    let (s, out) = signed(
+        &a,
+        &b,
+        &expired,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "stolen-vehicle", 1),
+    )
+    .await;
     assert_eq!((s, code(&out)), (403, "agreement_expired"), "{out}");
 
     // Revoked by A: at once locally, and B learns it through the outbox.
     let (s, out) = a
-        .pm(Method::POST, &format!("/api/v1/agreements/{id}/revoke"), Some(&json!({"reason": "council ended the programme"})))
+        .pm(
+            Method::POST,
+            &format!("/api/v1/agreements/{id}/revoke"),
+            Some(&json!({"reason": "council ended the programme"})),
+        )
         .await;
     assert_eq!(s, 200, "{out}");
     assert_eq!(out["status"], "revoked");
@@ -374,20 +504,43 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
         let store = store.clone();
         let agreement_id = agreement_id.clone();
         async move {
-            store.agreement(&agreement_id).await.unwrap().unwrap().revocation.is_some()
+            store
+                .agreement(&agreement_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revocation
+                .is_some()
         }
     })
     .await;
     let revocation = status_of(&b, &id).await["revocation"].clone();
     assert_eq!(revocation["side"], "partner");
     assert_eq!(revocation["reason"], "council ended the programme");
-    let (s, out) = signed(&a, &b, &id, QUERY_PATH, &query(&a, "ABC1234", "stolen-vehicle", 1)).await;
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "stolen-vehicle", 1),
+    )
+    .await;
     assert_eq!((s, code(&out)), (403, "agreement_revoked"), "{out}");
-    assert_eq!(b.audit("federation.agreement.revoked_by_partner").await.len(), 1);
+    assert_eq!(
+        b.audit("federation.agreement.revoked_by_partner")
+            .await
+            .len(),
+        1
+    );
     // and the revoked agreement is no longer asked at all
     let (_, out) = a
         .server
-        .call(&a.investigator, Method::POST, "/api/v1/federation/search", Some(&search))
+        .call(
+            &a.investigator,
+            Method::POST,
+            "/api/v1/federation/search",
+            Some(&search),
+        )
         .await;
     assert_eq!(out["results"], json!([]), "{out}");
 
@@ -413,7 +566,11 @@ async fn hits_reach_only_partners_sharing_their_type_and_never_go_onward() {
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         while seen.is_empty() {
-            assert!(tokio::time::Instant::now() < deadline, "no hit reached {}", node.agency);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no hit reached {}",
+                node.agency
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
             seen = partner_hits(node).await;
         }
@@ -432,7 +589,13 @@ async fn hits_reach_only_partners_sharing_their_type_and_never_go_onward() {
     }
     // Every outbox message was delivered: each type went only where it is shared.
     for agreement in [&ab, &ac] {
-        let items = a.server.state.store.outbox_for(&a.server.state.keys, agreement).await.unwrap();
+        let items = a
+            .server
+            .state
+            .store
+            .outbox_for(&a.server.state.keys, agreement)
+            .await
+            .unwrap();
         assert_eq!(items.len(), 1);
         assert!(items[0].delivered_at.is_some(), "{items:?}");
     }
@@ -446,21 +609,51 @@ async fn hits_reach_only_partners_sharing_their_type_and_never_go_onward() {
     };
     let (s, out) = signed(&a, &b, &ab, HITS_PATH, &note("W", &a)).await;
     assert_eq!((s, code(&out)), (403, "hit_type_not_shared"), "{out}");
-    assert!(out["error"]["message"].as_str().unwrap().contains("shared: V"));
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shared: V")
+    );
 
     // Onward sharing through a third instance: B passes A's hit on to C …
     let (s, out) = signed(&b, &c, &bc, HITS_PATH, &note("V", &a)).await;
     assert_eq!((s, code(&out)), (403, "onward_sharing"), "{out}");
     // … or relays a query for C's user to A; both refused.
-    let (s, out) = signed(&b, &a, &ab, QUERY_PATH, &query(&c, "HOT111", "stolen-vehicle", 1)).await;
+    let (s, out) = signed(
+        &b,
+        &a,
+        &ab,
+        QUERY_PATH,
+        &query(&c, "HOT111", "stolen-vehicle", 1),
+    )
+    .await;
     assert_eq!((s, code(&out)), (403, "onward_sharing"), "{out}");
-    assert!(out["error"]["message"].as_str().unwrap().contains("Westburg PD"));
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Westburg PD")
+    );
     // C asks B about the plate B knows only from A's notification: nothing comes back.
-    let (s, out) = signed(&c, &b, &bc, QUERY_PATH, &query(&c, "HOT111", "stolen-vehicle", 1)).await;
+    let (s, out) = signed(
+        &c,
+        &b,
+        &bc,
+        QUERY_PATH,
+        &query(&c, "HOT111", "stolen-vehicle", 1),
+    )
+    .await;
     assert_eq!(s, 200, "{out}");
     assert_eq!(out["reads"], json!([]));
     assert!(
-        b.server.state.store.outbox_for(&b.server.state.keys, &bc).await.unwrap().is_empty(),
+        b.server
+            .state
+            .store
+            .outbox_for(&b.server.state.keys, &bc)
+            .await
+            .unwrap()
+            .is_empty(),
         "B never queues A's hits for C"
     );
 
@@ -483,13 +676,24 @@ async fn agreements_are_validated_and_signed_copies_must_match() {
     });
     let (s, out) = a.pm(Method::POST, "/api/v1/agreements", Some(&draft)).await;
     assert_eq!((s, code(&out)), (422, "invalid_agreement"), "{out}");
-    assert!(out["error"]["message"].as_str().unwrap().contains("onward_sharing must be false"));
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("onward_sharing must be false")
+    );
     let mut draft = draft;
     draft["terms"] = terms(&["V"], true);
     draft["terms"]["limits"]["max_window"] = json!("a week");
     let (s, out) = a.pm(Method::POST, "/api/v1/agreements", Some(&draft)).await;
     assert_eq!(s, 422, "{out}");
-    assert!(out["error"]["message"].as_str().unwrap().contains("terms.limits.max_window"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("terms.limits.max_window"),
+        "{out}"
+    );
 
     // Only a program manager manages agreements.
     let (s, out) = a
@@ -505,31 +709,70 @@ async fn agreements_are_validated_and_signed_copies_must_match() {
         assert_eq!(s, 201, "{out}");
         out["id"].as_str().unwrap().to_string()
     };
-    let (_, signed_copy) = a.pm(Method::POST, &format!("/api/v1/agreements/{id}/sign"), None).await;
+    let (_, signed_copy) = a
+        .pm(Method::POST, &format!("/api/v1/agreements/{id}/sign"), None)
+        .await;
     let mut tampered = signed_copy["document"].clone();
     tampered["agreement"]["limits"]["max_results"] = json!(100000);
-    let (s, out) = b.pm(Method::POST, "/api/v1/agreements/import", Some(&tampered)).await;
-    assert_eq!((s, code(&out)), (422, "agreement_signature_invalid"), "{out}");
-    // A document that does not name this instance is refused too.
-    let (s, out) = a.pm(Method::POST, "/api/v1/agreements/import", Some(&tampered)).await;
-    assert_eq!(s, 409, "the copy held here differs: {out}");
+    let (s, out) = b
+        .pm(Method::POST, "/api/v1/agreements/import", Some(&tampered))
+        .await;
+    assert_eq!(
+        (s, code(&out)),
+        (422, "agreement_signature_invalid"),
+        "{out}"
+    );
+    // Changed terms without signatures: refused where a copy is held, as different terms.
+    tampered["signatures"] = json!([]);
+    let (s, out) = a
+        .pm(Method::POST, "/api/v1/agreements/import", Some(&tampered))
+        .await;
+    assert_eq!((s, code(&out)), (409, "terms_differ"), "{out}");
+    // A document that does not name this instance is refused.
     let c_key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
     let mut foreign = signed_copy["document"].clone();
-    foreign["agreement"]["parties"][1]["public_key"] = json!(hex::encode(c_key.verifying_key().to_bytes()));
+    foreign["agreement"]["parties"][1]["public_key"] =
+        json!(hex::encode(c_key.verifying_key().to_bytes()));
     foreign["signatures"] = json!([]);
-    let (s, out) = b.pm(Method::POST, "/api/v1/agreements/import", Some(&foreign)).await;
+    let (s, out) = b
+        .pm(Method::POST, "/api/v1/agreements/import", Some(&foreign))
+        .await;
     assert_eq!((s, code(&out)), (422, "not_a_party"), "{out}");
     // Signed by one side only, nothing is shared yet.
-    let (s, out) = b.pm(Method::POST, "/api/v1/agreements/import", Some(&signed_copy["document"])).await;
+    let (s, out) = b
+        .pm(
+            Method::POST,
+            "/api/v1/agreements/import",
+            Some(&signed_copy["document"]),
+        )
+        .await;
     assert_eq!(s, 200, "{out}");
     assert_eq!(out["status"], "awaiting_signature");
-    let (s, out) = signed(&a, &b, &id, QUERY_PATH, &query(&a, "ABC1234", "stolen-vehicle", 1)).await;
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "stolen-vehicle", 1),
+    )
+    .await;
     assert_eq!((s, code(&out)), (403, "agreement_not_signed"), "{out}");
-    assert!(out["error"]["message"].as_str().unwrap().contains("Southville SO"));
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Southville SO")
+    );
     // The public summary says with whom, what and when.
     let summaries = b.server.state.store.agreement_summaries().await.unwrap();
     assert_eq!(summaries[0].partner_agency, "Candor agency");
-    assert!(summaries[0].scope.contains("plate queries (full plates only"), "{}", summaries[0].scope);
+    assert!(
+        summaries[0]
+            .scope
+            .contains("plate queries (full plates only"),
+        "{}",
+        summaries[0].scope
+    );
     assert!(summaries[0].scope.contains("no onward sharing"));
     assert!(!summaries[0].signed_by_both);
 

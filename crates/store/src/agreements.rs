@@ -548,10 +548,7 @@ impl Store {
     }
 
     /// Logs a shared query (after its audit record).
-    pub async fn record_federation_request(
-        &self,
-        r: &FederationRequest,
-    ) -> Result<(), StoreError> {
+    pub async fn record_federation_request(&self, r: &FederationRequest) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO federation_requests (agreement_id, direction, partner_agency, user_name, user_role, purpose_category, case_number, outcome, reason, result_count, at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",

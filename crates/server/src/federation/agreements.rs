@@ -15,10 +15,7 @@ pub fn time(ms: i64) -> DateTime<Utc> {
 /// The signed document as stored.
 pub fn document(record: &AgreementRecord) -> Result<SignedAgreement, ApiError> {
     let agreement = serde_json::from_str(&record.terms).map_err(|e| {
-        ApiError::internal(format!(
-            "stored agreement {} is unreadable: {e}",
-            record.id
-        ))
+        ApiError::internal(format!("stored agreement {} is unreadable: {e}", record.id))
     })?;
     Ok(SignedAgreement {
         agreement,
@@ -100,10 +97,7 @@ pub fn scope_summary(a: &candor_policy::Agreement) -> String {
     }
     let mut text = parts.join("; ");
     if !a.excluded_purposes.is_empty() {
-        text.push_str(&format!(
-            "; never for: {}",
-            a.excluded_purposes.join(", ")
-        ));
+        text.push_str(&format!("; never for: {}", a.excluded_purposes.join(", ")));
     }
     text.push_str(&format!(
         "; kept by the recipient at most {}; no onward sharing",

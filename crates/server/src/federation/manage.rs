@@ -22,9 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-use super::agreements::{
-    document, our_index, revoked_at, scope_summary, status, stored_signature,
-};
+use super::agreements::{document, our_index, revoked_at, scope_summary, status, stored_signature};
 use super::outbox::{queue_revocation, send_signed};
 use super::partner::{
     PartnerQuery, PartnerQueryAnswer, PartnerUser, QUERY_PATH, RevocationNotice, SharedRead,
@@ -242,7 +240,8 @@ async fn store_new(state: &AppState, agreement: &Agreement) -> Result<(), ApiErr
         .insert_agreement(
             &NewAgreement {
                 id: agreement.id.clone(),
-                terms: serde_json::to_string(agreement).map_err(|e| ApiError::internal(e.to_string()))?,
+                terms: serde_json::to_string(agreement)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
                 partner_agency: partner.agency_name.clone(),
                 partner_url: partner.instance_url.clone(),
                 partner_key: partner.public_key.to_ascii_lowercase(),
@@ -279,7 +278,9 @@ pub async fn import_agreement(
 ) -> Result<Json<AgreementView>, ApiError> {
     actor.require(Permission::ManageSharing)?;
     let doc = body.parse()?;
-    doc.agreement.validate().map_err(|e| invalid(e.to_string()))?;
+    doc.agreement
+        .validate()
+        .map_err(|e| invalid(e.to_string()))?;
     if our_index(&state, &doc).is_none() {
         return Err(not_our_agreement(&state));
     }
@@ -663,7 +664,10 @@ pub async fn federated_search(
                 Ok(answer) => result.reads = answer.reads,
                 Err(e) => {
                     result.outcome = "failed".into();
-                    result.error = detail("bad_answer", format!("the partner's answer is unreadable: {e}"));
+                    result.error = detail(
+                        "bad_answer",
+                        format!("the partner's answer is unreadable: {e}"),
+                    );
                 }
             },
             Ok(res) => {
@@ -679,14 +683,19 @@ pub async fn federated_search(
                     body["error"]["message"]
                         .as_str()
                         .map(str::to_string)
-                        .unwrap_or_else(|| format!("the partner answered HTTP {}", status.as_u16())),
+                        .unwrap_or_else(|| {
+                            format!("the partner answered HTTP {}", status.as_u16())
+                        }),
                 );
             }
             Err(e) => {
                 result.outcome = "failed".into();
                 result.error = detail(
                     "partner_unreachable",
-                    format!("the partner instance could not be reached: {}", e.without_url()),
+                    format!(
+                        "the partner instance could not be reached: {}",
+                        e.without_url()
+                    ),
                 );
             }
         }
@@ -730,7 +739,11 @@ pub async fn federated_search(
                 purpose_category: req.purpose.category.clone(),
                 case_number: req.purpose.case_number.clone(),
                 outcome: r.outcome.clone(),
-                reason: r.error.as_ref().map(|e| e.message.clone()).unwrap_or_default(),
+                reason: r
+                    .error
+                    .as_ref()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default(),
                 result_count: r.reads.len() as i64,
                 at: candor_store::now_ms(),
             })

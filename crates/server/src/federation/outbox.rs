@@ -86,7 +86,8 @@ async fn try_queue_hits(state: &AppState, alerts: &[Alert]) -> Result<(), crate:
                 list_name: alert.list_name.clone(),
                 camera_location: locations.get(&alert.camera_id).cloned().unwrap_or_default(),
             };
-            let body = serde_json::to_vec(&note).map_err(|e| crate::ApiError::internal(e.to_string()))?;
+            let body =
+                serde_json::to_vec(&note).map_err(|e| crate::ApiError::internal(e.to_string()))?;
             let now_ms = now.timestamp_millis();
             state
                 .store
@@ -177,7 +178,14 @@ pub async fn deliver_due(state: &AppState) -> Result<(), candor_store::StoreErro
                 // A refusal by the partner (its agreement or policy) will not change on a
                 // retry; a server error or overload might.
                 let permanent = status.is_client_error() && status.as_u16() != 429;
-                (format!("HTTP {}: {}", status.as_u16(), text.chars().take(500).collect::<String>()), permanent)
+                (
+                    format!(
+                        "HTTP {}: {}",
+                        status.as_u16(),
+                        text.chars().take(500).collect::<String>()
+                    ),
+                    permanent,
+                )
             }
             Err(e) => (e.without_url().to_string(), false),
         };
@@ -201,7 +209,11 @@ pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = deliver_due(&state).await {
                 tracing::error!(error = %e, "federation outbox delivery failed");
             }
-            if let Err(e) = state.store.purge_received_hits(candor_store::now_ms()).await {
+            if let Err(e) = state
+                .store
+                .purge_received_hits(candor_store::now_ms())
+                .await
+            {
                 tracing::error!(error = %e, "could not purge expired partner hits");
             }
             let _ = tokio::time::timeout(

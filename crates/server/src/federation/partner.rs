@@ -16,8 +16,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::post;
 use axum::{Json, Router};
 use candor_policy::{
-    AgreementDenial, IncomingQuery, PlateQuery, Purpose, SharedField, SignedAgreement,
-    decide_hit, decide_query,
+    AgreementDenial, IncomingQuery, PlateQuery, Purpose, SharedField, SignedAgreement, decide_hit,
+    decide_query,
 };
 use candor_store::agreements::{AgreementRecord, FederationRequest, Revocation};
 use chrono::Utc;
@@ -398,7 +398,13 @@ pub async fn partner_query(
     // never part of an answer (no onward sharing).
     let reads = state
         .store
-        .reads_by_plate(&state.keys, &plate, q.from, q.to, i64::from(grant.max_results))
+        .reads_by_plate(
+            &state.keys,
+            &plate,
+            q.from,
+            q.to,
+            i64::from(grant.max_results),
+        )
         .await?;
     let locations: std::collections::HashMap<String, String> = state
         .store
@@ -476,7 +482,8 @@ pub async fn partner_hit(
         return Err(denied(&d));
     }
     let now = candor_store::now_ms();
-    let keep_ms = i64::try_from(v.doc.agreement.recipient_retention.as_millis()).unwrap_or(i64::MAX);
+    let keep_ms =
+        i64::try_from(v.doc.agreement.recipient_retention.as_millis()).unwrap_or(i64::MAX);
     let kept_until = now.saturating_add(keep_ms);
     let id = state
         .store

@@ -146,7 +146,8 @@ impl RequestSignature {
         if !missing.is_empty() {
             return Err(format!("missing {}", missing.join(", ")));
         }
-        let [agreement_id, key, timestamp, nonce, signature] = fields.map(Option::unwrap_or_default);
+        let [agreement_id, key, timestamp, nonce, signature] =
+            fields.map(Option::unwrap_or_default);
         let timestamp = timestamp
             .parse::<i64>()
             .map_err(|_| format!("{H_TIMESTAMP} {timestamp:?} is not Unix milliseconds"))?;
