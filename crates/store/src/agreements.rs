@@ -83,6 +83,33 @@ pub struct ReceivedHit {
     pub payload: Vec<u8>,
 }
 
+/// A hit notification to keep, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReceivedHit<'a> {
+    pub agreement_id: &'a str,
+    pub partner_agency: &'a str,
+    pub hit_type: &'a str,
+    /// The notification (JSON).
+    pub payload: &'a [u8],
+    pub received_at: i64,
+    /// The agreement's retention at the recipient ends here.
+    pub expires_at: i64,
+}
+
+/// A message to queue for a partner.
+#[derive(Debug, Clone, Copy)]
+pub struct NewOutboxMessage<'a> {
+    pub agreement_id: &'a str,
+    /// `hit` or `revocation`.
+    pub kind: &'a str,
+    /// The partner instance's base URL.
+    pub url: &'a str,
+    pub body: &'a [u8],
+    pub created_at: i64,
+    /// Undelivered by then, it can no longer be read (its sealing window ends).
+    pub expires_at: i64,
+}
+
 /// A message waiting for (or done with) delivery to a partner.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxItem {
@@ -351,24 +378,21 @@ impl Store {
     pub async fn store_received_hit(
         &self,
         keys: &KeyRing,
-        agreement_id: &str,
-        partner_agency: &str,
-        hit_type: &str,
-        payload: &[u8],
-        now: i64,
-        expires_at: i64,
+        hit: &NewReceivedHit<'_>,
     ) -> Result<i64, StoreError> {
-        let window = keys.window_for(expires_at);
-        let sealed = keys.get_or_create(window)?.seal(RECEIVED_AAD, payload)?;
+        let window = keys.window_for(hit.expires_at);
+        let sealed = keys
+            .get_or_create(window)?
+            .seal(RECEIVED_AAD, hit.payload)?;
         let row = sqlx::query(
             "INSERT INTO received_hits (agreement_id, partner_agency, hit_type, received_at, expires_at, key_window, sealed) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
-        .bind(agreement_id)
-        .bind(partner_agency)
-        .bind(hit_type)
-        .bind(now)
-        .bind(expires_at)
+        .bind(hit.agreement_id)
+        .bind(hit.partner_agency)
+        .bind(hit.hit_type)
+        .bind(hit.received_at)
+        .bind(hit.expires_at)
         .bind(window)
         .bind(sealed)
         .fetch_one(self.pool())
@@ -424,25 +448,20 @@ impl Store {
     pub async fn enqueue_outbox(
         &self,
         keys: &KeyRing,
-        agreement_id: &str,
-        kind: &str,
-        url: &str,
-        body: &[u8],
-        now: i64,
-        expires_at: i64,
+        m: &NewOutboxMessage<'_>,
     ) -> Result<i64, StoreError> {
-        let window = keys.window_for(expires_at);
-        let sealed = keys.get_or_create(window)?.seal(OUTBOX_AAD, body)?;
+        let window = keys.window_for(m.expires_at);
+        let sealed = keys.get_or_create(window)?.seal(OUTBOX_AAD, m.body)?;
         let row = sqlx::query(
             "INSERT INTO federation_outbox (agreement_id, kind, url, key_window, sealed, created_at, next_attempt_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
         )
-        .bind(agreement_id)
-        .bind(kind)
-        .bind(url)
+        .bind(m.agreement_id)
+        .bind(m.kind)
+        .bind(m.url)
         .bind(window)
         .bind(sealed)
-        .bind(now)
+        .bind(m.created_at)
         .fetch_one(self.pool())
         .await?;
         Ok(row.try_get("id")?)

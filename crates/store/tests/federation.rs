@@ -2,7 +2,9 @@
 //! outbox and shared-query counts, on SQLite and (when configured) PostgreSQL.
 
 use candor_store::Store;
-use candor_store::agreements::{FederationRequest, NewAgreement, Revocation, StoredSignature};
+use candor_store::agreements::{
+    FederationRequest, NewAgreement, NewOutboxMessage, NewReceivedHit, Revocation, StoredSignature,
+};
 use candor_store::keys::KeyRing;
 use candor_store::testing::TestDb;
 
@@ -32,6 +34,17 @@ fn agreement(id: &str, partner: &str) -> NewAgreement {
         scope_summary: "plate queries (full plates, at most 7days)".into(),
         effective_at: 1_000,
         expires_at: 2_000_000_000_000,
+    }
+}
+
+fn message(body: &[u8], now: i64) -> NewOutboxMessage<'_> {
+    NewOutboxMessage {
+        agreement_id: "a1",
+        kind: "hit",
+        url: "https://p/federation/v1/hits",
+        body,
+        created_at: now,
+        expires_at: now + 86_400_000,
     }
 }
 
@@ -162,12 +175,14 @@ async fn received_hits_are_sealed_and_expire() {
         let id = store
             .store_received_hit(
                 &keys,
-                "a1",
-                "Southville SO",
-                "stolen-vehicle",
-                b"{\"plate\":\"ABC123\"}",
-                now,
-                now + 60_000,
+                &NewReceivedHit {
+                    agreement_id: "a1",
+                    partner_agency: "Southville SO",
+                    hit_type: "stolen-vehicle",
+                    payload: b"{\"plate\":\"ABC123\"}",
+                    received_at: now,
+                    expires_at: now + 60_000,
+                },
             )
             .await
             .unwrap();
@@ -205,27 +220,11 @@ async fn outbox_retries_then_delivers_or_gives_up() {
             .unwrap();
         let now = candor_store::now_ms();
         let first = store
-            .enqueue_outbox(
-                &keys,
-                "a1",
-                "hit",
-                "https://p/federation/v1/hits",
-                b"one",
-                now,
-                now + 86_400_000,
-            )
+            .enqueue_outbox(&keys, &message(b"one", now))
             .await
             .unwrap();
         let second = store
-            .enqueue_outbox(
-                &keys,
-                "a1",
-                "hit",
-                "https://p/federation/v1/hits",
-                b"two",
-                now,
-                now + 86_400_000,
-            )
+            .enqueue_outbox(&keys, &message(b"two", now))
             .await
             .unwrap();
         let due = store.due_outbox(&keys, now, 10).await.unwrap();

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use candor_store::agreements::NewOutboxMessage;
 use chrono::Utc;
 use serde_json::json;
 
@@ -93,12 +94,14 @@ async fn try_queue_hits(state: &AppState, alerts: &[Alert]) -> Result<(), crate:
                 .store
                 .enqueue_outbox(
                     &state.keys,
-                    &record.id,
-                    "hit",
-                    &partner.instance_url,
-                    &body,
-                    now_ms,
-                    now_ms + OUTBOX_KEEP_MS,
+                    &NewOutboxMessage {
+                        agreement_id: &record.id,
+                        kind: "hit",
+                        url: &partner.instance_url,
+                        body: &body,
+                        created_at: now_ms,
+                        expires_at: now_ms + OUTBOX_KEEP_MS,
+                    },
                 )
                 .await?;
             crate::audit::record(
@@ -132,12 +135,14 @@ pub async fn queue_revocation(
         .store
         .enqueue_outbox(
             &state.keys,
-            agreement_id,
-            "revocation",
-            partner_url,
-            &body,
-            now,
-            now + OUTBOX_KEEP_MS,
+            &NewOutboxMessage {
+                agreement_id,
+                kind: "revocation",
+                url: partner_url,
+                body: &body,
+                created_at: now,
+                expires_at: now + OUTBOX_KEEP_MS,
+            },
         )
         .await?;
     state.federation.outbox_ready.notify_one();

@@ -489,12 +489,14 @@ pub async fn partner_hit(
         .store
         .store_received_hit(
             &state.keys,
-            &v.record.id,
-            v.partner_agency(),
-            &hit.hit_type,
-            &v.body,
-            now,
-            kept_until,
+            &candor_store::agreements::NewReceivedHit {
+                agreement_id: &v.record.id,
+                partner_agency: v.partner_agency(),
+                hit_type: &hit.hit_type,
+                payload: &v.body,
+                received_at: now,
+                expires_at: kept_until,
+            },
         )
         .await?;
     let mut details = details;
