@@ -133,7 +133,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     }));
 
-    let client = reqwest::Client::new();
+    let client = candor_server::http_client::local();
     let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies));
     let t = Instant::now();
     let mut tasks = Vec::new();

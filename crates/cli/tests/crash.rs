@@ -84,7 +84,7 @@ async fn kill_9_during_ingest_loses_no_acknowledged_read() {
         .unwrap();
 
     let (mut child, base) = start(&data_dir);
-    let client = reqwest::Client::new();
+    let client = candor_server::http_client::local();
     let acked = std::sync::Arc::new(std::sync::Mutex::new(
         Vec::<(serde_json::Value, String)>::new(),
     ));

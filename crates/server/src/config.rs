@@ -20,6 +20,9 @@ pub struct Config {
     pub matching: MatchingConfig,
     pub hot_plates: HotPlateConfig,
     pub webhooks: Vec<WebhookConfig>,
+    /// PEM file of certificate authorities trusted for outbound TLS (webhooks, partner
+    /// instances) in addition to the system's; relative paths are under the data directory.
+    pub outbound_ca_file: Option<PathBuf>,
     /// Folder of the recognition models (manifest.toml); empty: `CANDOR_MODELS` or the
     /// nearest `models/` folder.
     pub models_dir: String,
@@ -81,6 +84,7 @@ pub struct HotPlateConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
+    /// `https://…`; plain `http://` only to localhost.
     pub url: String,
     /// HMAC-SHA256 key for the `X-Candor-Signature` header.
     pub secret: String,
@@ -97,6 +101,7 @@ impl Default for Config {
             matching: MatchingConfig::default(),
             hot_plates: HotPlateConfig::default(),
             webhooks: Vec::new(),
+            outbound_ca_file: None,
             models_dir: String::new(),
             data_dir: PathBuf::new(),
         }
@@ -205,8 +210,19 @@ impl Config {
         if self.hot_plates.max_days <= 0 {
             anyhow::bail!("hot_plates.max_days must be positive");
         }
+        for hook in &self.webhooks {
+            crate::http_client::check_outbound_url(&hook.url)
+                .map_err(|e| anyhow::anyhow!("webhooks: {e}"))?;
+        }
         self.retention_policy()?;
         Ok(())
+    }
+
+    /// The outbound CA file, resolved against the data directory.
+    pub fn outbound_ca_path(&self) -> Option<PathBuf> {
+        self.outbound_ca_file
+            .as_ref()
+            .map(|p| self.data_dir.join(p))
     }
 
     /// The retention policy: the named profile with any explicit overrides.

@@ -11,6 +11,7 @@ pub mod datadir;
 pub mod error;
 pub mod extract;
 pub mod federation;
+pub mod http_client;
 pub mod ingest;
 pub mod matcher;
 pub mod openapi;

@@ -68,6 +68,10 @@ impl AppState {
         // Data directories made before federation get their key on first open.
         let federation = crate::federation::Federation::new(
             crate::federation::signing::instance_key(&config.key_dir())?,
+            crate::http_client::outbound(
+                config.outbound_ca_path().as_deref(),
+                crate::federation::PARTNER_TIMEOUT,
+            )?,
         );
         Ok(AppState {
             store,
@@ -75,7 +79,13 @@ impl AppState {
             alerts: AlertHub::new(1024),
             retention: Arc::new(retention),
             matcher: Arc::new(matcher),
-            webhooks: Webhooks::start(config.webhooks.clone()),
+            webhooks: Webhooks::start(
+                config.webhooks.clone(),
+                crate::http_client::outbound(
+                    config.outbound_ca_path().as_deref(),
+                    crate::webhooks::TIMEOUT,
+                )?,
+            ),
             federation,
             engine: Arc::new(tokio::sync::OnceCell::new()),
             config: Arc::new(config),

@@ -22,6 +22,8 @@ const QUEUE: usize = 10_000;
 const IN_FLIGHT: usize = 32;
 /// Attempts per delivery, with back-off 1 s, 2 s, 4 s, … between them.
 pub const ATTEMPTS: u32 = 6;
+/// Time allowed for one delivery attempt.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Webhooks {
@@ -40,17 +42,13 @@ pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
 }
 
 impl Webhooks {
-    /// Starts delivery to `targets` (none: alerts are not queued at all).
-    pub fn start(targets: Vec<WebhookConfig>) -> Webhooks {
+    /// Starts delivery to `targets` through `client` (no targets: alerts are not queued).
+    pub fn start(targets: Vec<WebhookConfig>, client: reqwest::Client) -> Webhooks {
         let dropped = Arc::new(AtomicU64::new(0));
         if targets.is_empty() {
             return Webhooks { tx: None, dropped };
         }
         let (tx, mut rx) = mpsc::channel::<Alert>(QUEUE);
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("HTTP client builds");
         let targets = Arc::new(targets);
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {

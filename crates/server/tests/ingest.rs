@@ -409,3 +409,87 @@ async fn image_upload_is_checked_before_recognition() {
     assert_eq!(server.state.store.count_reads().await.unwrap(), 0);
     server.stop().await;
 }
+
+/// Webhooks leave over TLS, trusting the agency's own CA from `outbound_ca_file`.
+#[tokio::test]
+async fn hits_reach_an_https_webhook_signed_by_the_agency_ca() {
+    use std::sync::{Arc, Mutex};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let server_tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls));
+    let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let app = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let received = received.clone();
+                async move {
+                    received.lock().unwrap().push(body.to_vec());
+                    axum::http::StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!(
+        "https://localhost:{}/hook",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake; that is fine.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(tls),
+                    hyper_util::service::TowerToHyperService::new(app),
+                )
+                .await;
+            });
+        }
+    });
+
+    let db = candor_store::testing::TestDb::sqlite().unwrap();
+    let ca_path = db.path().join("agency-ca.pem");
+    std::fs::write(&ca_path, cert.cert.pem()).unwrap();
+    let server = TestServer::start_with(db, |c| {
+        c.outbound_ca_file = Some(ca_path.clone());
+        c.webhooks = vec![candor_server::config::WebhookConfig {
+            url: hook_url.clone(),
+            secret: "tls-secret".into(),
+        }];
+    })
+    .await;
+    let key = server.camera("cam-tls").await;
+    server.hot_list("stolen", "V", "plate\nTLS1234\n").await;
+    let (s, _) = server
+        .post_json("/api/v1/reads", &key, &batch("tls-1", &["TLS1234"]))
+        .await;
+    assert_eq!(s, 201);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while received.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "delivered over TLS");
+    let alert: serde_json::Value = serde_json::from_slice(&got[0]).unwrap();
+    assert_eq!(alert["listed_plate"], "TLS1234");
+    server.stop().await;
+}

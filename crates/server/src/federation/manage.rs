@@ -235,6 +235,9 @@ async fn store_new(state: &AppState, agreement: &Agreement) -> Result<(), ApiErr
         .party_index(&state.federation.public_key())
         .ok_or_else(|| not_our_agreement(state))?;
     let partner = agreement.other(us);
+    // Plate data goes to the partner: only over TLS (plain http only to this machine).
+    crate::http_client::check_outbound_url(&partner.instance_url)
+        .map_err(|e| invalid(format!("the partner's instance_url: {e}")))?;
     state
         .store
         .insert_agreement(

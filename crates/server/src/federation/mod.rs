@@ -26,6 +26,9 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use tokio::sync::Notify;
 
+/// Time allowed for one request to a partner instance.
+pub const PARTNER_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// The instance's federation identity and outgoing machinery. Cheap to clone.
 #[derive(Clone)]
 pub struct Federation {
@@ -36,14 +39,12 @@ pub struct Federation {
 }
 
 impl Federation {
-    pub fn new(key: SigningKey) -> Federation {
+    /// `client` is the outbound client (`crate::http_client::outbound`): TLS with the
+    /// system's and the agency's CAs.
+    pub fn new(key: SigningKey, client: reqwest::Client) -> Federation {
         Federation {
             key: Arc::new(key),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("HTTP client builds"),
+            client,
             outbox_ready: Arc::new(Notify::new()),
         }
     }

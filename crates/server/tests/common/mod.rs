@@ -46,7 +46,7 @@ impl TestServer {
         TestServer {
             base,
             state,
-            client: reqwest::Client::new(),
+            client: candor_server::http_client::local(),
             db,
             shutdown: Some(tx),
             task: Some(task),
@@ -228,6 +228,7 @@ impl TestServer {
 
     /// A client that does not follow redirects (for the console's form flow).
     pub fn no_redirect_client() -> reqwest::Client {
+        candor_server::http_client::install_crypto_provider();
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
