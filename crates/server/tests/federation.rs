@@ -695,6 +695,20 @@ async fn agreements_are_validated_and_signed_copies_must_match() {
         "{out}"
     );
 
+    // Plate data leaves only over TLS: a partner on plain http elsewhere is refused.
+    let mut plain = draft.clone();
+    plain["terms"] = terms(&["V"], true);
+    plain["partner"]["instance_url"] = json!("http://alpr.southville.example");
+    let (s, out) = a.pm(Method::POST, "/api/v1/agreements", Some(&plain)).await;
+    assert_eq!((s, code(&out)), (422, "invalid_agreement"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("use https"),
+        "{out}"
+    );
+
     // Only a program manager manages agreements.
     let (s, out) = a
         .server
