@@ -449,6 +449,17 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
         (counts[0].incoming_answered, counts[0].incoming_denied),
         (2, 4)
     );
+    let (s, summary) = b.pm(Method::GET, "/api/v1/federation/summary", None).await;
+    assert_eq!(s, 200, "{summary}");
+    assert_eq!(
+        summary["shared_queries"][0]["partner_agency"],
+        "Northtown PD"
+    );
+    assert_eq!(summary["shared_queries"][0]["incoming_denied"], 4);
+    assert_eq!(summary["agreements"][0]["partner_agency"], "Northtown PD");
+    assert_eq!(summary["agreements"][0]["signed_by_both"], true);
+    let (_, summary) = a.pm(Method::GET, "/api/v1/federation/summary", None).await;
+    assert_eq!(summary["shared_queries"][0]["outgoing"], 1, "{summary}");
 
     // The requesting side refuses before sending what the agreement does not allow.
     let mut wide = search.clone();

@@ -202,6 +202,11 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         "/api/v1/federation/search",
         AnyOf(&[P::SearchReads]),
     ),
+    (
+        "GET",
+        "/api/v1/federation/summary",
+        AnyOf(&[P::ViewReports, P::ManageSharing]),
+    ),
 ];
 
 /// Console pages (server-rendered HTML, outside the API document).

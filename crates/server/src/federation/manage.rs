@@ -43,7 +43,8 @@ use crate::state::AppState;
         revoke_agreement,
         federation_requests,
         partner_hits,
-        federated_search
+        federated_search,
+        sharing_summary
     ),
     components(schemas(
         AgreementView,
@@ -57,7 +58,10 @@ use crate::state::AppState;
         FederatedSearchRequest,
         PartnerResult,
         FederatedSearchAnswer,
-        candor_store::agreements::FederationRequest
+        candor_store::agreements::FederationRequest,
+        candor_store::agreements::AgreementSummary,
+        candor_store::agreements::PartnerQueryCounts,
+        SharingSummary
     ))
 )]
 pub struct Doc;
@@ -74,6 +78,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/federation/requests", get(federation_requests))
         .route("/api/v1/federation/hits", get(partner_hits))
         .route("/api/v1/federation/search", post(federated_search))
+        .route("/api/v1/federation/summary", get(sharing_summary))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -764,5 +769,46 @@ pub async fn federated_search(
     Ok(Json(FederatedSearchAnswer {
         results,
         audit_seq: record.seq,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SummaryQuery {
+    /// Count shared queries from this time (Unix ms; default: all).
+    pub from: Option<i64>,
+    /// Until this time (Unix ms, exclusive; default: now).
+    pub to: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SharingSummary {
+    /// Every agreement: partner, scope, dates, whether signed by both and revoked.
+    pub agreements: Vec<candor_store::agreements::AgreementSummary>,
+    /// Shared queries per partner agency in the period.
+    pub shared_queries: Vec<candor_store::agreements::PartnerQueryCounts>,
+}
+
+/// What is shared with whom, and how much: the agreements' public summary and the count of
+/// shared queries per partner. No plate data; for reports and the transparency page.
+#[utoipa::path(get, path = "/api/v1/federation/summary", params(SummaryQuery), responses(
+    (status = 200, body = SharingSummary), (status = 403, body = ErrorBody)))]
+pub async fn sharing_summary(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<SummaryQuery>,
+) -> Result<Json<SharingSummary>, ApiError> {
+    if !(actor.role.allows(Permission::ViewReports) || actor.role.allows(Permission::ManageSharing))
+    {
+        actor.require(Permission::ViewReports)?;
+    }
+    Ok(Json(SharingSummary {
+        agreements: state.store.agreement_summaries().await?,
+        shared_queries: state
+            .store
+            .shared_query_counts(
+                q.from.unwrap_or(0),
+                q.to.unwrap_or_else(|| candor_store::now_ms() + 1),
+            )
+            .await?,
     }))
 }
