@@ -88,6 +88,14 @@ impl Actor {
         Ok(())
     }
 
+    /// Like [`Actor::require`], for an action that any of `ps` allows.
+    pub fn require_any(&self, ps: &[Permission]) -> Result<(), ApiError> {
+        match ps.iter().find(|p| self.role.allows(**p)).or(ps.first()) {
+            Some(p) => self.require(*p),
+            None => Err(ApiError::internal("no permission named for this action")),
+        }
+    }
+
     /// The gates in front of plate data: a current training certificate, then a program
     /// manager's grant.
     fn require_plate_access(&self, now: i64) -> Result<(), ApiError> {

@@ -103,6 +103,11 @@ impl<T> ApiJson<T> {
     pub fn parse(self) -> Result<T, ApiError> {
         self.0
     }
+
+    /// A body already parsed elsewhere (a console form calling the API's handler).
+    pub fn from_value(value: T) -> Self {
+        ApiJson(Ok(value))
+    }
 }
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {

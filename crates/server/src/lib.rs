@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod datadir;
 pub mod error;
 pub mod extract;

@@ -272,7 +272,7 @@ async fn five_failures_lock_the_account_for_ten_minutes() {
         let session = server.session_for(&user).await;
         let res = server
             .client
-            .get(server.url("/account"))
+            .get(server.url("/api/v1/session"))
             .bearer_auth(&session.token)
             .send()
             .await
@@ -501,7 +501,7 @@ async fn console_sign_in_form_sets_a_strict_cookie() {
             .await
             .unwrap();
         assert_eq!(res.status(), 303);
-        assert_eq!(res.headers()["location"], "/account");
+        assert_eq!(res.headers()["location"], "/console");
         let (token, header) = set_cookie(&res, "candor_session").expect("session cookie");
         assert!(header.contains("HttpOnly"), "{header}");
         assert!(header.contains("SameSite=Strict"), "{header}");

@@ -111,20 +111,6 @@ pub async fn import_list(
             ),
         )
     })?;
-    let format = ImportFormat::parse(&params.format)?;
-    let spec = HotListSpec {
-        name: params.name.clone(),
-        source: ListSource::parse(&params.source)?,
-        hit_type: params.hit_type.clone().unwrap_or_else(|| {
-            if format == ImportFormat::Ncic {
-                "V".into()
-            } else {
-                String::new()
-            }
-        }),
-        priority: params.priority.unwrap_or(5),
-        hit_retention_secs: params.hit_retention_secs,
-    };
     let limit = 512 * 1024 * 1024;
     let (_, bytes) = read_body(
         &headers,
@@ -139,26 +125,7 @@ pub async fn import_list(
             format!("the file is not UTF-8 text (byte {})", e.valid_up_to()),
         )
     })?;
-    let (list, report) = state
-        .store
-        .import_hot_list(
-            &spec,
-            format,
-            text,
-            &state.config.matching.excluded_hit_types,
-        )
-        .await?;
-    audit::record(
-        &state,
-        OpsEvent::by(
-            &actor,
-            "hotlist.import",
-            format!("hotlist:{}", spec.name),
-            serde_json::json!({ "format": params.format, "accepted": report.accepted, "excluded": report.excluded,
-                "errors": report.errors.len(), "rejected": report.rejected, "version": list.as_ref().map(|l| l.version) }),
-        ),
-    )
-    .await?;
+    let (list, report) = import_text(&state, &actor, &params, text).await?;
     match list {
         None => {
             let error = ErrorDetail {
@@ -175,10 +142,59 @@ pub async fn import_list(
                 .into_response())
         }
         Some(list) => {
-            state.matcher.rebuild(&state.store).await?;
             Ok((StatusCode::CREATED, Json(ImportResult { list, report })).into_response())
         }
     }
+}
+
+/// Imports a hot list's text as one transaction (the API's upload and the console's form):
+/// checks the permission, validates every line, audits the import and, when accepted,
+/// rebuilds the matcher. A refused file leaves the current list unchanged (`None`).
+pub async fn import_text(
+    state: &AppState,
+    actor: &Actor,
+    params: &ImportParams,
+    text: &str,
+) -> Result<(Option<HotList>, ImportReport), ApiError> {
+    actor.require(Permission::ManageHotLists)?;
+    let format = ImportFormat::parse(&params.format)?;
+    let spec = HotListSpec {
+        name: params.name.clone(),
+        source: ListSource::parse(&params.source)?,
+        hit_type: params.hit_type.clone().unwrap_or_else(|| {
+            if format == ImportFormat::Ncic {
+                "V".into()
+            } else {
+                String::new()
+            }
+        }),
+        priority: params.priority.unwrap_or(5),
+        hit_retention_secs: params.hit_retention_secs,
+    };
+    let (list, report) = state
+        .store
+        .import_hot_list(
+            &spec,
+            format,
+            text,
+            &state.config.matching.excluded_hit_types,
+        )
+        .await?;
+    audit::record(
+        state,
+        OpsEvent::by(
+            actor,
+            "hotlist.import",
+            format!("hotlist:{}", spec.name),
+            serde_json::json!({ "format": params.format, "accepted": report.accepted, "excluded": report.excluded,
+                "errors": report.errors.len(), "rejected": report.rejected, "version": list.as_ref().map(|l| l.version) }),
+        ),
+    )
+    .await?;
+    if list.is_some() {
+        state.matcher.rebuild(&state.store).await?;
+    }
+    Ok((list, report))
 }
 
 #[utoipa::path(get, path = "/api/v1/hotlists", responses((status = 200, body = [HotList])))]
@@ -253,7 +269,11 @@ pub async fn list_user_plates(
     actor: Actor,
     Query(f): Query<PlateFilter>,
 ) -> Result<Json<Vec<UserPlate>>, ApiError> {
-    actor.require(Permission::EnterUserHotPlates)?;
+    // Those who enter user hot plates and the supervisors who approve them.
+    actor.require_any(&[
+        Permission::EnterUserHotPlates,
+        Permission::ApproveUserHotPlates,
+    ])?;
     let status = f
         .status
         .as_deref()

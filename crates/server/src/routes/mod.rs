@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hits::routes())
         .merge(retention::routes())
         .merge(crate::federation::routes())
+        .merge(crate::console::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
         .with_state(state)
 }

@@ -3,6 +3,8 @@
 //! `CANDOR_TEST_DATABASE_URL` is set) PostgreSQL.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use candor_server::{AppState, Config};
 use candor_store::testing::TestDb;
 use tokio::sync::oneshot;

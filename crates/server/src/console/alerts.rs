@@ -1,0 +1,326 @@
+//! Live alerts: recent hits as cards, new ones pushed over the API's SSE stream
+//! (`/api/v1/alerts/stream`, read by `static/alerts.js`, which fetches each new card from
+//! here), and verification in two clicks: the disposition, then the action. Both go through
+//! the API's handlers, so the checks and audit records are the same.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Form, Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use candor_store::hits::{Disposition, Hit, HitAction};
+use candor_store::hotlists::HotList;
+use serde::Deserialize;
+
+use super::{Console, Layout, PageError, render, time_text};
+use crate::auth::Permission;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes::hits::{self, ActionRequest, DispositionRequest, HitFilter};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/alerts", get(alerts_page))
+        .route("/console/alerts/hits/{id}", get(hit_card))
+        .route("/console/alerts/hits/{id}/disposition", post(disposition))
+        .route("/console/alerts/hits/{id}/action", post(action))
+        .route("/console/images/{id}", get(image))
+}
+
+/// One hit as the officer compares it: the read beside the hot-list entry.
+pub struct HitCard {
+    pub id: i64,
+    pub status: String,
+    pub read_plate: String,
+    pub confidence: String,
+    pub listed_plate: String,
+    pub list_name: String,
+    pub source: String,
+    pub hit_type: String,
+    pub priority: i64,
+    pub reason: String,
+    pub case: String,
+    pub state: String,
+    pub match_kind: String,
+    pub camera: String,
+    pub time: String,
+    pub image_id: Option<i64>,
+    pub disposition: Option<String>,
+    pub action: Option<String>,
+    pub csrf: String,
+    pub can_verify: bool,
+    pub can_view_images: bool,
+}
+
+impl HitCard {
+    pub fn is_unverified(&self) -> bool {
+        self.disposition.is_none()
+    }
+}
+
+const DISPOSITIONS: &[(&str, &str)] = &[
+    ("correct_read", "Correct read"),
+    ("wrong_state", "Wrong state"),
+    ("misread", "Misread"),
+    ("dismissed", "Dismiss"),
+];
+
+const ACTIONS: &[(&str, &str)] = &[
+    ("none", "No action"),
+    ("stop", "Stop"),
+    ("arrest", "Arrest"),
+    ("other", "Other"),
+];
+
+fn words(code: &str) -> String {
+    code.replace('_', " ")
+}
+
+async fn card(
+    state: &AppState,
+    hit: Hit,
+    lists: &HashMap<i64, HotList>,
+    csrf: &str,
+    can_verify: bool,
+    can_view_images: bool,
+) -> Result<HitCard, ApiError> {
+    let read = state.store.get_read(&state.keys, hit.read_id).await?;
+    let source = match (hit.user_plate_id, hit.list_id.and_then(|id| lists.get(&id))) {
+        (Some(_), _) => "user hot plate".to_string(),
+        (None, Some(list)) => list.source.as_str().to_uppercase(),
+        (None, None) => "list no longer held".to_string(),
+    };
+    Ok(HitCard {
+        id: hit.id,
+        status: hit.status.clone(),
+        read_plate: read
+            .as_ref()
+            .map(|r| r.details.plate.clone())
+            .unwrap_or_else(|| "(read purged)".into()),
+        confidence: read
+            .as_ref()
+            .map(|r| format!("{:.0}%", r.confidence * 100.0))
+            .unwrap_or_default(),
+        listed_plate: hit.details.listed_plate.clone(),
+        list_name: hit.details.list_name.clone(),
+        source,
+        hit_type: hit.hit_type.clone(),
+        priority: hit.priority,
+        reason: hit.details.reason.clone().unwrap_or_default(),
+        case: hit.details.reference.clone().unwrap_or_default(),
+        state: hit.details.state.clone().unwrap_or_default(),
+        match_kind: words(&hit.match_kind),
+        camera: hit.camera_id.clone(),
+        time: time_text(read.as_ref().map_or(hit.created_at, |r| r.captured_at)),
+        image_id: read.as_ref().and_then(|r| r.image_id),
+        disposition: hit
+            .disposition
+            .as_ref()
+            .map(|d| format!("{} by {}", words(d.value.as_str()), d.by_username)),
+        action: hit
+            .action
+            .as_ref()
+            .map(|a| format!("{} by {}", words(a.value.as_str()), a.by_username)),
+        csrf: csrf.to_string(),
+        can_verify,
+        can_view_images,
+    })
+}
+
+async fn lists_by_id(state: &AppState) -> Result<HashMap<i64, HotList>, ApiError> {
+    Ok(state
+        .store
+        .list_hot_lists()
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l))
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "console/alerts.html")]
+struct AlertsPage {
+    layout: Layout,
+    cards: Vec<HitCard>,
+    dispositions: &'static [(&'static str, &'static str)],
+    actions: &'static [(&'static str, &'static str)],
+}
+
+#[derive(Template)]
+#[template(path = "console/hit_card.html")]
+struct HitCardFragment {
+    card: HitCard,
+    dispositions: &'static [(&'static str, &'static str)],
+    actions: &'static [(&'static str, &'static str)],
+}
+
+/// The last 24 hours of hits, newest first; new ones arrive live.
+async fn alerts_page(State(state): State<AppState>, c: Console) -> Result<Response, PageError> {
+    let Console { actor, layout } = c;
+    let filter = HitFilter {
+        from: None,
+        to: None,
+        unverified: None,
+        limit: Some(100),
+    };
+    let Json(list) = hits::list_hits(
+        State(state.clone()),
+        actor.clone(),
+        axum::extract::Query(filter),
+    )
+    .await
+    .map_err(|e| PageError::within(layout_copy(&layout), e))?;
+    let lists = lists_by_id(&state).await?;
+    let can_verify = actor.role.allows(Permission::VerifyHits);
+    let can_view_images = actor.role.allows(Permission::ViewImages);
+    let mut cards = Vec::with_capacity(list.len());
+    for hit in list {
+        cards.push(
+            card(
+                &state,
+                hit,
+                &lists,
+                &actor.csrf_token,
+                can_verify,
+                can_view_images,
+            )
+            .await?,
+        );
+    }
+    Ok(render(&AlertsPage {
+        layout,
+        cards,
+        dispositions: DISPOSITIONS,
+        actions: ACTIONS,
+    }))
+}
+
+/// A copy of the layout for an error page (the page itself keeps the original).
+pub fn layout_copy(l: &Layout) -> Layout {
+    Layout {
+        agency: l.agency.clone(),
+        nav: l
+            .nav
+            .iter()
+            .map(|n| super::NavLink {
+                label: n.label,
+                href: n.href,
+                current: n.current,
+            })
+            .collect(),
+        user: l.user.as_ref().map(|u| super::UserBadge {
+            name: u.name.clone(),
+            role: u.role.clone(),
+        }),
+        csrf: l.csrf.clone(),
+    }
+}
+
+/// One hit's card, for the live page to insert when the stream announces it.
+async fn hit_card(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let Json(hit) = hits::get_hit(State(state.clone()), c.actor.clone(), Path(id)).await?;
+    let lists = lists_by_id(&state).await?;
+    let can_verify = c.actor.role.allows(Permission::VerifyHits);
+    let can_view_images = c.actor.role.allows(Permission::ViewImages);
+    let card = card(
+        &state,
+        hit,
+        &lists,
+        &c.actor.csrf_token,
+        can_verify,
+        can_view_images,
+    )
+    .await?;
+    Ok(render(&HitCardFragment {
+        card,
+        dispositions: DISPOSITIONS,
+        actions: ACTIONS,
+    }))
+}
+
+#[derive(Deserialize)]
+struct DispositionForm {
+    disposition: String,
+}
+
+async fn disposition(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<i64>,
+    Form(form): Form<DispositionForm>,
+) -> Result<Response, PageError> {
+    let d = Disposition::parse(&form.disposition).map_err(ApiError::from)?;
+    let body = DispositionRequest {
+        disposition: d,
+        note: None,
+    };
+    let _recorded =
+        hits::record_disposition(State(state), c.actor, Path(id), ApiJson::from_value(body))
+            .await
+            .map_err(|e| PageError::within(c.layout, e))?;
+    Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    action: String,
+}
+
+async fn action(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<i64>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, PageError> {
+    let a = HitAction::parse(&form.action).map_err(ApiError::from)?;
+    let body = ActionRequest {
+        action: a,
+        note: None,
+    };
+    let _recorded = hits::record_action(State(state), c.actor, Path(id), ApiJson::from_value(body))
+        .await
+        .map_err(|e| PageError::within(c.layout, e))?;
+    Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
+}
+
+/// A stored image (scene of a read), for people allowed to see images. Each view is
+/// audited before the image is sent.
+async fn image(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    c.actor
+        .require(Permission::ViewImages)
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    let image = state
+        .store
+        .get_image(&state.keys, &state.config.image_dir(), id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("image {id} not found (it may have been purged)"))
+        })?;
+    crate::audit::record(
+        &state,
+        crate::audit::OpsEvent::by(
+            &c.actor,
+            "image.view",
+            format!("image:{id}"),
+            serde_json::json!({ "camera_id": image.camera_id, "captured_at": image.captured_at }),
+        ),
+    )
+    .await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, image.content_type)],
+        image.bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,503 @@
+//! Search: the purpose first (category from the policy, case number, free text), then the
+//! plate, time range and cameras. The search itself is the API's handler (policy checks,
+//! audit record before results); this page only collects the form and shows the answer.
+//! Results link to a record page and can be exported as CSV (permission Export, audited).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, RawForm, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use candor_store::cameras::Camera;
+use candor_store::reads::StoredRead;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::alerts::layout_copy;
+use super::{
+    Console, Layout, PageError, datetime_local, parse_datetime_local, render, render_status,
+    time_text,
+};
+use crate::auth::{Actor, Permission};
+use crate::error::ApiError;
+use crate::routes::search::{SearchAnswer, search_reads};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/search", get(search_form).post(run_search))
+        .route("/console/search/export", post(export_csv))
+        .route("/console/reads/{id}", get(read_record))
+}
+
+/// The search form as filled in, kept to show it again with its errors.
+#[derive(Default, Clone)]
+pub struct SearchForm {
+    pub category: String,
+    pub case_number: String,
+    pub free_text: String,
+    pub plate: String,
+    pub from: String,
+    pub to: String,
+    pub cameras: Vec<String>,
+}
+
+impl SearchForm {
+    fn parse(body: &[u8]) -> SearchForm {
+        let mut f = SearchForm::default();
+        for (k, v) in form_urlencoded::parse(body) {
+            let v = v.into_owned();
+            match k.as_ref() {
+                "category" => f.category = v,
+                "case_number" => f.case_number = v,
+                "free_text" => f.free_text = v,
+                "plate" => f.plate = v,
+                "from" => f.from = v,
+                "to" => f.to = v,
+                "cameras" if !v.is_empty() => f.cameras.push(v),
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// The same fields, as hidden inputs (for the export form).
+    pub fn hidden_fields(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![
+            ("category", self.category.clone()),
+            ("case_number", self.case_number.clone()),
+            ("free_text", self.free_text.clone()),
+            ("plate", self.plate.clone()),
+            ("from", self.from.clone()),
+            ("to", self.to.clone()),
+        ];
+        out.extend(self.cameras.iter().map(|c| ("cameras", c.clone())));
+        out
+    }
+
+    pub fn has_camera(&self, id: &str) -> bool {
+        self.cameras.iter().any(|c| c == id)
+    }
+}
+
+/// Errors next to the fields they are about.
+#[derive(Default)]
+pub struct FieldErrors {
+    pub purpose: Option<String>,
+    pub category: Option<String>,
+    pub case_number: Option<String>,
+    pub free_text: Option<String>,
+    pub plate: Option<String>,
+    pub range: Option<String>,
+    pub general: Option<String>,
+}
+
+impl FieldErrors {
+    fn any(&self) -> bool {
+        self.purpose.is_some()
+            || self.category.is_some()
+            || self.case_number.is_some()
+            || self.free_text.is_some()
+            || self.plate.is_some()
+            || self.range.is_some()
+            || self.general.is_some()
+    }
+}
+
+pub struct CategoryOption {
+    pub code: String,
+    pub label: String,
+}
+
+pub struct ResultRow {
+    pub id: i64,
+    pub time: String,
+    pub camera: String,
+    pub location: String,
+    pub plate: String,
+    pub confidence: String,
+    pub image_id: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "console/search.html")]
+struct SearchPage {
+    layout: Layout,
+    form: SearchForm,
+    errors: FieldErrors,
+    categories: Vec<CategoryOption>,
+    case_example: String,
+    cameras: Vec<Camera>,
+    results: Option<Vec<ResultRow>>,
+    audit_seq: u64,
+    more: bool,
+    can_export: bool,
+    can_view_images: bool,
+}
+
+async fn page(
+    state: &AppState,
+    c: Console,
+    form: SearchForm,
+    errors: FieldErrors,
+    answer: Option<SearchAnswer>,
+) -> Result<Response, PageError> {
+    let policy = crate::routes::policy::policy_in_force(state).await?;
+    let cameras = state.store.list_cameras().await.map_err(ApiError::from)?;
+    let by_id: HashMap<&str, &Camera> = cameras.iter().map(|c| (c.id.as_str(), c)).collect();
+    let (results, audit_seq, more) = match &answer {
+        Some(a) => (
+            Some(a.reads.iter().map(|r| row(r, &by_id)).collect()),
+            a.audit_seq,
+            a.next_before.is_some(),
+        ),
+        None => (None, 0, false),
+    };
+    let status = if errors.any() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let page = SearchPage {
+        can_export: c.actor.role.allows(Permission::Export),
+        can_view_images: c.actor.role.allows(Permission::ViewImages),
+        layout: c.layout,
+        form,
+        errors,
+        categories: policy
+            .document
+            .purpose_categories
+            .iter()
+            .map(|p| CategoryOption {
+                code: p.code.clone(),
+                label: p.label.clone(),
+            })
+            .collect(),
+        case_example: policy.document.case_number_example.clone(),
+        cameras: cameras.clone(),
+        results,
+        audit_seq,
+        more,
+    };
+    Ok(render_status(status, &page))
+}
+
+fn location(read: &StoredRead, cameras: &HashMap<&str, &Camera>) -> String {
+    let mut out = cameras
+        .get(read.camera_id.as_str())
+        .map(|c| {
+            if c.direction.is_empty() {
+                c.location.clone()
+            } else {
+                format!("{} ({})", c.location, c.direction)
+            }
+        })
+        .unwrap_or_default();
+    if let (Some(lat), Some(lon)) = (read.details.latitude, read.details.longitude) {
+        if !out.is_empty() {
+            out.push_str(" · ");
+        }
+        out.push_str(&format!("{lat:.5}, {lon:.5}"));
+    }
+    out
+}
+
+fn row(read: &StoredRead, cameras: &HashMap<&str, &Camera>) -> ResultRow {
+    ResultRow {
+        id: read.id,
+        time: time_text(read.captured_at),
+        camera: read.camera_id.clone(),
+        location: location(read, cameras),
+        plate: read.details.plate.clone(),
+        confidence: format!("{:.0}%", read.confidence * 100.0),
+        image_id: read.image_id,
+    }
+}
+
+/// The empty form: the last 7 days by default.
+async fn search_form(State(state): State<AppState>, c: Console) -> Result<Response, PageError> {
+    c.actor
+        .require(Permission::SearchReads)
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    let now = candor_store::now_ms();
+    let form = SearchForm {
+        from: datetime_local(now - 7 * 86_400_000),
+        to: datetime_local(now + 60_000),
+        ..SearchForm::default()
+    };
+    page(&state, c, form, FieldErrors::default(), None).await
+}
+
+/// Checks that the form is complete and builds the API's request; a missing purpose stops
+/// the search here, before anything is looked up.
+fn request(form: &SearchForm) -> Result<serde_json::Value, Box<FieldErrors>> {
+    let mut e = FieldErrors::default();
+    if form.category.trim().is_empty() {
+        e.category = Some("Choose the purpose category of this search.".into());
+    }
+    if form.case_number.trim().is_empty() {
+        e.case_number = Some("Give the case or incident number this search is for.".into());
+    }
+    if form.free_text.trim().is_empty() {
+        e.free_text = Some("Say in your own words why you need this search.".into());
+    }
+    if e.category.is_some() || e.case_number.is_some() || e.free_text.is_some() {
+        e.purpose =
+            Some("A search runs only with a purpose: fill in all three fields below.".into());
+    }
+    if form.plate.trim().is_empty() {
+        e.plate = Some("Give the plate to search for.".into());
+    }
+    let from = parse_datetime_local(&form.from);
+    let to = parse_datetime_local(&form.to);
+    match (from, to) {
+        (Some(f), Some(t)) if f < t => {}
+        (Some(_), Some(_)) => e.range = Some("The start must be before the end.".into()),
+        _ => e.range = Some("Give the start and end as date and time (UTC).".into()),
+    }
+    if e.any() {
+        return Err(Box::new(e));
+    }
+    Ok(json!({
+        "plate": form.plate.trim(),
+        "from": from,
+        "to": to,
+        "cameras": form.cameras,
+        "purpose": {
+            "category": form.category.trim(),
+            "case_number": form.case_number.trim(),
+            "free_text": form.free_text.trim(),
+        },
+    }))
+}
+
+/// Puts an error from the search service next to the field it is about.
+fn place_error(e: ApiError) -> Result<FieldErrors, ApiError> {
+    let mut f = FieldErrors::default();
+    match e.code.as_str() {
+        "purpose_denied" => f.purpose = Some(e.message),
+        "invalid_plate" | "partial_search_unavailable" => f.plate = Some(e.message),
+        "invalid_range" => f.range = Some(e.message),
+        "invalid_body" | "invalid" => f.general = Some(e.message),
+        _ => return Err(e),
+    }
+    Ok(f)
+}
+
+async fn search(
+    state: &AppState,
+    actor: &Actor,
+    form: &SearchForm,
+) -> Result<Result<SearchAnswer, Box<FieldErrors>>, ApiError> {
+    let body = match request(form) {
+        Ok(b) => b,
+        Err(errors) => return Ok(Err(errors)),
+    };
+    match search_reads(State(state.clone()), actor.clone(), Json(body)).await {
+        Ok(Json(answer)) => Ok(Ok(answer)),
+        Err(e) => place_error(e).map(|f| Err(Box::new(f))),
+    }
+}
+
+async fn run_search(
+    State(state): State<AppState>,
+    c: Console,
+    RawForm(body): RawForm,
+) -> Result<Response, PageError> {
+    c.actor
+        .require(Permission::SearchReads)
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    let form = SearchForm::parse(&body);
+    match search(&state, &c.actor, &form)
+        .await
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?
+    {
+        Ok(answer) => page(&state, c, form, FieldErrors::default(), Some(answer)).await,
+        Err(errors) => page(&state, c, form, *errors, None).await,
+    }
+}
+
+/// One CSV field, quoted; a leading formula character is neutralised so a spreadsheet
+/// shows the text rather than running it.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The results as CSV: the search runs again (audited as a search, with its purpose), and
+/// the export is audited too before the file is sent.
+async fn export_csv(
+    State(state): State<AppState>,
+    c: Console,
+    RawForm(body): RawForm,
+) -> Result<Response, PageError> {
+    c.actor
+        .require(Permission::Export)
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    let form = SearchForm::parse(&body);
+    let answer = match search(&state, &c.actor, &form)
+        .await
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?
+    {
+        Ok(a) => a,
+        Err(errors) => return page(&state, c, form, *errors, None).await,
+    };
+    let cameras = state.store.list_cameras().await.map_err(ApiError::from)?;
+    let by_id: HashMap<&str, &Camera> = cameras.iter().map(|c| (c.id.as_str(), c)).collect();
+    let mut out = String::from("read_id,captured_at_utc,camera,location,plate,confidence\r\n");
+    for r in &answer.reads {
+        let t = chrono::DateTime::from_timestamp_millis(r.captured_at)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{},{},{:.3}\r\n",
+            r.id,
+            csv_field(&t),
+            csv_field(&r.camera_id),
+            csv_field(&location(r, &by_id)),
+            csv_field(&r.details.plate),
+            r.confidence
+        ));
+    }
+    crate::auth::record_action(
+        &state,
+        &c.actor,
+        "search.export",
+        &format!("case:{}", form.case_number.trim()),
+        json!({"search_seq": answer.audit_seq, "rows": answer.reads.len(), "format": "csv"}),
+    )
+    .await?;
+    let name = format!("candor-search-{}.csv", answer.audit_seq);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct RecordQuery {
+    /// The audit sequence number of the search that listed this read.
+    search: u64,
+}
+
+#[derive(Template)]
+#[template(path = "console/read.html")]
+struct ReadPage {
+    layout: Layout,
+    row: ResultRow,
+    region: String,
+    candidates: String,
+    vehicle: String,
+    received: String,
+    expires: String,
+    search_seq: u64,
+    can_view_images: bool,
+}
+
+/// One read from a search's results, with its image. Opening it is audited with the search
+/// it came from.
+async fn read_record(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<i64>,
+    q: Result<Query<RecordQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    c.actor
+        .require(Permission::SearchReads)
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    let Ok(Query(q)) = q else {
+        return Err(PageError::within(
+            c.layout,
+            ApiError::bad_request(
+                "search_required",
+                "open a read from the results of a search (its purpose is recorded with the view)",
+            ),
+        ));
+    };
+    let read = state
+        .store
+        .get_read(&state.keys, id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("read {id} not found (it may have been purged)"))
+        })?;
+    crate::auth::record_action(
+        &state,
+        &c.actor,
+        "read.view",
+        &format!("read:{id}"),
+        json!({"search_seq": q.search}),
+    )
+    .await?;
+    let cameras = state.store.list_cameras().await.map_err(ApiError::from)?;
+    let by_id: HashMap<&str, &Camera> = cameras.iter().map(|c| (c.id.as_str(), c)).collect();
+    let d = &read.details;
+    let vehicle = [d.vehicle_color.as_deref(), d.vehicle_make.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(render(&ReadPage {
+        row: row(&read, &by_id),
+        region: d.region.clone().unwrap_or_default(),
+        candidates: d
+            .candidates
+            .iter()
+            .map(|c| format!("{} ({:.0}%)", c.plate, c.confidence * 100.0))
+            .collect::<Vec<_>>()
+            .join(", "),
+        vehicle,
+        received: time_text(read.received_at),
+        expires: time_text(read.expires_at),
+        search_seq: q.search,
+        can_view_images: c.actor.role.allows(Permission::ViewImages),
+        layout: c.layout,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_neutralised() {
+        assert_eq!(csv_field("ABC123"), "\"ABC123\"");
+        assert_eq!(csv_field("a \"b\""), "\"a \"\"b\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "\"'=cmd()\"");
+    }
+
+    #[test]
+    fn a_search_without_purpose_is_stopped_before_it_runs() {
+        let form = SearchForm {
+            plate: "ABC123".into(),
+            from: "2026-11-01T00:00".into(),
+            to: "2026-11-02T00:00".into(),
+            ..SearchForm::default()
+        };
+        let errors = request(&form).unwrap_err();
+        assert!(errors.purpose.is_some());
+        assert!(errors.case_number.is_some());
+        assert!(errors.plate.is_none());
+    }
+
+    #[test]
+    fn repeated_camera_fields_are_all_kept() {
+        let f = SearchForm::parse(b"plate=A&cameras=c1&cameras=c2&cameras=");
+        assert_eq!(f.cameras, vec!["c1", "c2"]);
+    }
+}

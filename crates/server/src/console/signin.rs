@@ -1,0 +1,441 @@
+//! Sign-in pages: password and code (`/login`), authenticator enrolment with a QR code
+//! (`/login/enrol`), policy acknowledgement (`/login/policy`), sign-out and the account page.
+//! The checks themselves live in `crate::auth`, shared with the JSON API.
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use candor_store::sessions::SessionStage;
+use serde::Deserialize;
+
+use super::{Console, Layout, PageError, render, render_status, time_text};
+use crate::auth::{
+    self, ClientAddr, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SessionUser, SignInAttempt, SignedIn,
+    credentials,
+};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login_form))
+        .route("/login/enrol", get(enrol_page).post(enrol_form))
+        .route("/login/policy", get(policy_page).post(policy_form))
+        .route("/logout", post(logout_form))
+        .route("/account", get(account_page))
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct LoginPage {
+    layout: Layout,
+    csrf: String,
+    username: String,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+/// Why someone was sent back to the sign-in form, in words that say what to do.
+fn reason_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "signed_out" => "Sign in to continue.",
+        "session_ended" => {
+            "Your session has ended (signed out, 30 minutes without activity, or closed by an administrator). Sign in again."
+        }
+        "account_locked" => {
+            "Your account is locked after 5 failed sign-ins. Wait 10 minutes and try again, or ask an administrator to unlock it."
+        }
+        "account_disabled" => "Your account is disabled. Ask an administrator.",
+        "account_idle" => {
+            "Your account was not used for longer than the policy allows and has lapsed. Ask an administrator to reactivate it."
+        }
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    reason: Option<String>,
+}
+
+fn login_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    username: &str,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Response {
+    // Double-submit CSRF token for the form: no session exists yet.
+    let csrf = credentials::random_token();
+    let cookie = auth::strict_cookie(
+        LOGIN_CSRF_COOKIE,
+        &csrf,
+        auth::over_tls(headers),
+        Some(3600),
+    );
+    let page = LoginPage {
+        layout: Layout::anonymous(state),
+        csrf,
+        username: username.to_string(),
+        notice,
+        error,
+    };
+    let mut res = render_status(status, &page);
+    if let Ok(v) = cookie.parse() {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// The sign-in form.
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let notice = q.reason.as_deref().and_then(reason_text);
+    login_response(&state, &headers, StatusCode::OK, "", notice, None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    pub csrf_token: String,
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub code: String,
+}
+
+/// The sign-in form's submission.
+pub async fn login_form(
+    State(state): State<AppState>,
+    ClientAddr(remote): ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let tls = auth::over_tls(&headers);
+    let cookie_csrf = auth::cookie_value(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if cookie_csrf.is_empty() || !credentials::secrets_equal(&cookie_csrf, &form.csrf_token) {
+        return login_response(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            &form.username,
+            None,
+            Some("The form expired or was not sent from this page. Please sign in again.".into()),
+        );
+    }
+    let code = form.code.trim();
+    let is_totp = code.len() == 6 && code.chars().all(|c| c.is_ascii_digit());
+    let attempt = SignInAttempt {
+        username: form.username.clone(),
+        password: form.password.clone(),
+        totp_code: is_totp.then(|| code.to_string()),
+        recovery_code: (!is_totp && !code.is_empty()).then(|| code.to_string()),
+        remote_addr: remote,
+        channel: "console",
+    };
+    match auth::sign_in(&state, attempt).await {
+        Ok(SignedIn { token, stage, .. }) => {
+            let next = if stage == SessionStage::Enrol {
+                "/login/enrol"
+            } else {
+                "/console"
+            };
+            let mut resp = Redirect::to(next).into_response();
+            let h = resp.headers_mut();
+            if let Ok(v) = auth::strict_cookie(SESSION_COOKIE, &token, tls, None).parse() {
+                h.append(header::SET_COOKIE, v);
+            }
+            if let Ok(v) = auth::cleared_cookie(LOGIN_CSRF_COOKIE, tls).parse() {
+                h.append(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(e) => login_response(
+            &state,
+            &headers,
+            e.status,
+            &form.username,
+            None,
+            Some(e.message),
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/enrol.html")]
+struct EnrolPage {
+    layout: Layout,
+    csrf: String,
+    qr_svg: String,
+    otpauth_url: String,
+    secret: String,
+    error: Option<String>,
+}
+
+/// An SVG QR code of `text`, for inline use in a page.
+pub fn qr_svg(text: &str) -> Result<String, ApiError> {
+    let code = qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| ApiError::internal(format!("could not draw the QR code: {e}")))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build();
+    // Inline SVG in HTML takes no XML declaration.
+    Ok(svg
+        .find("<svg")
+        .map_or(svg.clone(), |i| svg[i..].to_string()))
+}
+
+fn enrol_response(
+    state: &AppState,
+    su: &SessionUser,
+    e: &credentials::TotpEnrolment,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let page = EnrolPage {
+        layout: Layout::anonymous(state),
+        csrf: su.session.csrf_token.clone(),
+        qr_svg: qr_svg(&e.otpauth_url)?,
+        otpauth_url: e.otpauth_url.clone(),
+        secret: e.secret_base32.clone(),
+        error: error.clone(),
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok(render_status(status, &page))
+}
+
+/// Authenticator enrolment: a new secret, as a QR code and as text.
+pub async fn enrol_page(
+    State(state): State<AppState>,
+    su: Result<SessionUser, ApiError>,
+) -> Response {
+    let su = match su {
+        Ok(su) => su,
+        Err(e) => return super::signin_redirect(e),
+    };
+    if su.session.stage != SessionStage::Enrol {
+        return Redirect::to("/console").into_response();
+    }
+    match auth::begin_totp_enrolment(&state, &su).await {
+        Ok(e) => enrol_response(&state, &su, &e, None)
+            .unwrap_or_else(|e| PageError::from(e).into_response()),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    pub code: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/recovery.html")]
+struct RecoveryPage {
+    layout: Layout,
+    codes: Vec<String>,
+}
+
+/// Confirms enrolment; shows the recovery codes once.
+pub async fn enrol_form(
+    State(state): State<AppState>,
+    su: Result<SessionUser, ApiError>,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, PageError> {
+    let su = match su {
+        Ok(su) => su,
+        Err(e) => return Ok(super::signin_redirect(e)),
+    };
+    match auth::confirm_totp_enrolment(&state, &su, &form.code).await {
+        Ok(codes) => Ok(render(&RecoveryPage {
+            layout: Layout::anonymous(&state),
+            codes,
+        })),
+        Err(e) if e.code == "wrong_code" => {
+            // Show the same secret again so the person can retry with the next code.
+            let user = state
+                .store
+                .user_by_id(su.user.id)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(|| ApiError::unauthenticated("sign in again"))?;
+            let secret = user.totp_secret.unwrap_or_default();
+            let enrolment = credentials::totp_enrolment(
+                &secret,
+                &format!("Candor {}", state.config.agency_name),
+                &user.username,
+            )
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok(enrol_response(&state, &su, &enrolment, Some(e.message))?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/policy_ack.html")]
+struct PolicyAckPage {
+    layout: Layout,
+    csrf: String,
+    version: i64,
+    agency: String,
+    statement: String,
+    purposes: String,
+    case_example: String,
+    max_range: String,
+    results_cap: u32,
+    retention_reads: String,
+    retention_hits: String,
+    hot_plate_max: String,
+    error: Option<String>,
+}
+
+/// A policy duration in words: `21 days`, `36 hours`.
+pub fn duration_words(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{} days", s / 86_400),
+        s if s >= 3600 && s % 3600 == 0 => format!("{} hours", s / 3600),
+        s => format!("{} minutes", s.div_ceil(60)),
+    }
+}
+
+async fn policy_response(
+    state: &AppState,
+    su: &SessionUser,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let policy = crate::routes::policy::policy_in_force(state).await?;
+    let d = &policy.document;
+    let page = PolicyAckPage {
+        layout: Layout::anonymous(state),
+        csrf: su.session.csrf_token.clone(),
+        version: policy.version,
+        agency: d.agency_name.clone(),
+        statement: d.statement_of_purpose.clone(),
+        purposes: d
+            .purpose_categories
+            .iter()
+            .map(|c| c.label.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        case_example: d.case_number_example.clone(),
+        max_range: duration_words(d.max_search_range),
+        results_cap: d.results_cap,
+        retention_reads: duration_words(d.retention.non_hit_reads),
+        retention_hits: duration_words(d.retention.hits),
+        hot_plate_max: duration_words(d.user_hot_plate_max_expiry),
+        error,
+    };
+    Ok(render(&page))
+}
+
+/// The policy in force, to read and acknowledge.
+pub async fn policy_page(
+    State(state): State<AppState>,
+    su: Result<SessionUser, ApiError>,
+) -> Result<Response, PageError> {
+    let su = match su {
+        Ok(su) if su.session.stage == SessionStage::Full => su,
+        Ok(_) => return Ok(Redirect::to("/login/enrol").into_response()),
+        Err(e) => return Ok(super::signin_redirect(e)),
+    };
+    policy_response(&state, &su, None).await
+}
+
+#[derive(Deserialize)]
+pub struct AckForm {
+    pub version: i64,
+}
+
+/// Acknowledges the version read, through the API's handler (same checks, same audit).
+pub async fn policy_form(
+    State(state): State<AppState>,
+    su: Result<SessionUser, ApiError>,
+    Form(form): Form<AckForm>,
+) -> Result<Response, PageError> {
+    let su = match su {
+        Ok(su) => su,
+        Err(e) => return Ok(super::signin_redirect(e)),
+    };
+    let body = serde_json::json!({ "version": form.version });
+    match crate::routes::policy::acknowledge_policy(State(state.clone()), su.clone(), Json(body))
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/console").into_response()),
+        Err(e) if e.code == "policy_changed" => policy_response(&state, &su, Some(e.message)).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Signs out from the console.
+pub async fn logout_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    su: Result<SessionUser, ApiError>,
+) -> Result<Response, PageError> {
+    let su = match su {
+        Ok(su) => su,
+        Err(e) => return Ok(super::signin_redirect(e)),
+    };
+    auth::sign_out(&state, &su).await?;
+    let mut resp = Redirect::to("/login?reason=signed_out").into_response();
+    if let Ok(v) = auth::cleared_cookie(SESSION_COOKIE, auth::over_tls(&headers)).parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+#[derive(Template)]
+#[template(path = "console/account.html")]
+struct AccountPage {
+    layout: Layout,
+    username: String,
+    role: String,
+    training: String,
+    access: &'static str,
+    codes_left: i64,
+    policy_version: i64,
+}
+
+/// The signed-in person's account.
+pub async fn account_page(
+    State(state): State<AppState>,
+    c: Console,
+) -> Result<Response, PageError> {
+    let codes_left = state
+        .store
+        .recovery_codes_left(c.actor.user_id)
+        .await
+        .map_err(ApiError::from)?;
+    let now = candor_store::now_ms();
+    let training = match c.actor.training_expires {
+        None => "none on record: complete the training and ask a program manager to record it"
+            .to_string(),
+        Some(t) if t <= now => format!("expired on {}: renew it", time_text(t)),
+        Some(t) => format!("current until {}", time_text(t)),
+    };
+    Ok(render(&AccountPage {
+        username: c.actor.username.clone(),
+        role: c.actor.role.label().to_string(),
+        training,
+        access: if c.actor.access_granted {
+            "granted by a program manager"
+        } else {
+            "not granted"
+        },
+        codes_left,
+        policy_version: c.actor.policy_version,
+        layout: c.layout,
+    }))
+}

@@ -1,0 +1,340 @@
+//! The console in a real headless Chromium, against the real server on SQLite: sign-in with
+//! TOTP enrolment, a live alert verified in two clicks, a search blocked until it has a
+//! purpose, a user hot plate entered by an officer and approved by a supervisor, and an
+//! audit verification run.
+
+mod common;
+
+use candor_store::testing::TestDb;
+use common::browser::Browser;
+use common::{TestServer, TestUser, at};
+use serde_json::json;
+
+async fn server() -> TestServer {
+    TestServer::start(TestDb::sqlite().expect("sqlite test db")).await
+}
+
+/// Audit actions recorded so far, oldest first.
+async fn audit_actions(server: &TestServer) -> Vec<String> {
+    let filter = candor_store::audit_log::AuditFilter {
+        action_prefix: None,
+        target: None,
+        from_ms: None,
+        to_ms: None,
+        before_seq: None,
+        limit: 1000,
+    };
+    let mut records = server.state.store.search_audit(&filter).await.unwrap();
+    records.reverse();
+    records.into_iter().map(|r| r.entry.action).collect()
+}
+
+#[tokio::test]
+async fn sign_in_enrols_an_authenticator_from_the_qr_page_then_signs_in_with_a_code() {
+    let server = server().await;
+    let password = "a long passphrase for the auditor";
+    let user = server
+        .state
+        .store
+        .create_user(
+            &candor_store::users::NewUser {
+                username: "newauditor".into(),
+                display_name: "New Auditor".into(),
+                role: "auditor".into(),
+                password_hash: candor_server::auth::credentials::hash_password(password).unwrap(),
+                created_by: None,
+            },
+            candor_store::now_ms(),
+        )
+        .await
+        .unwrap();
+    let b = Browser::start().await;
+
+    // A page of the console without a session goes to the sign-in form, saying why.
+    b.open(&server, "/console/audit").await;
+    assert_eq!(b.path().await, "/login");
+    assert!(b.text("#notice").await.contains("Sign in"));
+
+    // A wrong password is refused in words.
+    b.fill("#username", "newauditor").await;
+    b.fill("#password", "not the password").await;
+    b.click("button[type=submit]").await;
+    assert!(
+        b.wait_for_text("#signin-error", "wrong")
+            .await
+            .contains("locked")
+    );
+
+    // First sign-in: no code yet, so the enrolment page with its QR code.
+    b.fill("#password", password).await;
+    b.click("button[type=submit]").await;
+    b.find("figure.qr svg").await;
+    assert_eq!(b.path().await, "/login/enrol");
+    let secret = b.text("#totp-secret").await;
+    let secret = totp_rs::Secret::try_from_base32(secret.trim())
+        .expect("base32 key")
+        .as_bytes()
+        .to_vec();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = |t: u64| candor_server::auth::credentials::totp_code_at(&secret, t).unwrap();
+
+    b.fill("#code", "000000").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text(".error", "does not match").await;
+    b.fill("#code", &code(now)).await;
+    b.click("button[type=submit]").await;
+    b.find("#recovery-codes li").await;
+
+    // Then the policy in force must be acknowledged before anything else.
+    b.click("#continue").await;
+    b.find("#acknowledge").await;
+    assert_eq!(b.path().await, "/login/policy");
+    b.click("#acknowledge").await;
+    b.find("#verify-chain").await;
+    assert_eq!(
+        b.path().await,
+        "/console/audit",
+        "auditors land on the audit log"
+    );
+    let nav = b.text("nav").await;
+    assert!(nav.contains("Audit") && nav.contains("Reports"), "{nav}");
+    assert!(!nav.contains("Search") && !nav.contains("Alerts"), "{nav}");
+
+    // Sign out, and in again with both factors.
+    b.click(".signout button").await;
+    b.find("#username").await;
+    b.fill("#username", "newauditor").await;
+    b.fill("#password", password).await;
+    b.fill("#code", &code(now + 30)).await;
+    b.click("button[type=submit]").await;
+    b.find("#verify-chain").await;
+
+    let actions = audit_actions(&server).await;
+    for a in [
+        "login.failure",
+        "mfa.enrolled",
+        "policy.acknowledge",
+        "logout",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} missing from {actions:?}"
+        );
+    }
+    assert!(
+        server
+            .state
+            .store
+            .user_by_id(user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_enabled
+    );
+    b.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_hit_arrives_live_and_is_verified_in_two_clicks() {
+    let server = server().await;
+    let officer = server.create_user("officer1", "officer").await;
+    let key = server.camera("cam-1").await;
+    server
+        .hot_list("stolen", "V", "plate,state,reason\nABC1234,CA,stolen car\n")
+        .await;
+    let b = Browser::start().await;
+    b.sign_in(&server, &officer).await;
+    assert_eq!(b.path().await, "/console/alerts");
+    b.wait_for_text("#live-status", "Live").await;
+
+    let (status, body) = server
+        .post_json(
+            "/api/v1/reads",
+            &key,
+            &json!({"idempotency_key": "live-1", "reads": [{"plate": "ABC1234", "confidence": 0.93, "captured_at": at(-1)}]}),
+        )
+        .await;
+    assert_eq!((status, body["hits"].clone()), (201, json!(1)), "{body}");
+
+    // The card appears without a reload, visibly unverified, with the entry beside the read.
+    let card = b.wait_for_text("article.hit.new", "ABC1234").await;
+    assert!(card.to_lowercase().contains("unverified"), "{card}");
+    assert!(
+        card.contains("stolen car") && card.contains("cam-1"),
+        "{card}"
+    );
+    assert!(card.contains("exact"), "{card}");
+
+    b.click("article.hit button[value=correct_read]").await;
+    b.click("article.hit button[value=stop]").await;
+    let card = b.wait_for_text("article.hit .recorded", "action").await;
+    assert!(card.contains("correct read by officer1"), "{card}");
+    assert!(card.contains("stop by officer1"), "{card}");
+    assert!(!b.has("article.hit.unverified").await);
+
+    let hits = server
+        .state
+        .store
+        .list_hits(&server.state.keys, 0, i64::MAX, false, 10)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].status, "closed");
+    let actions = audit_actions(&server).await;
+    assert!(actions.iter().any(|a| a == "hit.disposition"));
+    assert!(actions.iter().any(|a| a == "hit.action"));
+    b.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_search_is_blocked_until_a_purpose_is_given_then_answered() {
+    let server = server().await;
+    let investigator = server.create_user("investigator1", "investigator").await;
+    let key = server.camera("cam-2").await;
+    let (status, _) = server
+        .post_json(
+            "/api/v1/reads",
+            &key,
+            &json!({"idempotency_key": "s-1", "reads": [{"plate": "XYZ9876", "confidence": 0.88, "captured_at": at(-3600)}]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let b = Browser::start().await;
+    b.sign_in(&server, &investigator).await;
+    b.open(&server, "/console/search").await;
+
+    b.fill("#plate", "XYZ9876").await;
+    b.click("#run-search").await;
+    let error = b.wait_for_text("#purpose-error", "purpose").await;
+    assert!(!error.is_empty());
+    assert!(!b.has("#results").await, "no result without a purpose");
+    assert!(
+        !audit_actions(&server)
+            .await
+            .iter()
+            .any(|a| a == "search.reads"),
+        "nothing was searched"
+    );
+
+    let policy = candor_server::routes::policy::policy_in_force(&server.state)
+        .await
+        .unwrap();
+    let category = policy.document.purpose_categories[0].code.clone();
+    b.set_value("#category", &category).await;
+    b.fill("#case_number", &policy.document.case_number_example)
+        .await;
+    b.fill("#free_text", "vehicle seen leaving a burglary on Elm St")
+        .await;
+    b.click("#run-search").await;
+    let results = b.wait_for_text("#results", "1 result").await;
+    assert!(
+        results.contains("XYZ9876") && results.contains("cam-2"),
+        "{results}"
+    );
+    assert!(
+        results.contains("Main St & 3rd"),
+        "location column: {results}"
+    );
+    assert!(
+        audit_actions(&server)
+            .await
+            .iter()
+            .any(|a| a == "search.reads")
+    );
+
+    // The record page opens from the results, and the view is recorded.
+    b.click("#results a[href^='/console/reads/']").await;
+    b.wait_for_text("h1", "XYZ9876").await;
+    assert!(
+        audit_actions(&server)
+            .await
+            .iter()
+            .any(|a| a == "read.view")
+    );
+    b.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_officer_enters_a_hot_plate_and_a_supervisor_approves_it() {
+    let server = server().await;
+    let officer = server.create_user("officer2", "officer").await;
+    let supervisor = server.create_user("supervisor1", "supervisor").await;
+    let key = server.camera("cam-3").await;
+    let b = Browser::start().await;
+
+    b.sign_in(&server, &officer).await;
+    b.open(&server, "/console/hotlists").await;
+    // Missing fields are named next to the field.
+    b.click("#enter-plate").await;
+    b.wait_for_text("#hp-reason-error", "why").await;
+    b.fill("#hp-plate", "HOT555").await;
+    b.fill("#hp-case", "2026-000124").await;
+    b.fill("#hp-reason", "suspect vehicle in an armed robbery")
+        .await;
+    let expires = (chrono::Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%d")
+        .to_string();
+    b.set_value("#hp-expires", &expires).await;
+    b.click("#enter-plate").await;
+    b.wait_for_text("#plate-result", "entered").await;
+    assert!(b.text("#approvals").await.contains("HOT555"));
+    assert!(
+        !b.has("#approvals button[value=approve]").await,
+        "officers cannot approve"
+    );
+    b.click(".signout button").await;
+    b.find("#username").await;
+
+    b.sign_in(&server, &supervisor).await;
+    b.open(&server, "/console/hotlists").await;
+    assert!(b.text("#approvals").await.contains("HOT555"));
+    b.fill("#approvals input[name=note]", "checked the case file")
+        .await;
+    b.click("#approvals button[value=approve]").await;
+    b.wait_for_text("#approvals", "Nothing is waiting").await;
+    assert!(b.text("body").await.contains("approved"));
+
+    // Approved, it matches.
+    let (_, body) = server
+        .post_json(
+            "/api/v1/reads",
+            &key,
+            &json!({"idempotency_key": "hp-1", "reads": [{"plate": "HOT555", "confidence": 0.9, "captured_at": at(-1)}]}),
+        )
+        .await;
+    assert_eq!(body["hits"], 1, "{body}");
+    let actions = audit_actions(&server).await;
+    assert!(actions.iter().any(|a| a == "hotplate.create"));
+    assert!(actions.iter().any(|a| a == "hotplate.approve"));
+    b.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_auditor_runs_a_verification_and_sees_tampering() {
+    let server = server().await;
+    let auditor: TestUser = server.create_user("auditor1", "auditor").await;
+    let b = Browser::start().await;
+    b.sign_in(&server, &auditor).await;
+    b.open(&server, "/console/audit").await;
+    b.click("#verify-chain").await;
+    b.wait_for_text("#verify-result", "intact").await;
+    assert!(
+        b.text("table").await.contains("audit.verify")
+            || b.text("table").await.contains("login.success")
+    );
+
+    sqlx::query("UPDATE audit_log SET target = 'x' WHERE seq = 0")
+        .execute(server.state.store.pool())
+        .await
+        .unwrap();
+    b.click("#verify-chain").await;
+    b.wait_for_text("#verify-result", "does not verify").await;
+    b.stop().await;
+    server.stop().await;
+}
