@@ -20,6 +20,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     ))?;
     println!("Created Candor data directory {}", args.data_dir.display());
     println!("Database: {}", redact_url(&report.database_url));
+    println!(
+        "Federation public key (give it to partner agencies): {}",
+        report.federation_public_key
+    );
     println!();
     println!("One-time administrator bootstrap token (shown only now; store it safely):");
     println!("  {}", report.bootstrap_token);

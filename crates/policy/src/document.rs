@@ -265,7 +265,7 @@ pub enum PolicyLoadError {
 
 /// A duration the way the policy file writes it: whole days, hours or minutes when it is
 /// one (`"60days"`, `"3m"`), otherwise humantime's form (`"9months"`, `"1year"`).
-pub(crate) fn human(d: Duration) -> String {
+pub fn human(d: Duration) -> String {
     let secs = d.as_secs();
     if d.subsec_nanos() != 0 || secs == 0 {
         return humantime::format_duration(d).to_string();
@@ -279,7 +279,7 @@ pub(crate) fn human(d: Duration) -> String {
 }
 
 /// Serde for durations as [`human`] text, parsed by humantime.
-mod duration_text {
+pub(crate) mod duration_text {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 

@@ -4,11 +4,18 @@
 //! account's state and `now`, and get back a decision with a reason a person can act on.
 
 mod access;
+mod agreement;
 mod document;
 mod purpose;
 mod roles;
 
 pub use access::{AccessDenied, AccessGate};
+pub use agreement::{
+    AGREEMENT_FORMAT, Agreement, AgreementDenial, AgreementInvalid, AgreementSignature,
+    IncomingQuery, Party, QueryGrant, QueryLimits, SharedField, Sharing, SignedAgreement,
+    decide_hit, decide_query, parse_public_key, shares_hit_type,
+};
+pub use document::human as human_duration;
 pub use document::{
     FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
     PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,

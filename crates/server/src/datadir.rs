@@ -5,6 +5,8 @@
 //! DIR/candor.db                SQLite database (unless database_url names PostgreSQL)
 //! DIR/keys/master.key          master key, 0600 (wraps the window keys)
 //! DIR/keys/receipt-signing.key Ed25519 seed for purge receipts, 0600
+//! DIR/keys/federation-signing.key  Ed25519 seed of this instance's federation identity, 0600
+//! DIR/keys/federation-signing.pub  its public key (hex), for partner agencies
 //! DIR/keys/windows/*.key       one wrapped data key per time window
 //! DIR/images/                  encrypted images
 //! DIR/bootstrap-token.sha256   hash of the one-time administrator bootstrap token
@@ -26,6 +28,8 @@ pub struct InitReport {
     /// The one-time administrator bootstrap token; shown once, stored only as a hash.
     pub bootstrap_token: String,
     pub database_url: String,
+    /// This instance's federation public key (hex), for partner agencies.
+    pub federation_public_key: String,
 }
 
 /// Creates a data directory: config with safe defaults, keys, database, bootstrap token.
@@ -53,6 +57,7 @@ pub async fn init_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Re
     );
     write_private(&dir.join(CONFIG_FILE), text.as_bytes())?;
     KeyRing::create(&dir.join("keys"))?;
+    let federation_key = crate::federation::signing::instance_key(&dir.join("keys"))?;
     std::fs::create_dir_all(dir.join("images"))?;
 
     config.data_dir = dir.to_path_buf();
@@ -70,6 +75,7 @@ pub async fn init_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Re
     Ok(InitReport {
         bootstrap_token: token,
         database_url: url,
+        federation_public_key: crate::federation::signing::public_key_hex(&federation_key),
     })
 }
 

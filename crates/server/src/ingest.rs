@@ -243,7 +243,8 @@ pub async fn accept(
         )
         .await?;
 
-    // Durable now: tell the officers.
+    // Durable now: tell the officers, and queue the partners' notifications.
+    let mut alerts = Vec::with_capacity(outcome.hits.len());
     for h in &outcome.hits {
         let read = &new_reads[h.read_index];
         let hit = &read.hits[h.hit_index];
@@ -261,7 +262,9 @@ pub async fn accept(
             status: "unverified".into(),
         };
         state.webhooks.enqueue(&alert);
-        state.alerts.publish(alert);
+        state.alerts.publish(alert.clone());
+        alerts.push(alert);
     }
+    crate::federation::outbox::queue_hits(state, &alerts).await;
     Ok(outcome)
 }

@@ -1,4 +1,4 @@
-//! Server: HTTP API, web console, live alerts, transparency page.
+//! Server: HTTP API, web console, live alerts, transparency page, federation.
 //!
 //! [`router`] builds the whole API on one [`AppState`]; [`serve`] runs it with the
 //! background jobs (scheduled purge, webhook delivery) until shutdown.
@@ -11,6 +11,7 @@ pub mod console;
 pub mod datadir;
 pub mod error;
 pub mod extract;
+pub mod federation;
 pub mod http_client;
 pub mod ingest;
 pub mod matcher;
@@ -31,7 +32,7 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, with the background jobs: the
-/// scheduled purge, matcher refresh, and audit chores.
+/// scheduled purge, matcher refresh, audit chores and the federation outbox.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -44,6 +45,7 @@ pub async fn serve(
     ));
     let purge = purge::spawn_scheduler(state.clone());
     let refresh = spawn_matcher_refresh(state.clone());
+    let outbox = federation::outbox::spawn_worker(state.clone());
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -68,6 +70,7 @@ pub async fn serve(
     chores.abort();
     purge.abort();
     refresh.abort();
+    outbox.abort();
     served??;
     Ok(())
 }

@@ -30,5 +30,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::retention::Doc::openapi());
     doc.merge(crate::routes::reports::Doc::openapi());
     doc.merge(crate::routes::transparency::Doc::openapi());
+    doc.merge(crate::federation::partner::Doc::openapi());
+    doc.merge(crate::federation::manage::Doc::openapi());
     doc
 }

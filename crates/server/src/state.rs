@@ -23,6 +23,8 @@ pub struct AppState {
     /// Hot-list matcher over every active entry.
     pub matcher: Arc<Matcher>,
     pub webhooks: Webhooks,
+    /// The federation key and the outgoing client to partner instances.
+    pub federation: crate::federation::Federation,
     /// The recognition engine, loaded on the first image upload.
     pub engine: Arc<tokio::sync::OnceCell<Result<Arc<candor_vision::Engine>, String>>>,
 }
@@ -70,6 +72,14 @@ impl AppState {
         let retention = config.retention_policy()?;
         // Empty until `serve` (or the caller) loads the lists with `matcher.rebuild`.
         let matcher = Matcher::new(&config.matching);
+        // Data directories made before federation get their key on first open.
+        let federation = crate::federation::Federation::new(
+            crate::federation::signing::instance_key(&config.key_dir())?,
+            crate::http_client::outbound(
+                config.outbound_ca_path().as_deref(),
+                crate::federation::PARTNER_TIMEOUT,
+            )?,
+        );
         Ok(AppState {
             store,
             keys: Arc::new(keys),
@@ -83,6 +93,7 @@ impl AppState {
                     crate::webhooks::TIMEOUT,
                 )?,
             ),
+            federation,
             engine: Arc::new(tokio::sync::OnceCell::new()),
             config: Arc::new(config),
         })

@@ -16,7 +16,9 @@
 //! - all other routes answer 403 `policy_ack_required` until the policy in force is
 //!   acknowledged, then 403 `forbidden` for a role without the permission, and 403
 //!   `training_expired` when the permission exposes plate data and the training certificate
-//!   has expired.
+//!   has expired;
+//! - partner endpoints (`/federation/v1/…`) answer 401 `unsigned_request` to anything but a
+//!   request signed by a partner instance, whatever session it carries.
 
 mod common;
 
@@ -37,6 +39,8 @@ enum Access {
     AnyOf(&'static [Permission]),
     /// Machine clients: a camera's API key, never a user session.
     Camera,
+    /// Partner instances: a request signed under a sharing agreement, never a session.
+    Partner,
 }
 
 use Access::*;
@@ -179,13 +183,49 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         AnyOf(&[P::ViewReports]),
     ),
     ("GET", "/transparency.json", Public),
+    ("POST", "/federation/v1/query", Partner),
+    ("POST", "/federation/v1/hits", Partner),
+    ("POST", "/federation/v1/revocations", Partner),
+    ("GET", "/api/v1/agreements", AnyOf(&[P::ManageSharing])),
+    ("POST", "/api/v1/agreements", AnyOf(&[P::ManageSharing])),
+    (
+        "POST",
+        "/api/v1/agreements/import",
+        AnyOf(&[P::ManageSharing]),
+    ),
+    (
+        "POST",
+        "/api/v1/agreements/{id}/sign",
+        AnyOf(&[P::ManageSharing]),
+    ),
+    (
+        "POST",
+        "/api/v1/agreements/{id}/revoke",
+        AnyOf(&[P::ManageSharing]),
+    ),
+    (
+        "GET",
+        "/api/v1/federation/requests",
+        AnyOf(&[P::ManageSharing, P::ReadAudit]),
+    ),
+    ("GET", "/api/v1/federation/hits", AnyOf(&[P::ViewAlerts])),
+    (
+        "POST",
+        "/api/v1/federation/search",
+        AnyOf(&[P::SearchReads]),
+    ),
+    (
+        "GET",
+        "/api/v1/federation/summary",
+        AnyOf(&[P::ViewReports, P::ManageSharing]),
+    ),
 ];
 
 fn role_may(role: Role, access: Access) -> bool {
     match access {
         Public | Session | SignedIn => true,
         AnyOf(ps) => ps.iter().any(|p| role.allows(*p)),
-        Camera => false,
+        Camera | Partner => false,
     }
 }
 
@@ -293,6 +333,11 @@ async fn every_route_for_every_role_and_state_gives_the_documented_answer() {
                     (401, "missing_api_key"),
                     "{method} {path} without an API key"
                 ),
+                Partner => assert_eq!(
+                    (status, code.as_str()),
+                    (401, "unsigned_request"),
+                    "{method} {path} without a signature"
+                ),
                 _ => assert_eq!(
                     (status, code.as_str()),
                     (401, "unauthenticated"),
@@ -314,6 +359,13 @@ async fn every_route_for_every_role_and_state_gives_the_documented_answer() {
                         (401, "unknown_camera"),
                         "{method} {path} as {role:?}"
                     );
+                } else if matches!(access, Partner) {
+                    // Nor is it a partner's signature.
+                    assert_eq!(
+                        (status, code.as_str()),
+                        (401, "unsigned_request"),
+                        "{method} {path} as {role:?}"
+                    );
                 } else if role_may(*role, access) {
                     assert!(
                         !is_refusal(status) && status < 500,
@@ -331,7 +383,7 @@ async fn every_route_for_every_role_and_state_gives_the_documented_answer() {
 
         // Special states, each for a role that may otherwise use the route.
         for &&(method, path, access) in &routes {
-            if matches!(access, Public | Camera) {
+            if matches!(access, Public | Camera | Partner) {
                 continue;
             }
             let role = Role::ALL

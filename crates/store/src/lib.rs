@@ -4,7 +4,7 @@
 //! portable SQL: numbered `$1` placeholders, timestamps as `i64` Unix milliseconds UTC, blobs
 //! as bytes, no BOOLEAN or date types (flags are integers, dates are text). Each backend has
 //! its own migration folder (`migrations/sqlite`, `migrations/postgres`), embedded in the
-//! binary and run by [`Store::open`]. Ops migrations are numbered 0001–0099, access 0100–0199, reports 0300–0349.
+//! binary and run by [`Store::open`]. Ops migrations are numbered 0001–0099, access 0100–0199, reports 0300–0349, federation 0400–0449.
 //!
 //! One module per concern adds `impl Store` blocks: cameras, reads, hot lists, hits,
 //! retention (and the access helper's users, sessions, audit log, search, reviews).
@@ -16,6 +16,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+pub mod agreements;
 pub mod audit_log;
 pub mod cameras;
 pub mod hits;

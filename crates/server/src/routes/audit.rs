@@ -66,7 +66,7 @@ pub fn audit_signing_key(key_dir: &Path) -> anyhow::Result<SigningKey> {
     Ok(key)
 }
 
-fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+pub(crate) fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(retention::routes())
         .merge(reports::routes())
         .merge(transparency::routes())
+        .merge(crate::federation::routes())
         .merge(crate::console::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
         .with_state(state)

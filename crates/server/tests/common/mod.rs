@@ -346,3 +346,28 @@ impl TestServer {
 pub fn at(offset_secs: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::seconds(offset_secs)).to_rfc3339()
 }
+
+// ---- JSON API calls as a signed-in user (federation helper) -----------------------------
+
+impl TestServer {
+    /// Calls a JSON route with `session`'s bearer token; the status and the JSON answer
+    /// (`Null` when there is none).
+    pub async fn call(
+        &self,
+        session: &TestSession,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(&session.token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}

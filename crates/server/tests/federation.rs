@@ -1,0 +1,806 @@
+//! Inter-agency sharing end to end: three Candor servers on loopback, each with its own data
+//! directory and federation key, set up agreements through the management API (draft,
+//! sign, import, sign, import back), then query each other and push hits. Every denial
+//! is checked with its code and explanation.
+
+mod common;
+
+use candor_server::federation::outbox::send_signed;
+use candor_server::federation::partner::{HITS_PATH, QUERY_PATH};
+use candor_server::federation::signing::sign_request;
+use candor_store::audit_log::AuditFilter;
+use common::{TestServer, TestSession};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+struct Node {
+    server: TestServer,
+    agency: &'static str,
+    pm: TestSession,
+    investigator: TestSession,
+    officer: TestSession,
+}
+
+impl Node {
+    async fn start(agency: &'static str) -> Node {
+        let db = candor_store::testing::TestDb::sqlite().unwrap();
+        let server = TestServer::start(db).await;
+        let pm = server.create_user("pm", "program_manager").await;
+        let investigator = server.create_user("det", "investigator").await;
+        let officer = server.create_user("officer", "officer").await;
+        Node {
+            agency,
+            pm: server.session_for(&pm).await,
+            investigator: server.session_for(&investigator).await,
+            officer: server.session_for(&officer).await,
+            server,
+        }
+    }
+
+    fn key(&self) -> String {
+        self.server.state.federation.public_key()
+    }
+
+    async fn pm(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.server.call(&self.pm, method, path, body).await
+    }
+
+    /// Audit records whose action starts with `prefix`.
+    async fn audit(&self, prefix: &str) -> Vec<candor_audit::AuditRecord> {
+        self.server
+            .state
+            .store
+            .search_audit(&AuditFilter {
+                action_prefix: Some(prefix.into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Stores reads of `plates` from an approved camera through the ingest API.
+    async fn ingest(&self, camera: &str, plates: &[&str]) {
+        let key = self.server.camera(camera).await;
+        let body = json!({
+            "idempotency_key": format!("{camera}-{}", plates.join("-")),
+            "reads": plates.iter().map(|p| json!({
+                "plate": p, "confidence": 0.93, "captured_at": common::at(-60),
+                "vehicle_color": "silver", "vehicle_make": "Honda", "latitude": 40.1, "longitude": -75.2
+            })).collect::<Vec<_>>()
+        });
+        let (status, out) = self.server.post_json("/api/v1/reads", &key, &body).await;
+        assert_eq!(status, 201, "{out}");
+    }
+
+    async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+fn day_offset(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
+}
+
+fn terms(hit_types: &[&str], plate_queries: bool) -> Value {
+    json!({
+        "sharing": {"plate_queries": plate_queries, "hit_types": hit_types,
+                    "fields": ["plate", "captured_at", "camera_location"]},
+        "purposes": ["stolen-vehicle", "violent-crime"],
+        "excluded_purposes": ["immigration-enforcement"],
+        "limits": {"max_window": "7days", "max_results": 50},
+        "recipient_retention": "30days",
+        "effective": day_offset(-1),
+        "expires": day_offset(90),
+    })
+}
+
+/// Drafts and signs an agreement at `x`, imports and signs it at `y`, imports the doubly
+/// signed copy back at `x`. Returns its id.
+async fn agree(x: &Node, y: &Node, terms: Value) -> String {
+    let draft = json!({
+        "local": {"agency_name": x.agency, "jurisdiction": "Virginia, USA", "instance_url": x.server.base},
+        "partner": {"agency_name": y.agency, "jurisdiction": "Virginia, USA",
+                    "instance_url": y.server.base, "public_key": y.key()},
+        "terms": terms,
+    });
+    let (s, a) = x.pm(Method::POST, "/api/v1/agreements", Some(&draft)).await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(a["status"], "awaiting_signature");
+    let id = a["id"].as_str().unwrap().to_string();
+    let (s, a) = x
+        .pm(Method::POST, &format!("/api/v1/agreements/{id}/sign"), None)
+        .await;
+    assert_eq!(s, 200, "{a}");
+    assert!(
+        a["status_reason"].as_str().unwrap().contains(y.agency),
+        "{a}"
+    );
+    let (s, b) = y
+        .pm(
+            Method::POST,
+            "/api/v1/agreements/import",
+            Some(&a["document"]),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = y
+        .pm(Method::POST, &format!("/api/v1/agreements/{id}/sign"), None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, a) = x
+        .pm(
+            Method::POST,
+            "/api/v1/agreements/import",
+            Some(&b["document"]),
+        )
+        .await;
+    assert_eq!(s, 200, "{a}");
+    id
+}
+
+async fn status_of(node: &Node, id: &str) -> Value {
+    let (s, list) = node.pm(Method::GET, "/api/v1/agreements", None).await;
+    assert_eq!(s, 200, "{list}");
+    list["agreements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+fn purpose(category: &str) -> Value {
+    json!({"category": category, "case_number": "2026-004512",
+           "free_text": "Silver sedan reported stolen from the Main St lot"})
+}
+
+fn query(from: &Node, plate: &str, category: &str, window_days: i64) -> Value {
+    let now = candor_store::now_ms();
+    json!({
+        "user": {"id": "7", "name": "det", "role": "investigator", "agency": from.agency},
+        "purpose": purpose(category),
+        "plate": plate,
+        "from": now - window_days * 86_400_000,
+        "to": now,
+        "max_results": 10,
+    })
+}
+
+/// Sends a signed request from `from` to `to` under `agreement`, through the real client.
+async fn signed(from: &Node, to: &Node, agreement: &str, path: &str, body: &Value) -> (u16, Value) {
+    let res = send_signed(
+        &from.server.state,
+        agreement,
+        &to.server.base,
+        path,
+        body.to_string().into_bytes(),
+    )
+    .await
+    .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn code(answer: &Value) -> &str {
+    answer["error"]["code"].as_str().unwrap_or("")
+}
+
+async fn partner_hits(node: &Node) -> Vec<Value> {
+    let (s, hits) = node
+        .server
+        .call(&node.officer, Method::GET, "/api/v1/federation/hits", None)
+        .await;
+    assert_eq!(s, 200, "{hits}");
+    hits.as_array().unwrap().clone()
+}
+
+async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reasons() {
+    let a = Node::start("Northtown PD").await;
+    let b = Node::start("Southville SO").await;
+    b.ingest("cam-b1", &["ABC1234", "XYZ999"]).await;
+    let id = agree(&a, &b, terms(&["V"], true)).await;
+    assert_eq!(status_of(&a, &id).await["status"], "in_force");
+    assert_eq!(status_of(&b, &id).await["status"], "in_force");
+
+    // A permitted federated search: only the shared fields come back.
+    let now = candor_store::now_ms();
+    let search = json!({"plate": "abc-1234", "from": now - 86_400_000, "to": now + 1000,
+                        "purpose": purpose("stolen-vehicle")});
+    let (s, out) = a
+        .server
+        .call(
+            &a.investigator,
+            Method::POST,
+            "/api/v1/federation/search",
+            Some(&search),
+        )
+        .await;
+    assert_eq!(s, 200, "{out}");
+    let result = &out["results"][0];
+    assert_eq!(result["outcome"], "answered", "{out}");
+    assert_eq!(result["partner_agency"], "Southville SO");
+    let reads = result["reads"].as_array().unwrap();
+    assert_eq!(reads.len(), 1, "{out}");
+    assert_eq!(reads[0]["plate"], "ABC1234");
+    assert_eq!(reads[0]["camera_location"], "Main St & 3rd");
+    assert!(reads[0]["captured_at"].is_i64());
+    assert!(
+        reads[0].get("vehicle_color").is_none() && reads[0].get("latitude").is_none(),
+        "fields the agreement does not share are absent: {}",
+        reads[0]
+    );
+
+    // Audited on both sides.
+    let outgoing = a.audit("federation.search.outgoing").await;
+    assert_eq!(outgoing.len(), 1);
+    let details = &outgoing[0].entry.details;
+    assert_eq!(details["purpose"]["case_number"], "2026-004512");
+    assert_eq!(details["partners"][0]["results"], 1);
+    let incoming = b.audit("federation.query.incoming").await;
+    assert_eq!(incoming.len(), 1);
+    let e = &incoming[0].entry;
+    assert_eq!(
+        e.actor,
+        candor_audit::Actor::Partner {
+            agency: "Northtown PD".into(),
+            user: "det".into()
+        }
+    );
+    assert_eq!(e.target, format!("agreement:{id}"));
+    assert_eq!(e.details["agreement_id"], id.as_str());
+    assert_eq!(e.details["partner_user"]["role"], "investigator");
+    assert_eq!(e.details["purpose"]["category"], "stolen-vehicle");
+    assert_eq!(e.details["purpose"]["case_number"], "2026-004512");
+    assert_eq!(e.details["results"], 1);
+    let counts = b
+        .server
+        .state
+        .store
+        .shared_query_counts(0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!(
+        (
+            counts[0].partner_agency.as_str(),
+            counts[0].incoming_answered
+        ),
+        ("Northtown PD", 1)
+    );
+    let (s, listed) = b
+        .pm(
+            Method::GET,
+            "/api/v1/federation/requests?direction=incoming",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(listed["requests"][0]["user_name"], "det");
+
+    // Unsigned.
+    let res = b
+        .server
+        .client
+        .post(b.server.url(QUERY_PATH))
+        .json(&query(&a, "ABC1234", "stolen-vehicle", 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(code(&body), "unsigned_request");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing x-candor-agreement")
+    );
+
+    // Forged: a valid signature over another body, and a signature by a stranger's key.
+    let good = query(&a, "ABC1234", "stolen-vehicle", 1).to_string();
+    let sig = sign_request(
+        &a.server.state.federation.key,
+        "POST",
+        QUERY_PATH,
+        &id,
+        good.as_bytes(),
+    );
+    let mut forged = b
+        .server
+        .client
+        .post(b.server.url(QUERY_PATH))
+        .header("content-type", "application/json");
+    for (name, value) in sig.headers() {
+        forged = forged.header(name, value);
+    }
+    let res = forged
+        .body(query(&a, "XYZ999", "stolen-vehicle", 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(code(&res.json().await.unwrap()), "bad_signature");
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let sig = sign_request(&stranger, "POST", QUERY_PATH, &id, good.as_bytes());
+    let mut req = b
+        .server
+        .client
+        .post(b.server.url(QUERY_PATH))
+        .header("content-type", "application/json");
+    for (name, value) in sig.headers() {
+        req = req.header(name, value);
+    }
+    let res = req.body(good.clone()).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(code(&res.json().await.unwrap()), "not_a_party");
+
+    // Replayed: the same signed request twice.
+    let sig = sign_request(
+        &a.server.state.federation.key,
+        "POST",
+        QUERY_PATH,
+        &id,
+        good.as_bytes(),
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let mut req = b
+            .server
+            .client
+            .post(b.server.url(QUERY_PATH))
+            .header("content-type", "application/json");
+        for (name, value) in sig.headers() {
+            req = req.header(name, value);
+        }
+        let res = req.body(good.clone()).send().await.unwrap();
+        statuses.push((
+            res.status().as_u16(),
+            code(&res.json().await.unwrap()).to_string(),
+        ));
+    }
+    assert_eq!(statuses[0].0, 200);
+    assert_eq!(statuses[1], (409, "replayed_request".to_string()));
+
+    // Refused by the agreement, each with its reason, and audited as refused.
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "property-crime", 1),
+    )
+    .await;
+    assert_eq!((s, code(&out)), (403, "purpose_not_allowed"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stolen-vehicle, violent-crime")
+    );
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "immigration-enforcement", 1),
+    )
+    .await;
+    assert_eq!((s, code(&out)), (403, "purpose_excluded"), "{out}");
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC12*", "stolen-vehicle", 1),
+    )
+    .await;
+    assert_eq!((s, code(&out)), (403, "partial_not_allowed"), "{out}");
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "stolen-vehicle", 8),
+    )
+    .await;
+    assert_eq!((s, code(&out)), (403, "window_too_long"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 7days"),
+        "{out}"
+    );
+    let denied = b.audit("federation.query.incoming").await;
+    assert!(
+        denied
+            .iter()
+            .any(|r| r.entry.outcome == candor_audit::Outcome::Denied
+                && r.entry.details["denial"] == "window_too_long"),
+        "refusals are audited"
+    );
+    let counts = b
+        .server
+        .state
+        .store
+        .shared_query_counts(0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        (counts[0].incoming_answered, counts[0].incoming_denied),
+        (2, 4)
+    );
+    let (s, summary) = b.pm(Method::GET, "/api/v1/federation/summary", None).await;
+    assert_eq!(s, 200, "{summary}");
+    assert_eq!(
+        summary["shared_queries"][0]["partner_agency"],
+        "Northtown PD"
+    );
+    assert_eq!(summary["shared_queries"][0]["incoming_denied"], 4);
+    assert_eq!(summary["agreements"][0]["partner_agency"], "Northtown PD");
+    assert_eq!(summary["agreements"][0]["signed_by_both"], true);
+    let (_, summary) = a.pm(Method::GET, "/api/v1/federation/summary", None).await;
+    assert_eq!(summary["shared_queries"][0]["outgoing"], 1, "{summary}");
+
+    // The requesting side refuses before sending what the agreement does not allow.
+    let mut wide = search.clone();
+    wide["from"] = json!(now - 10 * 86_400_000);
+    let (s, out) = a
+        .server
+        .call(
+            &a.investigator,
+            Method::POST,
+            "/api/v1/federation/search",
+            Some(&wide),
+        )
+        .await;
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(out["results"][0]["outcome"], "denied");
+    assert_eq!(out["results"][0]["error"]["code"], "window_too_long");
+    assert!(
+        out["results"][0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused here before sending")
+    );
+
+    // An expired agreement.
+    let mut old = terms(&["V"], true);
+    old["effective"] = json!(day_offset(-30));
+    old["expires"] = json!(day_offset(-1));
+    let expired = agree(&a, &b, old).await;
+    assert_eq!(status_of(&b, &expired).await["status"], "expired");
+    let (s, out) = signed(
+        &a,
+        &b,
+        &expired,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "stolen-vehicle", 1),
+    )
+    .await;
+    assert_eq!((s, code(&out)), (403, "agreement_expired"), "{out}");
+
+    // Revoked by A: at once locally, and B learns it through the outbox.
+    let (s, out) = a
+        .pm(
+            Method::POST,
+            &format!("/api/v1/agreements/{id}/revoke"),
+            Some(&json!({"reason": "council ended the programme"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(out["status"], "revoked");
+    let store = b.server.state.store.clone();
+    let agreement_id = id.clone();
+    wait_for("the revocation to reach the partner", || {
+        let store = store.clone();
+        let agreement_id = agreement_id.clone();
+        async move {
+            store
+                .agreement(&agreement_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revocation
+                .is_some()
+        }
+    })
+    .await;
+    let revocation = status_of(&b, &id).await["revocation"].clone();
+    assert_eq!(revocation["side"], "partner");
+    assert_eq!(revocation["reason"], "council ended the programme");
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "stolen-vehicle", 1),
+    )
+    .await;
+    assert_eq!((s, code(&out)), (403, "agreement_revoked"), "{out}");
+    assert_eq!(
+        b.audit("federation.agreement.revoked_by_partner")
+            .await
+            .len(),
+        1
+    );
+    // and the revoked agreement is no longer asked at all
+    let (_, out) = a
+        .server
+        .call(
+            &a.investigator,
+            Method::POST,
+            "/api/v1/federation/search",
+            Some(&search),
+        )
+        .await;
+    assert_eq!(out["results"], json!([]), "{out}");
+
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn hits_reach_only_partners_sharing_their_type_and_never_go_onward() {
+    let a = Node::start("Northtown PD").await;
+    let b = Node::start("Southville SO").await;
+    let c = Node::start("Westburg PD").await;
+    // A shares stolen-vehicle hits (V) with B, warrant hits (W) with C; B and C share
+    // queries and V hits with each other.
+    let ab = agree(&a, &b, terms(&["V"], true)).await;
+    let ac = agree(&a, &c, terms(&["W"], false)).await;
+    let bc = agree(&b, &c, terms(&["V"], true)).await;
+    a.server.hot_list("stolen", "V", "plate\nHOT111\n").await;
+    a.server.hot_list("warrants", "W", "plate\nWAR222\n").await;
+    a.ingest("cam-a1", &["HOT111", "WAR222", "NOPE000"]).await;
+
+    for node in [&b, &c] {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while seen.is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no hit reached {}",
+                node.agency
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            seen = partner_hits(node).await;
+        }
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let hit = &seen[0];
+        let (expected_agreement, plate, hit_type) = if node.agency == "Southville SO" {
+            (&ab, "HOT111", "V")
+        } else {
+            (&ac, "WAR222", "W")
+        };
+        assert_eq!(hit["agreement_id"], expected_agreement.as_str());
+        assert_eq!(hit["hit_type"], hit_type);
+        assert_eq!(hit["notification"]["plate"], plate);
+        assert_eq!(hit["notification"]["origin_agency"], "Northtown PD");
+        assert_eq!(hit["partner_agency"], "Northtown PD");
+    }
+    // Every outbox message was delivered: each type went only where it is shared.
+    for agreement in [&ab, &ac] {
+        let items = a
+            .server
+            .state
+            .store
+            .outbox_for(&a.server.state.keys, agreement)
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 1);
+        assert!(items[0].delivered_at.is_some(), "{items:?}");
+    }
+    assert_eq!(b.audit("federation.hit.incoming").await.len(), 1);
+
+    // A hit type the agreement does not share is refused, explained.
+    let note = |hit_type: &str, origin: &Node| {
+        json!({"origin_instance": origin.server.base, "origin_agency": origin.agency, "hit_id": 1,
+               "hit_type": hit_type, "plate": "HOT111", "captured_at": candor_store::now_ms(),
+               "list_name": "stolen", "camera_location": "Main St"})
+    };
+    let (s, out) = signed(&a, &b, &ab, HITS_PATH, &note("W", &a)).await;
+    assert_eq!((s, code(&out)), (403, "hit_type_not_shared"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shared: V")
+    );
+
+    // Onward sharing through a third instance: B passes A's hit on to C …
+    let (s, out) = signed(&b, &c, &bc, HITS_PATH, &note("V", &a)).await;
+    assert_eq!((s, code(&out)), (403, "onward_sharing"), "{out}");
+    // … or relays a query for C's user to A; both refused.
+    let (s, out) = signed(
+        &b,
+        &a,
+        &ab,
+        QUERY_PATH,
+        &query(&c, "HOT111", "stolen-vehicle", 1),
+    )
+    .await;
+    assert_eq!((s, code(&out)), (403, "onward_sharing"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Westburg PD")
+    );
+    // C asks B about the plate B knows only from A's notification: nothing comes back.
+    let (s, out) = signed(
+        &c,
+        &b,
+        &bc,
+        QUERY_PATH,
+        &query(&c, "HOT111", "stolen-vehicle", 1),
+    )
+    .await;
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(out["reads"], json!([]));
+    assert!(
+        b.server
+            .state
+            .store
+            .outbox_for(&b.server.state.keys, &bc)
+            .await
+            .unwrap()
+            .is_empty(),
+        "B never queues A's hits for C"
+    );
+
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn agreements_are_validated_and_signed_copies_must_match() {
+    let a = Node::start("Northtown PD").await;
+    let b = Node::start("Southville SO").await;
+    let mut bad = terms(&["V"], true);
+    bad["onward_sharing"] = json!(true);
+    let draft = json!({
+        "local": {"jurisdiction": "Virginia, USA", "instance_url": a.server.base},
+        "partner": {"agency_name": b.agency, "jurisdiction": "Virginia, USA",
+                    "instance_url": b.server.base, "public_key": b.key()},
+        "terms": bad,
+    });
+    let (s, out) = a.pm(Method::POST, "/api/v1/agreements", Some(&draft)).await;
+    assert_eq!((s, code(&out)), (422, "invalid_agreement"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("onward_sharing must be false")
+    );
+    let mut draft = draft;
+    draft["terms"] = terms(&["V"], true);
+    draft["terms"]["limits"]["max_window"] = json!("a week");
+    let (s, out) = a.pm(Method::POST, "/api/v1/agreements", Some(&draft)).await;
+    assert_eq!(s, 422, "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("terms.limits.max_window"),
+        "{out}"
+    );
+
+    // Plate data leaves only over TLS: a partner on plain http elsewhere is refused.
+    let mut plain = draft.clone();
+    plain["terms"] = terms(&["V"], true);
+    plain["partner"]["instance_url"] = json!("http://alpr.southville.example");
+    let (s, out) = a.pm(Method::POST, "/api/v1/agreements", Some(&plain)).await;
+    assert_eq!((s, code(&out)), (422, "invalid_agreement"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("use https"),
+        "{out}"
+    );
+
+    // Only a program manager manages agreements.
+    let (s, out) = a
+        .server
+        .call(&a.investigator, Method::GET, "/api/v1/agreements", None)
+        .await;
+    assert_eq!((s, code(&out)), (403, "forbidden"));
+
+    // A signed copy whose terms were changed after signing is refused on import.
+    let id = {
+        draft["terms"] = terms(&["V"], true);
+        let (s, out) = a.pm(Method::POST, "/api/v1/agreements", Some(&draft)).await;
+        assert_eq!(s, 201, "{out}");
+        out["id"].as_str().unwrap().to_string()
+    };
+    let (_, signed_copy) = a
+        .pm(Method::POST, &format!("/api/v1/agreements/{id}/sign"), None)
+        .await;
+    let mut tampered = signed_copy["document"].clone();
+    tampered["agreement"]["limits"]["max_results"] = json!(100000);
+    let (s, out) = b
+        .pm(Method::POST, "/api/v1/agreements/import", Some(&tampered))
+        .await;
+    assert_eq!(
+        (s, code(&out)),
+        (422, "agreement_signature_invalid"),
+        "{out}"
+    );
+    // Changed terms without signatures: refused where a copy is held, as different terms.
+    tampered["signatures"] = json!([]);
+    let (s, out) = a
+        .pm(Method::POST, "/api/v1/agreements/import", Some(&tampered))
+        .await;
+    assert_eq!((s, code(&out)), (409, "terms_differ"), "{out}");
+    // A document that does not name this instance is refused.
+    let c_key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let mut foreign = signed_copy["document"].clone();
+    foreign["agreement"]["parties"][1]["public_key"] =
+        json!(hex::encode(c_key.verifying_key().to_bytes()));
+    foreign["signatures"] = json!([]);
+    let (s, out) = b
+        .pm(Method::POST, "/api/v1/agreements/import", Some(&foreign))
+        .await;
+    assert_eq!((s, code(&out)), (422, "not_a_party"), "{out}");
+    // Signed by one side only, nothing is shared yet.
+    let (s, out) = b
+        .pm(
+            Method::POST,
+            "/api/v1/agreements/import",
+            Some(&signed_copy["document"]),
+        )
+        .await;
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(out["status"], "awaiting_signature");
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC1234", "stolen-vehicle", 1),
+    )
+    .await;
+    assert_eq!((s, code(&out)), (403, "agreement_not_signed"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Southville SO")
+    );
+    // The public summary says with whom, what and when.
+    let summaries = b.server.state.store.agreement_summaries().await.unwrap();
+    assert_eq!(summaries[0].partner_agency, "Candor agency");
+    assert!(
+        summaries[0]
+            .scope
+            .contains("plate queries (full plates only"),
+        "{}",
+        summaries[0].scope
+    );
+    assert!(summaries[0].scope.contains("no onward sharing"));
+    assert!(!summaries[0].signed_by_both);
+
+    a.stop().await;
+    b.stop().await;
+}
