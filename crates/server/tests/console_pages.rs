@@ -26,6 +26,7 @@ const PAGES: &[(&str, &[P])] = &[
     ("/console/cameras", &[P::ManageCameras]),
     ("/console/people", &[P::ManageUsers, P::GrantAccess]),
     ("/console/policy", &[P::ManagePolicy]),
+    ("/console/sharing", &[P::ManageSharing]),
 ];
 
 struct Answer {
@@ -413,5 +414,87 @@ async fn a_hot_list_import_reports_every_bad_line_and_keeps_the_list() {
     let res = import("", "x").await.unwrap();
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("Give the list a name"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_program_manager_drafts_signs_and_revokes_an_agreement() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let pm = server.create_user("pm", "program_manager").await;
+    let s = server.session_for(&pm).await;
+    let post = |path: String, fields: Vec<(&'static str, String)>| {
+        let mut form = vec![("csrf_token", s.csrf.clone())];
+        form.extend(fields);
+        TestServer::no_redirect_client()
+            .post(server.url(&path))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&form)
+            .send()
+    };
+    let partner_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
+    let day = |d: i64| (chrono::Utc::now() + chrono::Duration::days(d)).to_rfc3339();
+    let draft = serde_json::json!({
+        "local": {"jurisdiction": "Virginia, USA", "instance_url": "https://alpr.north.example"},
+        "partner": {"agency_name": "Southville SO", "jurisdiction": "Virginia, USA",
+                    "instance_url": "https://alpr.south.example",
+                    "public_key": hex::encode(partner_key.to_bytes())},
+        "terms": {
+            "sharing": {"plate_queries": true, "hit_types": ["V"], "fields": ["plate", "captured_at"]},
+            "purposes": ["stolen-vehicle"], "excluded_purposes": [],
+            "limits": {"max_window": "7days", "max_results": 50},
+            "recipient_retention": "30days", "effective": day(-1), "expires": day(90)}
+    });
+
+    let res = post(
+        "/console/sharing/draft".into(),
+        vec![("document", "{oops".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("not a valid agreement request")
+    );
+    let res = post(
+        "/console/sharing/draft".into(),
+        vec![("document", draft.to_string())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("drafted") && page.contains("Southville SO"),
+        "{page}"
+    );
+    let agreements = server.state.store.agreements().await.unwrap();
+    assert_eq!(agreements.len(), 1);
+    let id = agreements[0].id.clone();
+
+    let res = post(format!("/console/sharing/{id}/sign"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Signed agreement"));
+    let res = post(
+        format!("/console/sharing/{id}/revoke"),
+        vec![("reason", " ".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422, "a revocation needs its reason");
+    let res = post(
+        format!("/console/sharing/{id}/revoke"),
+        vec![("reason", "pilot ended".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("is revoked"));
+    let held = server.state.store.agreement(&id).await.unwrap().unwrap();
+    assert!(held.revocation.is_some());
     server.stop().await;
 }

@@ -296,6 +296,38 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
     assert_eq!(s, 200);
     assert_eq!(listed["requests"][0]["user_name"], "det");
 
+    // The public page of each side names the agreement and counts the query, and nothing
+    // of who asked or for which plate.
+    for (node, partner, answered, outgoing) in
+        [(&b, "Northtown PD", 1, 0), (&a, "Southville SO", 0, 1)]
+    {
+        let page: Value = node
+            .server
+            .client
+            .get(node.server.url("/transparency.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sharing = &page["sharing"];
+        assert_eq!(
+            sharing["agreements"][0]["partner_agency"], partner,
+            "{sharing}"
+        );
+        assert!(sharing["agreements"][0]["revoked"].is_null());
+        let q = &sharing["queries_by_partner"][0];
+        assert_eq!(q["partner_agency"], partner, "{sharing}");
+        assert_eq!(q["incoming_answered"], answered);
+        assert_eq!(q["outgoing"], outgoing);
+        let text = page.to_string();
+        assert!(
+            !text.contains("ABC1234") && !text.contains("\"det\""),
+            "{text}"
+        );
+    }
+
     // Unsigned.
     let res = b
         .server

@@ -26,6 +26,7 @@ pub mod hotlists;
 pub mod people;
 pub mod policy;
 pub mod search;
+pub mod sharing;
 pub mod signin;
 
 /// The console's pages, the sign-in pages and the static files.
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .merge(cameras::routes())
         .merge(people::routes())
         .merge(policy::routes())
+        .merge(sharing::routes())
         .layer(axum::middleware::from_fn(no_store));
     Router::new()
         .merge(pages)

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use candor_store::cameras::Camera;
 use candor_store::reads::StoredRead;
 use serde::Deserialize;

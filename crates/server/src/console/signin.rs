@@ -269,7 +269,10 @@ pub async fn enrol_form(
                 .await
                 .map_err(ApiError::from)?
                 .ok_or_else(|| ApiError::unauthenticated("sign in again"))?;
-            let secret = user.totp_secret(&state.keys)?.unwrap_or_default();
+            let secret = user
+                .totp_secret(&state.keys)
+                .map_err(ApiError::from)?
+                .unwrap_or_default();
             let enrolment = credentials::totp_enrolment(
                 &secret,
                 &format!("Candor {}", state.config.agency_name),

@@ -30,7 +30,7 @@ use super::partner::{
 use crate::auth::{self, Actor, Permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::routes::search::PurposeBody;
+use crate::search::PurposeBody;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -761,9 +761,13 @@ pub async fn federated_search(
         &state,
         &actor,
         &policy.document,
-        record.seq,
-        req.to.saturating_sub(req.from),
-        total,
+        &crate::routes::reviews::SearchFacts {
+            audit_seq: record.seq,
+            range_ms: req.to.saturating_sub(req.from),
+            results: total,
+            partial,
+            query_fingerprint: state.keys.query_fingerprint(&plate),
+        },
     )
     .await?;
     Ok(Json(FederatedSearchAnswer {

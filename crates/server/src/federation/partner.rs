@@ -29,7 +29,7 @@ use super::agreements::{document, revoked_at};
 use super::signing::{MAX_SKEW_MS, RequestSignature};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{parse_json, read_body};
-use crate::routes::search::PurposeBody;
+use crate::search::PurposeBody;
 use crate::state::AppState;
 
 pub const QUERY_PATH: &str = "/federation/v1/query";

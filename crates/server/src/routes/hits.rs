@@ -10,6 +10,7 @@ use candor_store::hits::{Disposition, Hit, HitAction, HitDetails};
 use futures_util::Stream;
 use futures_util::StreamExt;
 use serde::Deserialize;
+use serde_json::json;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use utoipa::OpenApi;
@@ -53,6 +54,12 @@ pub async fn alert_stream(
     actor: Actor,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     actor.require(Permission::ViewAlerts)?;
+    // Every alert this stream carries holds plate data: the subscription is on record first.
+    audit::record(
+        &state,
+        OpsEvent::by(&actor, "alerts.stream", "alerts".into(), json!({})),
+    )
+    .await?;
     let rx = state.alerts.subscribe();
     let stream = BroadcastStream::new(rx).map(|item| {
         let event = match item {
@@ -99,6 +106,16 @@ pub async fn list_hits(
             f.limit.unwrap_or(100).clamp(1, 1000),
         )
         .await?;
+    audit::record(
+        &state,
+        OpsEvent::by(
+            &actor,
+            "hits.list",
+            "hits".into(),
+            json!({ "from": f.from, "to": f.to, "unverified": f.unverified, "count": hits.len() }),
+        ),
+    )
+    .await?;
     Ok(Json(hits))
 }
 
@@ -114,6 +131,11 @@ pub async fn get_hit(
         .get_hit(&state.keys, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("hit {id} not found")))?;
+    audit::record(
+        &state,
+        OpsEvent::by(&actor, "hit.view", format!("hit:{id}"), json!({})),
+    )
+    .await?;
     Ok(Json(hit))
 }
 

@@ -56,6 +56,28 @@ pub struct TransparencyPage {
     pub audit: AuditSection,
     /// Signed purge receipts, newest first; absent when the policy does not publish them.
     pub purge_receipts: Option<Vec<PublishedReceipt>>,
+    pub sharing: SharingSection,
+}
+
+/// Sharing with other agencies: every agreement both sides signed, and how many queries
+/// crossed each one (counts only; never who asked or for what plate).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SharingSection {
+    /// Agreements signed by both agencies (in force, expired or revoked), newest first.
+    pub agreements: Vec<PublishedAgreement>,
+    /// Shared queries per partner agency since records began.
+    pub queries_by_partner: Vec<candor_store::agreements::PartnerQueryCounts>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublishedAgreement {
+    pub partner_agency: String,
+    /// What is shared, in words.
+    pub scope: String,
+    /// RFC 3339 dates.
+    pub effective: String,
+    pub expires: String,
+    pub revoked: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -266,6 +288,33 @@ fn how_to_verify(public_key: &str) -> Vec<String> {
 }
 
 /// Builds the page from the records, now.
+async fn sharing_section(state: &AppState) -> Result<SharingSection, ApiError> {
+    let mut agreements: Vec<PublishedAgreement> = state
+        .store
+        .agreement_summaries()
+        .await?
+        .into_iter()
+        // A draft one side has not signed was never in force: nothing to publish.
+        .filter(|a| a.signed_by_both)
+        .map(|a| PublishedAgreement {
+            partner_agency: a.partner_agency,
+            scope: a.scope,
+            effective: rfc3339(a.effective_at),
+            expires: rfc3339(a.expires_at),
+            revoked: a.revoked_at.map(rfc3339),
+        })
+        .collect();
+    agreements.sort_by(|a, b| b.effective.cmp(&a.effective));
+    let queries_by_partner = state
+        .store
+        .shared_query_counts(0, candor_store::now_ms() + 1)
+        .await?;
+    Ok(SharingSection {
+        agreements,
+        queries_by_partner,
+    })
+}
+
 pub async fn build_page(state: &AppState) -> Result<TransparencyPage, ApiError> {
     let policy = crate::routes::policy::policy_in_force(state).await?;
     let doc = &policy.document;
@@ -418,6 +467,7 @@ pub async fn build_page(state: &AppState) -> Result<TransparencyPage, ApiError> 
             public_key,
         },
         purge_receipts,
+        sharing: sharing_section(state).await?,
     })
 }
 
