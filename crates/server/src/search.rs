@@ -151,6 +151,39 @@ fn denied(message: String) -> ApiError {
     ApiError::unprocessable("purpose_denied", message)
 }
 
+/// Records a search the policy refused (who tried what, for which stated purpose, and why
+/// it was refused), then gives the refusal to return. Nothing was looked up.
+async fn refused(
+    state: &AppState,
+    actor: &Actor,
+    target: SearchTarget,
+    req: &SearchRequest,
+    policy_version: i64,
+    why: String,
+) -> ApiError {
+    let entry = candor_audit::AuditEntry::new(
+        chrono::Utc::now(),
+        candor_audit::Actor::User {
+            id: actor.user_id.to_string(),
+            name: actor.username.clone(),
+        },
+        target.audit_action(),
+        format!("case:{}", req.purpose.case_number),
+        candor_audit::Outcome::Denied,
+    )
+    .with_source(actor.remote_addr.clone())
+    .with_details(json!({
+        "purpose": req.purpose,
+        "query": {"plate": req.plate, "lookalikes": req.lookalikes, "from": req.from, "to": req.to},
+        "reason": why,
+        "policy_version": policy_version,
+    }));
+    match state.store.append_audit(entry).await {
+        Ok(_) => denied(why),
+        Err(e) => ApiError::from(e),
+    }
+}
+
 /// Runs a purpose-bound search for `actor` and returns one page of results, audited.
 pub async fn run_search(
     state: &AppState,
@@ -196,12 +229,13 @@ pub async fn run_search(
         from,
         to,
     };
-    check_search(&policy.document, &purpose, &shape).map_err(|e| denied(e.to_string()))?;
+    if let Err(e) = check_search(&policy.document, &purpose, &shape) {
+        return Err(refused(state, actor, target, &req, policy.version, e.to_string()).await);
+    }
     let lookalikes = if req.lookalikes {
         if policy.document.lookalike_budget == 0 {
-            return Err(denied(
-                "look-alike searches are not allowed by this policy (its look-alike budget is 0); search without look-alikes".into(),
-            ));
+            let why = "look-alike searches are not allowed by this policy (its look-alike budget is 0); search without look-alikes";
+            return Err(refused(state, actor, target, &req, policy.version, why.into()).await);
         }
         Some(LookAlikes {
             classes: LookAlikeClasses::vendor_default(),

@@ -836,3 +836,33 @@ async fn agreements_are_validated_and_signed_copies_must_match() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_partial_plate_is_answered_only_where_the_agreement_states_it() {
+    let a = Node::start("Northtown PD").await;
+    let b = Node::start("Southville SO").await;
+    b.ingest("cam-b1", &["ABC1234", "ABD1234", "XYZ999"]).await;
+    let mut t = terms(&["V"], true);
+    t["limits"]["partial_plates"] = json!(true);
+    let id = agree(&a, &b, t).await;
+    let (s, out) = signed(
+        &a,
+        &b,
+        &id,
+        QUERY_PATH,
+        &query(&a, "ABC12*", "stolen-vehicle", 1),
+    )
+    .await;
+    assert_eq!(s, 200, "{out}");
+    let plates: Vec<&str> = out["reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["plate"].as_str().unwrap())
+        .collect();
+    assert_eq!(plates, ["ABC1234"], "{out}");
+    let incoming = b.audit("federation.query.incoming").await;
+    assert_eq!(incoming[0].entry.details["query"]["kind"], "partial");
+    a.stop().await;
+    b.stop().await;
+}

@@ -182,6 +182,29 @@ async fn forbidden_or_malformed_purposes_are_refused_with_the_reason() {
             .await
             .unwrap();
         assert_eq!(res.status(), 422);
+        // Every refusal is on record, with its reason, and nothing was looked up.
+        let filter = candor_store::audit_log::AuditFilter {
+            action_prefix: Some("search.reads".into()),
+            target: None,
+            from_ms: None,
+            to_ms: None,
+            before_seq: None,
+            limit: 100,
+        };
+        let refused: Vec<_> = server
+            .state
+            .store
+            .search_audit(&filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.entry.outcome == candor_audit::Outcome::Denied)
+            .collect();
+        assert_eq!(refused.len(), 5, "four bad purposes and one long range");
+        assert!(
+            refused.iter().all(|r| r.entry.details["reason"].is_string()
+                && r.entry.details.get("results").is_none())
+        );
         // Officers may not search reads.
         let otto = server.create_user("otto", "officer").await;
         let o = server.session_for(&otto).await;

@@ -124,6 +124,10 @@ pub struct Store {
     /// polling) instead of spinning on the busy timeout. Other processes still meet the
     /// busy timeout.
     writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite: the one connection that write transactions use. Its page cache stays valid
+    /// from one transaction to the next (a write through another connection would discard
+    /// it), so a batch does not re-read the index pages the previous batch just wrote.
+    writer_pool: Option<AnyPool>,
 }
 
 impl Store {
@@ -142,7 +146,7 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
         let pool = match backend {
-            Backend::Sqlite => open_sqlite(url).await?,
+            Backend::Sqlite => open_sqlite(url, 8).await?,
             Backend::Postgres => {
                 let opts = AnyConnectOptions::from_str(url)?;
                 AnyPoolOptions::new()
@@ -158,10 +162,15 @@ impl Store {
         }
         let writer =
             (backend == Backend::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        let writer_pool = match backend {
+            Backend::Sqlite => Some(open_sqlite(url, 1).await?),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
             writer,
+            writer_pool,
         })
     }
 
@@ -182,9 +191,9 @@ impl Store {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let inner = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+        let inner = match &self.writer_pool {
+            Some(w) => w.begin_with("BEGIN IMMEDIATE").await?,
+            None => self.pool.begin().await?,
         };
         Ok(Tx {
             inner,
@@ -200,11 +209,15 @@ impl Store {
 
     /// Closes every connection (waits for queries in flight).
     pub async fn close(&self) {
+        if let Some(w) = &self.writer_pool {
+            w.close().await;
+        }
         self.pool.close().await;
     }
 }
 
-async fn open_sqlite(url: &str) -> Result<AnyPool, StoreError> {
+/// A pool of at most `connections` SQLite connections, with Candor's per-connection settings.
+async fn open_sqlite(url: &str, connections: u32) -> Result<AnyPool, StoreError> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -234,7 +247,7 @@ async fn open_sqlite(url: &str) -> Result<AnyPool, StoreError> {
 
     let opts = AnyConnectOptions::from_str(&format!("sqlite://{path}"))?;
     let pool = AnyPoolOptions::new()
-        .max_connections(8)
+        .max_connections(connections)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(|conn, _meta| {
             Box::pin(async move {

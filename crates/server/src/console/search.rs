@@ -292,7 +292,7 @@ fn place_error(e: ApiError) -> Result<FieldErrors, ApiError> {
     let mut f = FieldErrors::default();
     match e.code.as_str() {
         "purpose_denied" => f.purpose = Some(e.message),
-        "invalid_plate" | "partial_search_unavailable" => f.plate = Some(e.message),
+        "invalid_plate" => f.plate = Some(e.message),
         "invalid_range" => f.range = Some(e.message),
         "invalid_body" | "invalid" | "invalid_area" | "invalid_cursor" => {
             f.general = Some(e.message)

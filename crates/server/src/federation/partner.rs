@@ -388,24 +388,34 @@ pub async fn partner_query(
             return Err(denied(&d));
         }
     };
-    if partial || plate.is_empty() {
-        return Err(ApiError::unprocessable(
-            "partial_search_unavailable",
-            "this instance answers full-plate queries only; give the whole plate",
-        ));
-    }
-    // Only this instance's own reads: hits received from partners live apart and are
-    // never part of an answer (no onward sharing).
-    let reads = state
+    // The same pattern rules and store search as a local search; only this instance's own
+    // reads: hits received from partners live apart and are never part of an answer (no
+    // onward sharing).
+    let pattern = candor_platetext::wildcard::Pattern::parse(&q.plate)
+        .map_err(|e| ApiError::unprocessable("invalid_plate", e.to_string()))?;
+    let lookalikes = (q.lookalike && policy.document.lookalike_budget > 0).then(|| {
+        candor_store::search::LookAlikes {
+            classes: candor_platetext::lookalike::LookAlikeClasses::vendor_default(),
+            budget: policy.document.lookalike_budget,
+        }
+    });
+    let page = state
         .store
-        .reads_by_plate(
+        .search_reads(
             &state.keys,
-            &plate,
-            q.from,
-            q.to,
-            i64::from(grant.max_results),
+            &candor_store::search::ReadSearch {
+                pattern,
+                lookalikes,
+                from: q.from,
+                to: q.to,
+                cameras: None,
+                hits_only: false,
+                limit: grant.max_results.max(1) as usize,
+                after: None,
+            },
         )
         .await?;
+    let reads = page.reads;
     let locations: std::collections::HashMap<String, String> = state
         .store
         .list_cameras()
