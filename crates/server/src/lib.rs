@@ -14,6 +14,7 @@ pub mod extract;
 pub mod federation;
 pub mod http_client;
 pub mod ingest;
+pub mod keyfile;
 pub mod matcher;
 pub mod openapi;
 pub mod purge;

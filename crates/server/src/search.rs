@@ -151,6 +151,28 @@ fn denied(message: String) -> ApiError {
     ApiError::unprocessable("purpose_denied", message)
 }
 
+/// The audit record of a search by `actor`, filed under its case number.
+fn audit_entry(
+    actor: &Actor,
+    target: SearchTarget,
+    req: &SearchRequest,
+    outcome: candor_audit::Outcome,
+    details: serde_json::Value,
+) -> candor_audit::AuditEntry {
+    candor_audit::AuditEntry::new(
+        chrono::Utc::now(),
+        candor_audit::Actor::User {
+            id: actor.user_id.to_string(),
+            name: actor.username.clone(),
+        },
+        target.audit_action(),
+        format!("case:{}", req.purpose.case_number),
+        outcome,
+    )
+    .with_source(actor.remote_addr.clone())
+    .with_details(details)
+}
+
 /// Records a search the policy refused (who tried what, for which stated purpose, and why
 /// it was refused), then gives the refusal to return. Nothing was looked up.
 async fn refused(
@@ -161,23 +183,13 @@ async fn refused(
     policy_version: i64,
     why: String,
 ) -> ApiError {
-    let entry = candor_audit::AuditEntry::new(
-        chrono::Utc::now(),
-        candor_audit::Actor::User {
-            id: actor.user_id.to_string(),
-            name: actor.username.clone(),
-        },
-        target.audit_action(),
-        format!("case:{}", req.purpose.case_number),
-        candor_audit::Outcome::Denied,
-    )
-    .with_source(actor.remote_addr.clone())
-    .with_details(json!({
+    let details = json!({
         "purpose": req.purpose,
         "query": {"plate": req.plate, "lookalikes": req.lookalikes, "from": req.from, "to": req.to},
         "reason": why,
         "policy_version": policy_version,
-    }));
+    });
+    let entry = audit_entry(actor, target, req, candor_audit::Outcome::Denied, details);
     match state.store.append_audit(entry).await {
         Ok(_) => denied(why),
         Err(e) => ApiError::from(e),
@@ -267,18 +279,7 @@ pub async fn run_search(
         SearchTarget::Reads => None,
     };
 
-    let entry = candor_audit::AuditEntry::new(
-        chrono::Utc::now(),
-        candor_audit::Actor::User {
-            id: actor.user_id.to_string(),
-            name: actor.username.clone(),
-        },
-        target.audit_action(),
-        format!("case:{}", req.purpose.case_number),
-        candor_audit::Outcome::Success,
-    )
-    .with_source(actor.remote_addr.clone())
-    .with_details(json!({
+    let details = json!({
         "purpose": req.purpose,
         "query": {
             "plate": pattern.to_string(),
@@ -293,7 +294,8 @@ pub async fn run_search(
         },
         "results": page.reads.len(),
         "policy_version": policy.version,
-    }));
+    });
+    let entry = audit_entry(actor, target, &req, candor_audit::Outcome::Success, details);
     // The audit record and the usage count commit together, before any result returns.
     let mut tx = state.store.begin().await?;
     let record = state.store.append_audit_tx(&mut tx, entry).await?;

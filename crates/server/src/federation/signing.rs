@@ -37,26 +37,7 @@ pub const H_SIGNATURE: &str = "x-candor-signature";
 /// Loads the instance's federation key from `key_dir`, creating it (and its public half)
 /// on first use: `candor init` makes it, older data directories get it on first open.
 pub fn instance_key(key_dir: &Path) -> anyhow::Result<SigningKey> {
-    let path = key_dir.join(FEDERATION_KEY_FILE);
-    if let Ok(bytes) = std::fs::read(&path) {
-        let seed: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{}: not a 32-byte Ed25519 seed", path.display()))?;
-        return Ok(SigningKey::from_bytes(&seed));
-    }
-    std::fs::create_dir_all(key_dir)?;
-    let seed: [u8; 32] = crate::auth::credentials::random_bytes(32)
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("random source failed"))?;
-    let key = SigningKey::from_bytes(&seed);
-    crate::routes::audit::write_new_file(&path, &seed, 0o600)?;
-    crate::routes::audit::write_new_file(
-        &key_dir.join(FEDERATION_PUBLIC_KEY_FILE),
-        format!("{}\n", public_key_hex(&key)).as_bytes(),
-        0o644,
-    )?;
-    Ok(key)
+    crate::keyfile::ed25519_key(key_dir, FEDERATION_KEY_FILE, FEDERATION_PUBLIC_KEY_FILE)
 }
 
 pub fn public_key_hex(key: &SigningKey) -> String {

@@ -44,45 +44,7 @@ pub fn routes() -> Router<AppState> {
 /// Loads the audit signing key from `key_dir`, creating it (and its public half) on first
 /// use.
 pub fn audit_signing_key(key_dir: &Path) -> anyhow::Result<SigningKey> {
-    let path = key_dir.join(AUDIT_KEY_FILE);
-    if let Ok(bytes) = std::fs::read(&path) {
-        let seed: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{}: not a 32-byte Ed25519 seed", path.display()))?;
-        return Ok(SigningKey::from_bytes(&seed));
-    }
-    std::fs::create_dir_all(key_dir)?;
-    let seed: [u8; 32] = crate::auth::credentials::random_bytes(32)
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("random source failed"))?;
-    let key = SigningKey::from_bytes(&seed);
-    write_new_file(&path, &seed, 0o600)?;
-    write_new_file(
-        &key_dir.join(AUDIT_PUBLIC_KEY_FILE),
-        format!("{}\n", hex::encode(key.verifying_key().to_bytes())).as_bytes(),
-        0o644,
-    )?;
-    Ok(key)
-}
-
-pub(crate) fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut f = opts
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
+    crate::keyfile::ed25519_key(key_dir, AUDIT_KEY_FILE, AUDIT_PUBLIC_KEY_FILE)
 }
 
 fn signing_key(state: &AppState) -> Result<SigningKey, ApiError> {
