@@ -3,7 +3,7 @@
 //! then publish alerts for the new hits.
 
 use candor_store::cameras::Camera;
-use candor_store::reads::{Candidate, IngestOutcome, NewRead, ReadDetails};
+use candor_store::reads::{Candidate, IngestOutcome, NewRead, PlateBox, ReadDetails};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -32,6 +32,8 @@ pub struct IncomingRead {
     pub vehicle_color: Option<String>,
     pub vehicle_make: Option<String>,
     pub image_id: Option<i64>,
+    /// The plate's box in the image `image_id` (set by the engine, not by cameras).
+    pub plate_box: Option<PlateBox>,
 }
 
 /// The answer to an ingest request.
@@ -226,6 +228,7 @@ pub async fn accept(
                 image_ref: r.image_ref,
                 vehicle_color: r.vehicle_color,
                 vehicle_make: r.vehicle_make,
+                plate_box: r.plate_box,
             },
             image_id: r.image_id,
             hits,

@@ -498,3 +498,108 @@ async fn a_program_manager_drafts_signs_and_revokes_an_agreement() {
     assert!(held.revocation.is_some());
     server.stop().await;
 }
+
+/// A hit on a read that Candor made from an image shows the plate cut from that image, to
+/// those who may see images; fetching it is audited.
+#[tokio::test]
+async fn a_hit_from_an_image_shows_the_plate_crop() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    server.camera("cam-crop").await;
+    server.hot_list("stolen", "V", "plate\nCROP123\n").await;
+    let state = &server.state;
+    // A 400×200 scene: grey, with a white plate where the engine would have boxed it.
+    let mut scene = image::RgbImage::from_pixel(400, 200, image::Rgb([90, 90, 90]));
+    for y in 80..120 {
+        for x in 100..220 {
+            scene.put_pixel(x, y, image::Rgb([250, 250, 250]));
+        }
+    }
+    let mut png = std::io::Cursor::new(Vec::new());
+    scene.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let now = candor_store::now_ms();
+    let image_id = state
+        .store
+        .store_image(
+            &state.keys,
+            &state.config.image_dir(),
+            "cam-crop",
+            now,
+            86_400,
+            "image/png",
+            png.get_ref(),
+        )
+        .await
+        .unwrap();
+    let camera = state.store.get_camera("cam-crop").await.unwrap().unwrap();
+    let read = candor_server::ingest::IncomingRead {
+        plate: "CROP123".into(),
+        confidence: 0.9,
+        captured_at: now,
+        image_id: Some(image_id),
+        plate_box: Some(candor_store::reads::PlateBox {
+            x: 100,
+            y: 80,
+            w: 120,
+            h: 40,
+        }),
+        ..Default::default()
+    };
+    let outcome = candor_server::ingest::accept(state, &camera, "crop-1", b"crop-1", vec![read])
+        .await
+        .unwrap();
+    let read_id = outcome.hits[0].read_id;
+
+    let officer = server.create_user("olive", "officer").await;
+    let s = server.session_for(&officer).await;
+    let get = |path: String, token: String| {
+        TestServer::no_redirect_client()
+            .get(server.url(&path))
+            .header("cookie", format!("candor_session={token}"))
+            .send()
+    };
+    let page = get("/console/alerts".into(), s.token.clone())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/console/reads/{read_id}/plate")),
+        "{page}"
+    );
+    let res = get(format!("/console/reads/{read_id}/plate"), s.token.clone())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    let crop = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    // The box with a margin of a quarter of its height (10 px) on each side.
+    assert_eq!((crop.width(), crop.height()), (140, 60));
+    assert_eq!(
+        crop.to_rgb8().get_pixel(70, 30),
+        &image::Rgb([250, 250, 250])
+    );
+    let viewed = state
+        .store
+        .search_audit(&candor_store::audit_log::AuditFilter {
+            action_prefix: Some("image.view".into()),
+            target: None,
+            from_ms: None,
+            to_ms: None,
+            before_seq: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(viewed.len(), 1);
+    assert_eq!(viewed[0].entry.details["part"], "plate");
+
+    // Without the image permission, no crop (and no link to one).
+    let auditor = server.create_user("audrey", "auditor").await;
+    let t = server.session_for(&auditor).await;
+    let res = get(format!("/console/reads/{read_id}/plate"), t.token.clone())
+        .await
+        .unwrap();
+    assert_ne!(res.status(), 200);
+    server.stop().await;
+}

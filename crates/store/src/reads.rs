@@ -38,6 +38,18 @@ pub struct ReadDetails {
     pub image_ref: Option<String>,
     pub vehicle_color: Option<String>,
     pub vehicle_make: Option<String>,
+    /// Where the plate is in the read's stored image (reads Candor made from an image).
+    #[serde(default, rename = "box", skip_serializing_if = "Option::is_none")]
+    pub plate_box: Option<PlateBox>,
+}
+
+/// A plate's box in its image, in that image's pixels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PlateBox {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
 }
 
 /// A read ready to store, with the hits the matcher found for it.

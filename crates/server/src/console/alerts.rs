@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/alerts/hits/{id}/disposition", post(disposition))
         .route("/console/alerts/hits/{id}/action", post(action))
         .route("/console/images/{id}", get(image))
+        .route("/console/reads/{id}/plate", get(plate_crop))
 }
 
 /// One hit as the officer compares it: the read beside the hot-list entry.
@@ -48,6 +49,8 @@ pub struct HitCard {
     pub camera: String,
     pub time: String,
     pub image_id: Option<i64>,
+    /// The read whose plate can be shown cropped from its image (the engine gave a box).
+    pub crop_read_id: Option<i64>,
     pub disposition: Option<String>,
     pub action: Option<String>,
     pub csrf: String,
@@ -116,6 +119,10 @@ async fn card(
         camera: hit.camera_id.clone(),
         time: time_text(read.as_ref().map_or(hit.created_at, |r| r.captured_at)),
         image_id: read.as_ref().and_then(|r| r.image_id),
+        crop_read_id: read
+            .as_ref()
+            .filter(|r| r.image_id.is_some() && r.details.plate_box.is_some())
+            .map(|r| r.id),
         disposition: hit
             .disposition
             .as_ref()
@@ -323,4 +330,69 @@ async fn image(
         image.bytes,
     )
         .into_response())
+}
+
+/// The plate cut from a read's image (with a margin around the engine's box), as PNG, for
+/// the officer to compare with the hot-list entry. Audited like the whole image.
+async fn plate_crop(
+    State(state): State<AppState>,
+    c: Console,
+    Path(read_id): Path<i64>,
+) -> Result<Response, PageError> {
+    c.actor
+        .require(Permission::ViewImages)
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    let gone = || {
+        ApiError::not_found(format!(
+            "read {read_id} has no plate image (it may have been purged)"
+        ))
+    };
+    let read = state
+        .store
+        .get_read(&state.keys, read_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(gone)?;
+    let (Some(image_id), Some(b)) = (read.image_id, read.details.plate_box) else {
+        return Err(gone().into());
+    };
+    let image = state
+        .store
+        .get_image(&state.keys, &state.config.image_dir(), image_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(gone)?;
+    let png = crop_png(&image.bytes, b).map_err(|e| {
+        ApiError::internal(format!("cannot cut the plate from image {image_id}: {e}"))
+    })?;
+    crate::audit::record(
+        &state,
+        crate::audit::OpsEvent::by(
+            &c.actor,
+            "image.view",
+            format!("image:{image_id}"),
+            serde_json::json!({ "read_id": read_id, "part": "plate", "camera_id": image.camera_id }),
+        ),
+    )
+    .await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+/// The box grown by a quarter of its height on every side (the plate's edges and frame help
+/// the comparison), clipped to the image, encoded as PNG.
+pub fn crop_png(image_bytes: &[u8], b: candor_store::reads::PlateBox) -> anyhow::Result<Vec<u8>> {
+    let img = image::load_from_memory(image_bytes)?;
+    let margin = b.h / 4;
+    let x =
+        b.x.saturating_sub(margin)
+            .min(img.width().saturating_sub(1));
+    let y =
+        b.y.saturating_sub(margin)
+            .min(img.height().saturating_sub(1));
+    let w = (b.w + 2 * margin).min(img.width() - x).max(1);
+    let h = (b.h + 2 * margin).min(img.height() - y).max(1);
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.crop_imm(x, y, w, h)
+        .write_to(&mut out, image::ImageFormat::Png)?;
+    Ok(out.into_inner())
 }

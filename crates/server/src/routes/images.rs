@@ -145,6 +145,12 @@ pub async fn post_image(
             region: p.region,
             captured_at,
             image_id: Some(image_id),
+            plate_box: Some(candor_store::reads::PlateBox {
+                x: p.bbox.x.max(0.0).round() as u32,
+                y: p.bbox.y.max(0.0).round() as u32,
+                w: p.bbox.w.max(1.0).round() as u32,
+                h: p.bbox.h.max(1.0).round() as u32,
+            }),
             ..Default::default()
         })
         .collect();

@@ -142,6 +142,7 @@ pub async fn post_reads(
             vehicle_color: r.vehicle_color,
             vehicle_make: r.vehicle_make,
             image_id: None,
+            plate_box: None,
         });
     }
     let outcome =
@@ -281,6 +282,7 @@ pub async fn post_openalpr(
                 vehicle_color: vehicle.color.into_iter().next().map(|c| c.name),
                 vehicle_make: vehicle.make.into_iter().next().map(|m| m.name),
                 image_id: None,
+                plate_box: None,
             };
             (format!("alpr_group:{id}"), vec![read])
         }
