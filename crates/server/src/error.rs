@@ -45,6 +45,15 @@ impl ApiError {
     pub fn forbidden(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
+    /// A refusal the person can put right in the form they sent (a conflict or invalid
+    /// content): console pages show it next to the form instead of an error page.
+    pub fn is_correctable(&self) -> bool {
+        matches!(
+            self.status,
+            StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
+        )
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }

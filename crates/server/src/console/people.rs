@@ -168,9 +168,7 @@ async fn create(
             );
             page(&state, c, Some(notice), None, CreateForm::default()).await
         }
-        Err(e)
-            if e.status == StatusCode::CONFLICT || e.status == StatusCode::UNPROCESSABLE_ENTITY =>
-        {
+        Err(e) if e.is_correctable() => {
             let create = CreateForm {
                 password: String::new(),
                 ..form
@@ -244,12 +242,7 @@ async fn act(
             )
             .await
         }
-        Err(e)
-            if matches!(
-                e.status,
-                StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
-            ) =>
-        {
+        Err(e) if e.is_correctable() => {
             page(
                 &state,
                 c,

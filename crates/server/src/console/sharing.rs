@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use super::alerts::layout_copy;
 use super::{Console, Layout, PageError, render_status, time_text};
-use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::federation::manage::{self as api, RequestsQuery, RevokeRequest};
 use crate::state::AppState;
@@ -169,14 +168,6 @@ async fn sharing_page(State(state): State<AppState>, c: Console) -> Result<Respo
     page(&state, c, Outcome::default()).await
 }
 
-/// A refusal the person can fix is shown on the page; anything else is an error page.
-fn fixable(e: &ApiError) -> bool {
-    matches!(
-        e.status,
-        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT | StatusCode::BAD_REQUEST
-    )
-}
-
 #[derive(Deserialize)]
 struct DocumentForm {
     #[serde(default)]
@@ -213,7 +204,7 @@ async fn draft(
                 view.id, view.partner_agency
             ));
         }
-        Err(e) if fixable(&e) => out.draft_error = Some(e.message),
+        Err(e) if e.is_correctable() => out.draft_error = Some(e.message),
         Err(e) => return Err(PageError::within(c.layout, e)),
     }
     page(&state, c, out).await
@@ -249,7 +240,7 @@ async fn import(
                 view.id, view.status
             ));
         }
-        Err(e) if fixable(&e) => out.import_error = Some(e.message),
+        Err(e) if e.is_correctable() => out.import_error = Some(e.message),
         Err(e) => return Err(PageError::within(c.layout, e)),
     }
     page(&state, c, out).await
@@ -268,7 +259,7 @@ async fn sign(
                 view.id, view.partner_agency
             ))
         }
-        Err(e) if fixable(&e) => out.action_error = Some(e.message),
+        Err(e) if e.is_correctable() => out.action_error = Some(e.message),
         Err(e) => return Err(PageError::within(c.layout, e)),
     }
     page(&state, c, out).await
@@ -297,7 +288,7 @@ async fn revoke(
                 view.id, view.partner_agency
             ))
         }
-        Err(e) if fixable(&e) => out.action_error = Some(e.message),
+        Err(e) if e.is_correctable() => out.action_error = Some(e.message),
         Err(e) => return Err(PageError::within(c.layout, e)),
     }
     page(&state, c, out).await
