@@ -193,6 +193,8 @@ pub enum AgreementDenial {
     QueriesNotShared,
     #[error("hits of type {hit_type:?} are not shared under this agreement (shared: {shared})")]
     HitTypeNotShared { hit_type: String, shared: String },
+    #[error("hot list {name:?} is not shared under this agreement (shared: {shared})")]
+    HotListNotShared { name: String, shared: String },
     #[error(
         "onward sharing refused: {what} comes from {claimed:?}, not from the party {party:?}; data received under an agreement is never passed on"
     )]
@@ -243,6 +245,7 @@ impl AgreementDenial {
             AgreementDenial::Expired { .. } => "agreement_expired",
             AgreementDenial::QueriesNotShared => "queries_not_shared",
             AgreementDenial::HitTypeNotShared { .. } => "hit_type_not_shared",
+            AgreementDenial::HotListNotShared { .. } => "hot_list_not_shared",
             AgreementDenial::OnwardSharing { .. } => "onward_sharing",
             AgreementDenial::PurposeExcluded { .. } => "purpose_excluded",
             AgreementDenial::PurposeNotAllowed { .. } => "purpose_not_allowed",
@@ -630,6 +633,29 @@ pub fn decide_hit(
     Ok(())
 }
 
+/// Whether a party may receive the named hot list under `signed` at `now`: the agreement
+/// is in force and names the list in `sharing.hot_lists`.
+pub fn decide_hot_list(
+    signed: &SignedAgreement,
+    revoked_at: Option<DateTime<Utc>>,
+    list_name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AgreementDenial> {
+    signed.check_in_force(revoked_at, now)?;
+    let shared = &signed.agreement.sharing.hot_lists;
+    if !shared.iter().any(|n| n == list_name) {
+        return Err(AgreementDenial::HotListNotShared {
+            name: list_name.to_string(),
+            shared: if shared.is_empty() {
+                "none".into()
+            } else {
+                shared.join(", ")
+            },
+        });
+    }
+    Ok(())
+}
+
 /// Whether hits of `hit_type` go to the other party under `signed` at `now`.
 pub fn shares_hit_type(
     signed: &SignedAgreement,
@@ -961,5 +987,22 @@ mod tests {
         assert!(shares_hit_type(&s, None, "stolen-vehicle", t(15)));
         assert!(!shares_hit_type(&s, Some(t(14)), "stolen-vehicle", t(15)));
         assert!(!shares_hit_type(&s, None, "warrant", t(15)));
+    }
+
+    #[test]
+    fn only_named_hot_lists_while_in_force() {
+        let mut s = signed();
+        assert_eq!(
+            decide_hot_list(&s, None, "stolen", t(15)).unwrap_err().code(),
+            "hot_list_not_shared"
+        );
+        s.agreement.sharing.hot_lists = vec!["stolen".into()];
+        s.sign(&key(1), "a", t(1)).unwrap();
+        s.sign(&key(2), "b", t(1)).unwrap();
+        decide_hot_list(&s, None, "stolen", t(15)).unwrap();
+        let d = decide_hot_list(&s, None, "warrants", t(15)).unwrap_err();
+        assert!(d.to_string().contains("shared: stolen"), "{d}");
+        let d = decide_hot_list(&s, Some(t(14)), "stolen", t(15)).unwrap_err();
+        assert_eq!(d.code(), "agreement_revoked");
     }
 }

@@ -13,7 +13,7 @@ pub use access::{AccessDenied, AccessGate};
 pub use agreement::{
     AGREEMENT_FORMAT, Agreement, AgreementDenial, AgreementInvalid, AgreementSignature,
     IncomingQuery, Party, QueryGrant, QueryLimits, SharedField, Sharing, SignedAgreement,
-    decide_hit, decide_query, parse_public_key, shares_hit_type,
+    decide_hit, decide_hot_list, decide_query, parse_public_key, shares_hit_type,
 };
 pub use document::human as human_duration;
 pub use document::{

@@ -32,5 +32,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::transparency::Doc::openapi());
     doc.merge(crate::federation::partner::Doc::openapi());
     doc.merge(crate::federation::manage::Doc::openapi());
+    doc.merge(crate::federation::hotlists::Doc::openapi());
     doc
 }

@@ -47,4 +47,27 @@
     if (empty) empty.hidden = true;
     status.textContent = "New hit on " + alert.list_name + " at camera " + alert.camera_id + ": verify it before acting.";
   });
+  // A partner's hit: the card (with only what the agreement shares) comes from the server,
+  // which records the view.
+  const partnerList = document.getElementById("partner-alerts");
+  const partnerEmpty = document.getElementById("no-partner-alerts");
+  source.addEventListener("partner_hit", async function (ev) {
+    let alert;
+    try { alert = JSON.parse(ev.data); } catch (e) { return; }
+    if (!partnerList || document.getElementById("partner-hit-" + alert.received_id)) return;
+    const res = await fetch("/console/alerts/partner-hits/" + encodeURIComponent(alert.received_id), { credentials: "same-origin" });
+    if (res.redirected || !res.ok) {
+      status.textContent = "A partner's hit arrived but could not be shown: reload the page.";
+      status.classList.add("warn");
+      return;
+    }
+    const template = document.createElement("template");
+    template.innerHTML = (await res.text()).trim();
+    const card = template.content.firstElementChild;
+    if (!card) return;
+    card.classList.add("new");
+    partnerList.prepend(card);
+    if (partnerEmpty) partnerEmpty.hidden = true;
+    status.textContent = "New hit shared by " + alert.partner_agency + ".";
+  });
 })();

@@ -659,3 +659,102 @@ impl Store {
         Ok(out)
     }
 }
+
+/// Where a hot list received from a partner came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PartnerHotList {
+    /// The local hot list's name.
+    pub list_name: String,
+    pub agreement_id: String,
+    pub partner_agency: String,
+    /// The list's name at the partner.
+    pub remote_name: String,
+    /// The list's version at the partner when it was pulled.
+    pub remote_version: i64,
+    pub entry_count: i64,
+    pub imported_at: i64,
+    /// The local user who pulled it.
+    pub imported_by: String,
+}
+
+impl Store {
+    /// Replaces (or creates) the local copy of a partner's hot list and records where it
+    /// came from. `spec.source` must be [`ListSource::Partner`](crate::hotlists::ListSource).
+    pub async fn import_partner_hot_list(
+        &self,
+        spec: &crate::hotlists::HotListSpec,
+        entries: &[crate::hotlists::HotListEntry],
+        origin: &PartnerHotList,
+    ) -> Result<crate::hotlists::HotList, StoreError> {
+        if spec.source != crate::hotlists::ListSource::Partner || spec.name != origin.list_name {
+            return Err(StoreError::Invalid(
+                "a partner's hot list is stored with source partner under its recorded name"
+                    .into(),
+            ));
+        }
+        let list = self.replace_hot_list(spec, entries).await?;
+        sqlx::query(
+            "INSERT INTO partner_hot_lists (list_name, agreement_id, partner_agency, remote_name, remote_version, entry_count, imported_at, imported_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (list_name) DO UPDATE SET agreement_id = excluded.agreement_id, partner_agency = excluded.partner_agency, \
+             remote_name = excluded.remote_name, remote_version = excluded.remote_version, entry_count = excluded.entry_count, \
+             imported_at = excluded.imported_at, imported_by = excluded.imported_by",
+        )
+        .bind(&origin.list_name)
+        .bind(&origin.agreement_id)
+        .bind(&origin.partner_agency)
+        .bind(&origin.remote_name)
+        .bind(origin.remote_version)
+        .bind(entries.len() as i64)
+        .bind(origin.imported_at)
+        .bind(&origin.imported_by)
+        .execute(self.pool())
+        .await?;
+        Ok(list)
+    }
+
+    /// Every hot list received from a partner, by local name.
+    pub async fn partner_hot_lists(&self) -> Result<Vec<PartnerHotList>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT list_name, agreement_id, partner_agency, remote_name, remote_version, entry_count, imported_at, imported_by \
+             FROM partner_hot_lists ORDER BY list_name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PartnerHotList {
+                    list_name: r.try_get("list_name")?,
+                    agreement_id: r.try_get("agreement_id")?,
+                    partner_agency: r.try_get("partner_agency")?,
+                    remote_name: r.try_get("remote_name")?,
+                    remote_version: r.try_get("remote_version")?,
+                    entry_count: r.try_get("entry_count")?,
+                    imported_at: r.try_get("imported_at")?,
+                    imported_by: r.try_get("imported_by")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The hot list named `name` with its entries (at most `limit`), for sharing it with a
+    /// partner.
+    pub async fn hot_list_by_name(
+        &self,
+        name: &str,
+        limit: i64,
+    ) -> Result<Option<(crate::hotlists::HotList, Vec<crate::hotlists::HotListEntry>)>, StoreError>
+    {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM hot_lists WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(id) = id else { return Ok(None) };
+        let Some(list) = self.get_hot_list(id).await? else {
+            return Ok(None);
+        };
+        let entries = self.hot_list_entries(id, limit).await?;
+        Ok(Some((list, entries)))
+    }
+}

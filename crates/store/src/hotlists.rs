@@ -47,6 +47,9 @@ pub enum ListSource {
     State,
     Amber,
     User,
+    /// Received from a partner agency under a sharing agreement (see
+    /// [`Store::import_partner_hot_list`]).
+    Partner,
 }
 
 impl ListSource {
@@ -56,6 +59,7 @@ impl ListSource {
             ListSource::State => "state",
             ListSource::Amber => "amber",
             ListSource::User => "user",
+            ListSource::Partner => "partner",
         }
     }
     pub fn parse(s: &str) -> Result<Self, StoreError> {
@@ -64,8 +68,9 @@ impl ListSource {
             "state" => Ok(ListSource::State),
             "amber" => Ok(ListSource::Amber),
             "user" => Ok(ListSource::User),
+            "partner" => Ok(ListSource::Partner),
             other => Err(StoreError::Invalid(format!(
-                "list source {other:?} is not one of ncic, state, amber, user"
+                "list source {other:?} is not one of ncic, state, amber, user, partner"
             ))),
         }
     }

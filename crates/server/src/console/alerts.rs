@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/console/alerts", get(alerts_page))
         .route("/console/alerts/hits/{id}", get(hit_card))
+        .route("/console/alerts/partner-hits/{id}", get(partner_hit_card))
         .route("/console/alerts/hits/{id}/disposition", post(disposition))
         .route("/console/alerts/hits/{id}/action", post(action))
         .route("/console/images/{id}", get(image))
@@ -147,11 +148,62 @@ async fn lists_by_id(state: &AppState) -> Result<HashMap<i64, HotList>, ApiError
         .collect())
 }
 
+/// A hit a partner pushed here, marked as the partner's, with what its agreement shares.
+pub struct PartnerCard {
+    pub id: i64,
+    pub partner_agency: String,
+    pub agreement_id: String,
+    pub hit_type: String,
+    pub plate: String,
+    pub list_name: String,
+    pub captured: Option<String>,
+    pub location: Option<String>,
+    pub received: String,
+    pub kept_until: String,
+}
+
+fn partner_card(h: crate::federation::manage::PartnerHitView) -> PartnerCard {
+    let n = &h.notification;
+    PartnerCard {
+        id: h.id,
+        plate: n["plate"].as_str().unwrap_or_default().to_string(),
+        list_name: n["list_name"].as_str().unwrap_or_default().to_string(),
+        captured: n["captured_at"].as_i64().map(time_text),
+        location: n["camera_location"].as_str().map(str::to_string),
+        partner_agency: h.partner_agency,
+        agreement_id: h.agreement_id,
+        hit_type: h.hit_type,
+        received: time_text(h.received_at),
+        kept_until: time_text(h.expires_at),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/partner_hit_card.html")]
+struct PartnerCardFragment {
+    p: PartnerCard,
+}
+
+/// One partner hit's card, for the live page (the view is audited).
+async fn partner_hit_card(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let mut views =
+        crate::federation::manage::view_partner_hits(&state, &c.actor, Some(id), "console")
+            .await
+            .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    let p = partner_card(views.remove(0));
+    Ok(render(&PartnerCardFragment { p }))
+}
+
 #[derive(Template)]
 #[template(path = "console/alerts.html")]
 struct AlertsPage {
     layout: Layout,
     cards: Vec<HitCard>,
+    partner_cards: Vec<PartnerCard>,
     dispositions: &'static [(&'static str, &'static str)],
     actions: &'static [(&'static str, &'static str)],
 }
@@ -197,9 +249,16 @@ async fn alerts_page(State(state): State<AppState>, c: Console) -> Result<Respon
             .await?,
         );
     }
+    let partner_cards = crate::federation::manage::view_partner_hits(&state, &actor, None, "console")
+        .await
+        .map_err(|e| PageError::within(layout_copy(&layout), e))?
+        .into_iter()
+        .map(partner_card)
+        .collect();
     Ok(render(&AlertsPage {
         layout,
         cards,
+        partner_cards,
         dispositions: DISPOSITIONS,
         actions: ACTIONS,
     }))

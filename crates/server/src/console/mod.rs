@@ -23,6 +23,7 @@ pub mod alerts;
 pub mod audit;
 pub mod cameras;
 pub mod hotlists;
+pub mod partner_search;
 pub mod people;
 pub mod policy;
 pub mod search;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .merge(signin::routes())
         .merge(alerts::routes())
         .merge(search::routes())
+        .merge(partner_search::routes())
         .merge(hotlists::routes())
         .merge(audit::routes())
         .merge(cameras::routes())
@@ -118,6 +120,11 @@ const NAV: &[NavEntry] = &[
     NavEntry {
         label: "Search",
         href: "/console/search",
+        needs: &[Permission::SearchReads],
+    },
+    NavEntry {
+        label: "Partner search",
+        href: "/console/search/partners",
         needs: &[Permission::SearchReads],
     },
     NavEntry {
@@ -399,6 +406,7 @@ mod tests {
             .collect();
         assert!(officer.contains(&"Alerts"));
         assert!(!officer.contains(&"Search"));
+        assert!(!officer.contains(&"Partner search"));
         assert!(!officer.contains(&"Audit"));
         let auditor: Vec<_> = NAV
             .iter()

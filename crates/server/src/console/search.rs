@@ -48,7 +48,7 @@ pub struct SearchForm {
 }
 
 impl SearchForm {
-    fn parse(body: &[u8]) -> SearchForm {
+    pub(super) fn parse(body: &[u8]) -> SearchForm {
         let mut f = SearchForm::default();
         for (k, v) in form_urlencoded::parse(body) {
             let v = v.into_owned();
@@ -99,7 +99,7 @@ pub struct FieldErrors {
 }
 
 impl FieldErrors {
-    fn any(&self) -> bool {
+    pub(super) fn any(&self) -> bool {
         self.purpose.is_some()
             || self.category.is_some()
             || self.case_number.is_some()
@@ -236,7 +236,7 @@ async fn search_form(State(state): State<AppState>, c: Console) -> Result<Respon
 
 /// Checks that the form is complete and builds the API's request; a missing purpose stops
 /// the search here, before anything is looked up.
-fn request(form: &SearchForm) -> Result<SearchRequest, Box<FieldErrors>> {
+pub(super) fn request(form: &SearchForm) -> Result<SearchRequest, Box<FieldErrors>> {
     let mut e = FieldErrors::default();
     if form.category.trim().is_empty() {
         e.category = Some("Choose the purpose category of this search.".into());
@@ -288,7 +288,7 @@ fn request(form: &SearchForm) -> Result<SearchRequest, Box<FieldErrors>> {
 }
 
 /// Puts an error from the search service next to the field it is about.
-fn place_error(e: ApiError) -> Result<FieldErrors, ApiError> {
+pub(super) fn place_error(e: ApiError) -> Result<FieldErrors, ApiError> {
     let mut f = FieldErrors::default();
     match e.code.as_str() {
         "purpose_denied" => f.purpose = Some(e.message),

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/sharing/import", post(import))
         .route("/console/sharing/{id}/sign", post(sign))
         .route("/console/sharing/{id}/revoke", post(revoke))
+        .route("/console/sharing/{id}/hotlists", post(pull_hot_list))
 }
 
 /// A starting point for a draft: the terms every agreement must state.
@@ -49,6 +50,19 @@ pub struct AgreementRow {
     pub scope: String,
     pub revoked: bool,
     pub document: String,
+    /// Hot lists the agreement names (either party's), to pull while it is in force.
+    pub hot_lists: Vec<String>,
+}
+
+/// A hot list received from a partner.
+pub struct ReceivedListRow {
+    pub list_name: String,
+    pub partner: String,
+    pub agreement_id: String,
+    pub remote_name: String,
+    pub version: i64,
+    pub entries: i64,
+    pub imported: String,
 }
 
 pub struct RequestRow {
@@ -67,6 +81,7 @@ struct SharingPage {
     layout: Layout,
     instance_key: String,
     agreements: Vec<AgreementRow>,
+    received_lists: Vec<ReceivedListRow>,
     incoming: Vec<RequestRow>,
     outgoing: Vec<RequestRow>,
     draft: String,
@@ -127,6 +142,11 @@ async fn page(state: &AppState, c: Console, out: Outcome) -> Result<Response, Pa
         .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
     let incoming = requests(state, &c, "incoming").await?;
     let outgoing = requests(state, &c, "outgoing").await?;
+    let received = state
+        .store
+        .partner_hot_lists()
+        .await
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e.into()))?;
     let failed =
         out.draft_error.is_some() || out.import_error.is_some() || out.action_error.is_some();
     let status = if failed {
@@ -143,6 +163,18 @@ async fn page(state: &AppState, c: Console, out: Outcome) -> Result<Response, Pa
                 .agreements
                 .into_iter()
                 .map(|a| AgreementRow {
+                    hot_lists: if a.status == "in_force" {
+                        a.document["agreement"]["sharing"]["hot_lists"]
+                            .as_array()
+                            .map(|l| {
+                                l.iter()
+                                    .filter_map(|n| n.as_str().map(str::to_string))
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
                     revoked: a.revocation.is_some(),
                     id: a.id,
                     partner: a.partner_agency,
@@ -150,6 +182,18 @@ async fn page(state: &AppState, c: Console, out: Outcome) -> Result<Response, Pa
                     status_reason: a.status_reason.unwrap_or_default(),
                     scope: a.scope,
                     document: serde_json::to_string_pretty(&a.document).unwrap_or_default(),
+                })
+                .collect(),
+            received_lists: received
+                .into_iter()
+                .map(|l| ReceivedListRow {
+                    list_name: l.list_name,
+                    partner: l.partner_agency,
+                    agreement_id: l.agreement_id,
+                    remote_name: l.remote_name,
+                    version: l.remote_version,
+                    entries: l.entry_count,
+                    imported: format!("{} by {}", time_text(l.imported_at), l.imported_by),
                 })
                 .collect(),
             incoming,
@@ -289,6 +333,45 @@ async fn revoke(
             ))
         }
         Err(e) if e.is_correctable() => out.action_error = Some(e.message),
+        Err(e) => return Err(PageError::within(c.layout, e)),
+    }
+    page(&state, c, out).await
+}
+
+#[derive(Deserialize)]
+struct PullForm {
+    #[serde(default)]
+    name: String,
+}
+
+/// Pulls a hot list the agreement names from the partner, replacing the local copy.
+async fn pull_hot_list(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<String>,
+    Form(form): Form<PullForm>,
+) -> Result<Response, PageError> {
+    let mut out = Outcome::default();
+    match crate::federation::hotlists::import_partner_list(
+        State(state.clone()),
+        c.actor.clone(),
+        Path((id, form.name)),
+    )
+    .await
+    {
+        Ok((_, Json(import))) => {
+            out.message = Some(format!(
+                "Imported {} entries of {:?} from {} as hot list {:?}.",
+                import.origin.entry_count,
+                import.origin.remote_name,
+                import.origin.partner_agency,
+                import.list.name
+            ))
+        }
+        // A refusal (here or by the partner) or an unreachable partner: said on the page.
+        Err(e) if e.is_correctable() || e.status == StatusCode::FORBIDDEN || e.status == StatusCode::BAD_GATEWAY => {
+            out.action_error = Some(e.message)
+        }
         Err(e) => return Err(PageError::within(c.layout, e)),
     }
     page(&state, c, out).await

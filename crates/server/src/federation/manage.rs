@@ -25,7 +25,8 @@ use utoipa::OpenApi;
 use super::agreements::{document, our_index, revoked_at, scope_summary, status, stored_signature};
 use super::outbox::{queue_revocation, send_signed};
 use super::partner::{
-    PartnerQuery, PartnerQueryAnswer, PartnerUser, QUERY_PATH, RevocationNotice, SharedRead,
+    HitNotification, PartnerQuery, PartnerQueryAnswer, PartnerUser, QUERY_PATH, RevocationNotice,
+    SharedRead,
 };
 use crate::auth::{self, Actor, Permission};
 use crate::error::{ApiError, ErrorBody};
@@ -487,32 +488,70 @@ pub struct PartnerHitView {
     pub notification: Value,
 }
 
-/// Hits partners pushed here, newest first. Like local alerts, each needs a person's
-/// verification before anyone acts on it; none is ever passed to another partner.
+/// Hits partners pushed here, newest first, each with only the fields its agreement
+/// shares. Like local alerts, each needs a person's verification before anyone acts on it;
+/// none is ever passed to another partner. Viewing them is audited.
 #[utoipa::path(get, path = "/api/v1/federation/hits", responses(
     (status = 200, body = [PartnerHitView]), (status = 403, body = ErrorBody)))]
 pub async fn partner_hits(
     State(state): State<AppState>,
     actor: Actor,
 ) -> Result<Json<Vec<PartnerHitView>>, ApiError> {
+    Ok(Json(view_partner_hits(&state, &actor, None, "api").await?))
+}
+
+/// The partner hits still kept here (or only the one with id `only`), newest first, limited
+/// to the fields each agreement shares; the view is audited (`federation.hits.view`, with
+/// the ids shown) before anything is returned. `via` says which page or route asked.
+pub async fn view_partner_hits(
+    state: &AppState,
+    actor: &Actor,
+    only: Option<i64>,
+    via: &str,
+) -> Result<Vec<PartnerHitView>, ApiError> {
     actor.require(Permission::ViewAlerts)?;
     let hits = state
         .store
         .received_hits(&state.keys, candor_store::now_ms(), 200)
         .await?;
-    Ok(Json(
-        hits.into_iter()
-            .map(|h| PartnerHitView {
-                id: h.id,
-                agreement_id: h.agreement_id,
-                partner_agency: h.partner_agency,
-                hit_type: h.hit_type,
-                received_at: h.received_at,
-                expires_at: h.expires_at,
-                notification: serde_json::from_slice(&h.payload).unwrap_or(Value::Null),
-            })
-            .collect(),
-    ))
+    let mut fields: std::collections::HashMap<String, Vec<candor_policy::SharedField>> =
+        std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for h in hits.into_iter().filter(|h| only.is_none_or(|id| id == h.id)) {
+        if !fields.contains_key(&h.agreement_id) {
+            let shared = match state.store.agreement(&h.agreement_id).await? {
+                Some(record) => document(&record)?.agreement.sharing.fields,
+                None => Vec::new(),
+            };
+            fields.insert(h.agreement_id.clone(), shared);
+        }
+        let notification = serde_json::from_slice::<HitNotification>(&h.payload)
+            .ok()
+            .map(|n| n.limited_to(&fields[&h.agreement_id]));
+        out.push(PartnerHitView {
+            id: h.id,
+            agreement_id: h.agreement_id,
+            partner_agency: h.partner_agency,
+            hit_type: h.hit_type,
+            received_at: h.received_at,
+            expires_at: h.expires_at,
+            notification: serde_json::to_value(notification).unwrap_or(Value::Null),
+        });
+    }
+    if only.is_some() && out.is_empty() {
+        return Err(ApiError::not_found(
+            "that partner hit is not held here (it may have passed the agreement's retention)",
+        ));
+    }
+    auth::record_action(
+        state,
+        actor,
+        "federation.hits.view",
+        "partner_hits",
+        json!({"via": via, "count": out.len(), "ids": out.iter().map(|h| h.id).collect::<Vec<_>>()}),
+    )
+    .await?;
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

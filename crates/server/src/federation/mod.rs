@@ -8,6 +8,7 @@
 //!   touches plate data, and audits what it answered or refused.
 //! - [`outbox`]: hit notifications and revocations to partners, through a durable outbox
 //!   with retries.
+//! - [`hotlists`]: pulling a partner's named hot list into a local one.
 //! - [`manage`]: the management API (`/api/v1/agreements`) and a local user's federated
 //!   search (`/api/v1/federation/search`).
 //!
@@ -15,6 +16,7 @@
 //! gathers the facts and carries out the decision.
 
 pub mod agreements;
+pub mod hotlists;
 pub mod manage;
 pub mod outbox;
 pub mod partner;
@@ -57,5 +59,7 @@ impl Federation {
 
 /// All federation routes: partner-facing and management.
 pub fn routes() -> axum::Router<crate::state::AppState> {
-    partner::routes().merge(manage::routes())
+    partner::routes()
+        .merge(manage::routes())
+        .merge(hotlists::routes())
 }

@@ -66,6 +66,15 @@ async fn try_queue_hits(state: &AppState, alerts: &[Alert]) -> Result<(), crate:
         .into_iter()
         .map(|c| (c.id, c.location))
         .collect();
+    // A hit on a list received from a partner goes back to that partner only: the list
+    // is never passed on through a hit notification (no onward sharing).
+    let partner_lists: std::collections::HashMap<String, String> = state
+        .store
+        .partner_hot_lists()
+        .await?
+        .into_iter()
+        .map(|l| (l.list_name, l.agreement_id))
+        .collect();
     for record in state.store.agreements().await? {
         let doc = document(&record)?;
         let Some(us) = our_index(state, &doc) else {
@@ -74,7 +83,11 @@ async fn try_queue_hits(state: &AppState, alerts: &[Alert]) -> Result<(), crate:
         let ours = &doc.agreement.parties[us];
         let partner = doc.agreement.other(us);
         for alert in alerts {
-            if !candor_policy::shares_hit_type(&doc, revoked_at(&record), &alert.hit_type, now) {
+            if !candor_policy::shares_hit_type(&doc, revoked_at(&record), &alert.hit_type, now)
+                || partner_lists
+                    .get(&alert.list_name)
+                    .is_some_and(|origin| *origin != record.id)
+            {
                 continue;
             }
             let note = HitNotification {
@@ -83,10 +96,11 @@ async fn try_queue_hits(state: &AppState, alerts: &[Alert]) -> Result<(), crate:
                 hit_id: alert.hit_id,
                 hit_type: alert.hit_type.clone(),
                 plate: alert.plate.clone(),
-                captured_at: alert.captured_at,
+                captured_at: Some(alert.captured_at),
                 list_name: alert.list_name.clone(),
-                camera_location: locations.get(&alert.camera_id).cloned().unwrap_or_default(),
-            };
+                camera_location: locations.get(&alert.camera_id).cloned(),
+            }
+            .limited_to(&doc.agreement.sharing.fields);
             let body =
                 serde_json::to_vec(&note).map_err(|e| crate::ApiError::internal(e.to_string()))?;
             let now_ms = now.timestamp_millis();

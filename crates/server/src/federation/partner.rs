@@ -2,7 +2,8 @@
 //!
 //! - `POST /federation/v1/query`: a partner user's plate query;
 //! - `POST /federation/v1/hits`: a hit notification from a partner;
-//! - `POST /federation/v1/revocations`: the partner revokes the agreement.
+//! - `POST /federation/v1/revocations`: the partner revokes the agreement;
+//! - `POST /federation/v1/hotlists`: the partner pulls a hot list the agreement names.
 //!
 //! Order of checks, all before any plate data is read: signature headers present, agreement
 //! known, sender a party to it (and not this instance), signature valid, timestamp within
@@ -17,7 +18,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use candor_policy::{
     AgreementDenial, IncomingQuery, PlateQuery, Purpose, SharedField, SignedAgreement, decide_hit,
-    decide_query,
+    decide_hot_list, decide_query,
 };
 use candor_store::agreements::{AgreementRecord, FederationRequest, Revocation};
 use chrono::Utc;
@@ -35,12 +36,18 @@ use crate::state::AppState;
 pub const QUERY_PATH: &str = "/federation/v1/query";
 pub const HITS_PATH: &str = "/federation/v1/hits";
 pub const REVOCATIONS_PATH: &str = "/federation/v1/revocations";
+pub const HOTLISTS_PATH: &str = "/federation/v1/hotlists";
 const MAX_BODY: usize = 256 * 1024;
+/// Most entries one shared hot list carries.
+pub const MAX_SHARED_ENTRIES: i64 = 200_000;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(partner_query, partner_hit, partner_revocation),
+    paths(partner_query, partner_hit, partner_revocation, partner_hot_list),
     components(schemas(
+        HotListPull,
+        SharedHotList,
+        SharedHotListEntry,
         PartnerUser,
         PartnerQuery,
         PartnerQueryAnswer,
@@ -57,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route(QUERY_PATH, post(partner_query))
         .route(HITS_PATH, post(partner_hit))
         .route(REVOCATIONS_PATH, post(partner_revocation))
+        .route(HOTLISTS_PATH, post(partner_hot_list))
 }
 
 /// The person at the partner agency who asks.
@@ -132,9 +140,27 @@ pub struct HitNotification {
     pub hit_id: i64,
     pub hit_type: String,
     pub plate: String,
-    pub captured_at: i64,
+    /// Present when the agreement shares `captured_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<i64>,
     pub list_name: String,
-    pub camera_location: String,
+    /// Present when the agreement shares `camera_location`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera_location: Option<String>,
+}
+
+impl HitNotification {
+    /// Drops what the agreement's `fields` do not share (the plate and hot list always go:
+    /// they are the hit).
+    pub fn limited_to(mut self, fields: &[SharedField]) -> HitNotification {
+        if !fields.contains(&SharedField::CapturedAt) {
+            self.captured_at = None;
+        }
+        if !fields.contains(&SharedField::CameraLocation) {
+            self.camera_location = None;
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -155,6 +181,44 @@ pub struct RevocationNotice {
     pub revoked_at: i64,
 }
 
+/// A partner's pull of a named hot list.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HotListPull {
+    /// The person at the partner who pulls it.
+    pub user: PartnerUser,
+    /// The hot list's name here, as the agreement names it.
+    pub name: String,
+}
+
+/// One entry of a shared hot list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SharedHotListEntry {
+    pub plate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub hit_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// A named hot list, as the agreement lets the partner receive it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SharedHotList {
+    pub agreement_id: String,
+    /// The sharing agency.
+    pub agency: String,
+    pub name: String,
+    pub hit_type: String,
+    pub priority: i64,
+    /// The list's version at the sharing agency.
+    pub version: i64,
+    pub entries: Vec<SharedHotListEntry>,
+}
+
 /// A request whose signature verified, from a party to a known agreement.
 pub struct Verified {
     pub record: AgreementRecord,
@@ -168,7 +232,7 @@ impl Verified {
     pub fn partner_agency(&self) -> &str {
         &self.doc.agreement.parties[self.from_party].agency_name
     }
-    fn our_agency(&self) -> &str {
+    pub fn our_agency(&self) -> &str {
         &self.doc.agreement.other(self.from_party).agency_name
     }
 }
@@ -521,6 +585,13 @@ pub async fn partner_hit(
         details,
     )
     .await?;
+    state.alerts.publish_partner(crate::alerts::PartnerAlert {
+        received_id: id,
+        agreement_id: v.record.id.clone(),
+        partner_agency: v.partner_agency().to_string(),
+        hit_type: hit.hit_type.clone(),
+        received_at: now,
+    });
     Ok((
         StatusCode::ACCEPTED,
         Json(HitReceipt {
@@ -569,4 +640,94 @@ pub async fn partner_revocation(
     )
     .await?;
     Ok(Json(json!({"agreement_id": v.record.id, "revoked": true})))
+}
+
+/// A partner pulls a hot list the agreement names (`sharing.hot_lists`): answered only while
+/// the agreement is in force, to the party itself (never for a third agency). Audited,
+/// answered or refused, before the list leaves.
+#[utoipa::path(post, path = "/federation/v1/hotlists", request_body = HotListPull, responses(
+    (status = 200, body = SharedHotList),
+    (status = 401, description = "unsigned, forged or stale request", body = ErrorBody),
+    (status = 403, description = "the agreement does not name this list, or is not in force", body = ErrorBody),
+    (status = 404, description = "the list is named but not held here", body = ErrorBody),
+    (status = 409, description = "replayed request", body = ErrorBody)))]
+pub async fn partner_hot_list(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<SharedHotList>, ApiError> {
+    let v = verify(&state, &method, &uri, &headers, body).await?;
+    let pull: HotListPull = parse_json(&v.body)?;
+    let details = json!({"agreement_id": v.record.id, "partner": v.partner_agency(),
+        "partner_user": pull.user, "list": pull.name});
+    let decision = if pull.user.agency != v.partner_agency() {
+        Err(AgreementDenial::OnwardSharing {
+            what: "the request",
+            claimed: pull.user.agency.clone(),
+            party: v.partner_agency().to_string(),
+        })
+    } else {
+        decide_hot_list(&v.doc, revoked_at(&v.record), &pull.name, Utc::now())
+    };
+    if let Err(d) = decision {
+        let mut details = details;
+        details["denial"] = json!(d.code());
+        details["reason"] = json!(d.to_string());
+        audit_partner(
+            &state,
+            &v,
+            &pull.user.name,
+            "federation.hotlist.incoming",
+            candor_audit::Outcome::Denied,
+            details,
+        )
+        .await?;
+        return Err(denied(&d));
+    }
+    let Some((list, entries)) = state
+        .store
+        .hot_list_by_name(&pull.name, MAX_SHARED_ENTRIES)
+        .await?
+    else {
+        return Err(ApiError::not_found(format!(
+            "hot list {:?} is named in the agreement but {} holds no list of that name now",
+            pull.name,
+            v.our_agency()
+        )));
+    };
+    let now = candor_store::now_ms();
+    let entries: Vec<SharedHotListEntry> = entries
+        .into_iter()
+        .filter(|e| e.expires_at.is_none_or(|t| t > now))
+        .map(|e| SharedHotListEntry {
+            plate: e.plate,
+            state: e.state,
+            hit_type: e.hit_type,
+            reason: e.reason,
+            expires_at: e.expires_at,
+        })
+        .collect();
+    let mut details = details;
+    details["version"] = json!(list.version);
+    details["entries"] = json!(entries.len());
+    audit_partner(
+        &state,
+        &v,
+        &pull.user.name,
+        "federation.hotlist.incoming",
+        candor_audit::Outcome::Success,
+        details,
+    )
+    .await?;
+    Ok(Json(SharedHotList {
+        agreement_id: v.record.id.clone(),
+        agency: v.our_agency().to_string(),
+        name: list.name,
+        hit_type: list.hit_type,
+        priority: list.priority,
+        version: list.version,
+        entries,
+    }))
 }

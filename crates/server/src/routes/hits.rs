@@ -27,6 +27,7 @@ use crate::state::AppState;
     paths(alert_stream, list_hits, get_hit, record_disposition, record_action),
     components(schemas(
         Alert,
+        crate::alerts::PartnerAlert,
         Hit,
         HitDetails,
         Disposition,
@@ -46,8 +47,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/hits/{id}/action", post(record_action))
 }
 
-/// Live hits as server-sent events (`event: hit`, data: an Alert). A listener that falls
-/// behind gets `event: lagged` with the number of alerts it missed (see `GET /api/v1/hits`).
+/// Live hits as server-sent events (`event: hit`, data: an Alert), and hits partner
+/// agencies push here (`event: partner_hit`, data: a PartnerAlert, without plate data; see
+/// `GET /api/v1/federation/hits`). A listener that falls behind gets `event: lagged` with
+/// the number of alerts it missed (see `GET /api/v1/hits`).
 #[utoipa::path(get, path = "/api/v1/alerts/stream", responses((status = 200, description = "text/event-stream of Alert")))]
 pub async fn alert_stream(
     State(state): State<AppState>,
@@ -60,21 +63,29 @@ pub async fn alert_stream(
         OpsEvent::by(&actor, "alerts.stream", "alerts".into(), json!({})),
     )
     .await?;
-    let rx = state.alerts.subscribe();
-    let stream = BroadcastStream::new(rx).map(|item| {
-        let event = match item {
+    let lagged =
+        |BroadcastStreamRecvError::Lagged(n)| Event::default().event("lagged").data(n.to_string());
+    let local = BroadcastStream::new(state.alerts.subscribe()).map(move |item| {
+        Ok(match item {
             Ok(alert) => Event::default()
                 .event("hit")
                 .id(alert.hit_id.to_string())
                 .json_data(&alert)
                 .unwrap_or_else(|_| Event::default().event("error")),
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                Event::default().event("lagged").data(n.to_string())
-            }
-        };
-        Ok(event)
+            Err(e) => lagged(e),
+        })
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    let partner = BroadcastStream::new(state.alerts.subscribe_partner()).map(move |item| {
+        Ok(match item {
+            Ok(alert) => Event::default()
+                .event("partner_hit")
+                .id(format!("p{}", alert.received_id))
+                .json_data(&alert)
+                .unwrap_or_else(|_| Event::default().event("error")),
+            Err(e) => lagged(e),
+        })
+    });
+    Ok(Sse::new(futures_util::stream::select(local, partner)).keep_alive(KeepAlive::default()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

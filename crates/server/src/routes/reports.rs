@@ -479,6 +479,8 @@ struct ConsoleReportsPage {
     purposes: Vec<Breakdown>,
     users: Vec<Breakdown>,
     legal_holds_active: i64,
+    /// Shared queries per partner agency in the period (both directions).
+    shared_queries: Vec<candor_store::agreements::PartnerQueryCounts>,
     export_query: String,
     this_year: i32,
 }
@@ -533,6 +535,10 @@ pub async fn console_reports(
         purposes: breakdown(&report.totals.queries_by_purpose),
         users: breakdown(&report.totals.queries_by_user),
         legal_holds_active: state.store.active_hold_count().await?,
+        shared_queries: state
+            .store
+            .shared_query_counts(day_ms(chosen.range.from), day_ms(chosen.range.to))
+            .await?,
         export_query: query,
         this_year: today().year(),
     };
