@@ -993,7 +993,9 @@ mod tests {
     fn only_named_hot_lists_while_in_force() {
         let mut s = signed();
         assert_eq!(
-            decide_hot_list(&s, None, "stolen", t(15)).unwrap_err().code(),
+            decide_hot_list(&s, None, "stolen", t(15))
+                .unwrap_err()
+                .code(),
             "hot_list_not_shared"
         );
         s.agreement.sharing.hot_lists = vec!["stolen".into()];

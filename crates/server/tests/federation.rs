@@ -1,12 +1,14 @@
 //! Inter-agency sharing end to end: three Candor servers on loopback, each with its own data
 //! directory and federation key, set up agreements through the management API (draft,
 //! sign, import, sign, import back), then query each other and push hits. Every denial
-//! is checked with its code and explanation.
+//! is checked with its code and explanation. Also: named hot lists pulled from a partner,
+//! partner hits on the alert stream and console, partner search in a real headless
+//! Chromium, and shared-query counts on the reports page.
 
 mod common;
 
 use candor_server::federation::outbox::send_signed;
-use candor_server::federation::partner::{HITS_PATH, QUERY_PATH};
+use candor_server::federation::partner::{HITS_PATH, HOTLISTS_PATH, QUERY_PATH};
 use candor_server::federation::signing::sign_request;
 use candor_store::audit_log::AuditFilter;
 use common::{TestServer, TestSession};
@@ -865,4 +867,462 @@ async fn a_partial_plate_is_answered_only_where_the_agreement_states_it() {
     assert_eq!(incoming[0].entry.details["query"]["kind"], "partial");
     a.stop().await;
     b.stop().await;
+}
+
+/// A console page as `session` sees it (cookie, no redirects): status and body.
+async fn console_page(node: &Node, session: &TestSession, path: &str) -> (u16, String) {
+    let res = TestServer::no_redirect_client()
+        .get(node.server.url(path))
+        .header("cookie", format!("candor_session={}", session.token))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+fn pull(from: &Node, name: &str) -> Value {
+    json!({"user": {"id": "1", "name": "pm", "role": "program_manager", "agency": from.agency},
+           "name": name})
+}
+
+#[tokio::test]
+async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_them() {
+    let a = Node::start("Northtown PD").await;
+    let b = Node::start("Southville SO").await;
+    let mut t = terms(&[], true);
+    t["sharing"]["hot_lists"] = json!(["stolen"]);
+    let ab = agree(&a, &b, t).await;
+    a.server
+        .hot_list("stolen", "V", "plate,reason\nHOT111,stolen sedan\n")
+        .await;
+    a.server.hot_list("warrants", "W", "plate\nWAR222\n").await;
+    let import = |name: &str| format!("/api/v1/agreements/{ab}/hotlists/{name}/import");
+
+    // Allowed: B pulls A's "stolen" list into a local list marked as A's.
+    let (s, out) = b.pm(Method::POST, &import("stolen"), None).await;
+    assert_eq!(s, 201, "{out}");
+    assert_eq!(out["list"]["name"], "stolen (from Northtown PD)");
+    assert_eq!(out["list"]["source"], "partner");
+    assert_eq!(out["list"]["entry_count"], 1);
+    assert_eq!(out["origin"]["agreement_id"], ab.as_str());
+    assert_eq!(out["origin"]["partner_agency"], "Northtown PD");
+    let held = b.server.state.store.partner_hot_lists().await.unwrap();
+    assert_eq!(held.len(), 1);
+    let list_id = out["list"]["id"].as_i64().unwrap();
+    let entries = b
+        .server
+        .state
+        .store
+        .hot_list_entries(list_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(entries[0].plate, "HOT111");
+    assert_eq!(entries[0].reason.as_deref(), Some("stolen sedan"));
+    // Kept no longer than the agreement's retention at the recipient (30 days).
+    assert!(entries[0].expires_at.unwrap() <= candor_store::now_ms() + 30 * 86_400_000);
+    // B's matcher uses it: a read of the plate at B is a hit on A's list.
+    b.ingest("cam-b1", &["HOT111"]).await;
+    let hits = b
+        .server
+        .state
+        .store
+        .list_hits(
+            &b.server.state.keys,
+            0,
+            candor_store::now_ms() + 1,
+            false,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].details.list_name, "stolen (from Northtown PD)");
+    // Audited on both sides.
+    let incoming = a.audit("federation.hotlist.incoming").await;
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(incoming[0].entry.details["entries"], 1);
+    let imported = b.audit("federation.hotlist.import").await;
+    assert_eq!(imported[0].entry.details["outcome"], "imported");
+
+    // Re-import replaces the local copy.
+    a.server
+        .hot_list("stolen", "V", "plate\nHOT111\nHOT333\n")
+        .await;
+    let (s, out) = b.pm(Method::POST, &import("stolen"), None).await;
+    assert_eq!(s, 201, "{out}");
+    assert_eq!(out["list"]["id"].as_i64(), Some(list_id));
+    assert_eq!(out["list"]["entry_count"], 2);
+    assert_eq!(out["origin"]["remote_version"], 2);
+    assert_eq!(
+        b.server
+            .state
+            .store
+            .partner_hot_lists()
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Not named in the agreement: refused here, and refused by A if asked directly.
+    let (s, out) = b.pm(Method::POST, &import("warrants"), None).await;
+    assert_eq!((s, code(&out)), (403, "hot_list_not_shared"), "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shared: stolen")
+    );
+    let (s, out) = signed(&b, &a, &ab, HOTLISTS_PATH, &pull(&b, "warrants")).await;
+    assert_eq!((s, code(&out)), (403, "hot_list_not_shared"), "{out}");
+    let refusals = a.audit("federation.hotlist.incoming").await;
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r.entry.details["denial"] == "hot_list_not_shared"),
+        "{refusals:?}"
+    );
+    // Asked on behalf of a third agency: onward sharing, refused.
+    let mut relayed = pull(&b, "stolen");
+    relayed["user"]["agency"] = json!("Westburg PD");
+    let (s, out) = signed(&b, &a, &ab, HOTLISTS_PATH, &relayed).await;
+    assert_eq!((s, code(&out)), (403, "onward_sharing"), "{out}");
+
+    // Forged: a signature over another body.
+    let good = pull(&b, "warrants").to_string();
+    let sig = sign_request(
+        &b.server.state.federation.key,
+        "POST",
+        HOTLISTS_PATH,
+        &ab,
+        good.as_bytes(),
+    );
+    let mut forged = a
+        .server
+        .client
+        .post(a.server.url(HOTLISTS_PATH))
+        .header("content-type", "application/json");
+    for (name, value) in sig.headers() {
+        forged = forged.header(name, value);
+    }
+    let res = forged
+        .body(pull(&b, "stolen").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(code(&res.json().await.unwrap()), "bad_signature");
+
+    // Revoked: A revokes; B's pull is refused (at A, and here once B is told).
+    let (s, out) = a
+        .pm(
+            Method::POST,
+            &format!("/api/v1/agreements/{ab}/revoke"),
+            Some(&json!({"reason": "end of the joint operation"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{out}");
+    let (s, out) = signed(&b, &a, &ab, HOTLISTS_PATH, &pull(&b, "stolen")).await;
+    assert_eq!((s, code(&out)), (403, "agreement_revoked"), "{out}");
+    wait_for("B to learn of the revocation", || async {
+        status_of(&b, &ab).await["status"] == "revoked"
+    })
+    .await;
+    let (s, out) = b.pm(Method::POST, &import("stolen"), None).await;
+    assert_eq!((s, code(&out)), (403, "agreement_revoked"), "{out}");
+    let refused: Vec<_> = b
+        .audit("federation.hotlist.import")
+        .await
+        .into_iter()
+        .filter(|r| r.entry.details["outcome"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+
+    // A file import cannot pose as a partner's list.
+    let res = b
+        .server
+        .client
+        .post(
+            b.server
+                .url("/api/v1/hotlists/import?name=fake&source=partner&format=csv&hit_type=V"),
+        )
+        .bearer_auth(&b.pm.token)
+        .header("content-type", "text/csv")
+        .body("plate\nAAA111\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Opens the alert stream as `session` and collects its event names and data, in the
+/// background.
+fn listen(
+    node: &Node,
+    session: &TestSession,
+) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let req = node
+        .server
+        .client
+        .get(node.server.url("/api/v1/alerts/stream"))
+        .bearer_auth(&session.token);
+    tokio::spawn(async move {
+        let Ok(mut res) = req.send().await else {
+            return;
+        };
+        let mut buf = String::new();
+        while let Ok(Some(chunk)) = res.chunk().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                let mut event = String::new();
+                let mut data = Value::Null;
+                for line in block.lines() {
+                    if let Some(e) = line.strip_prefix("event:") {
+                        event = e.trim().to_string();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data = serde_json::from_str(d.trim()).unwrap_or(Value::Null);
+                    }
+                }
+                if !event.is_empty() && tx.send((event, data)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test]
+async fn partner_hits_reach_the_alert_stream_only_where_the_agreement_covers_them() {
+    let a = Node::start("Northtown PD").await;
+    let b = Node::start("Southville SO").await;
+    let c = Node::start("Westburg PD").await;
+    // A shares V hits with B (time, not place) and W hits with C.
+    let mut t = terms(&["V"], false);
+    t["sharing"]["fields"] = json!(["plate", "captured_at"]);
+    let ab = agree(&a, &b, t).await;
+    let _ac = agree(&a, &c, terms(&["W"], false)).await;
+    a.server.hot_list("stolen", "V", "plate\nHOT111\n").await;
+    let mut b_stream = listen(&b, &b.officer);
+    let mut c_stream = listen(&c, &c.officer);
+    // The streams are open (their subscriptions are audited first).
+    for node in [&b, &c] {
+        wait_for("the stream subscription", || async {
+            !node.audit("alerts.stream").await.is_empty()
+        })
+        .await;
+    }
+    a.ingest("cam-a1", &["HOT111"]).await;
+
+    let (event, data) = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let (event, data) = b_stream.recv().await.expect("B's stream open");
+            if event == "partner_hit" {
+                return (event, data);
+            }
+        }
+    })
+    .await
+    .expect("B's stream announced the partner's hit");
+    assert_eq!(event, "partner_hit");
+    assert_eq!(data["agreement_id"], ab.as_str());
+    assert_eq!(data["partner_agency"], "Northtown PD");
+    assert_eq!(data["hit_type"], "V");
+    assert!(
+        data.get("plate").is_none(),
+        "the stream carries no plate: {data}"
+    );
+    let received_id = data["received_id"].as_i64().unwrap();
+
+    // C's agreement does not cover V: nothing on C's stream, nothing stored.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    while let Ok((event, _)) = c_stream.try_recv() {
+        assert_ne!(event, "partner_hit");
+    }
+    assert!(partner_hits(&c).await.is_empty());
+
+    // B's officers see it in the console, marked as A's, with only the shared fields.
+    let (s, page) = console_page(&b, &b.officer, "/console/alerts").await;
+    assert_eq!(s, 200);
+    assert!(page.contains("Partner hit: Northtown PD"), "{page}");
+    assert!(page.contains(&ab));
+    assert!(page.contains("HOT111"));
+    assert!(
+        !page.contains("Main St"),
+        "camera location is not shared: {page}"
+    );
+    let (s, card) = console_page(
+        &b,
+        &b.officer,
+        &format!("/console/alerts/partner-hits/{received_id}"),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(
+        card.contains(&format!("partner-hit-{received_id}")),
+        "{card}"
+    );
+    let hits = partner_hits(&b).await;
+    assert!(
+        hits[0]["notification"].get("camera_location").is_none(),
+        "{hits:?}"
+    );
+    assert!(hits[0]["notification"]["captured_at"].is_i64());
+    // Every view is on record: the page, the card, the API.
+    let views = b.audit("federation.hits.view").await;
+    assert_eq!(views.len(), 3, "{views:?}");
+    assert!(
+        views
+            .iter()
+            .all(|v| v.entry.details["ids"] == json!([received_id]))
+    );
+
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn shared_query_counts_on_the_reports_page_match_the_seed() {
+    let a = Node::start("Northtown PD").await;
+    let now = candor_store::now_ms();
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Duration::days(10);
+    let to = today + chrono::Duration::days(1);
+    let from_ms = from
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    let seed = [
+        ("Southville SO", "incoming", "answered", now - 3_600_000),
+        ("Southville SO", "incoming", "answered", now - 7_200_000),
+        ("Southville SO", "incoming", "answered", from_ms),
+        ("Southville SO", "incoming", "denied", now - 60_000),
+        ("Southville SO", "outgoing", "answered", now - 60_000),
+        ("Southville SO", "outgoing", "denied", now - 60_000),
+        ("Westburg PD", "outgoing", "failed", now - 60_000),
+        // Before the period: not counted.
+        ("Southville SO", "incoming", "answered", from_ms - 1),
+        ("Eastham PD", "outgoing", "answered", from_ms - 86_400_000),
+    ];
+    for (partner, direction, outcome, at) in seed {
+        a.server
+            .state
+            .store
+            .record_federation_request(&candor_store::agreements::FederationRequest {
+                agreement_id: "seeded".into(),
+                direction: direction.into(),
+                partner_agency: partner.into(),
+                user_name: "det".into(),
+                user_role: "investigator".into(),
+                purpose_category: "stolen-vehicle".into(),
+                case_number: "2026-1".into(),
+                outcome: outcome.into(),
+                reason: String::new(),
+                result_count: 1,
+                at,
+            })
+            .await
+            .unwrap();
+    }
+    let (s, page) = console_page(
+        &a,
+        &a.pm,
+        &format!("/console/reports?period=day&from={from}&to={to}"),
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        page.contains("<tr><td>Southville SO</td><td>3</td><td>1</td><td>2</td></tr>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<tr><td>Westburg PD</td><td>0</td><td>0</td><td>1</td></tr>"),
+        "{page}"
+    );
+    assert!(!page.contains("Eastham PD"));
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn partner_search_in_the_console_asks_partners_and_shows_each_answer_or_refusal() {
+    let a = Node::start("Northtown PD").await;
+    let b = Node::start("Southville SO").await;
+    let c = Node::start("Westburg PD").await;
+    let ab = agree(&a, &b, terms(&[], true)).await;
+    // C agrees to violent-crime queries only.
+    let mut t = terms(&[], true);
+    t["purposes"] = json!(["violent-crime"]);
+    let ac = agree(&a, &c, t).await;
+    b.ingest("cam-b1", &["HOT111"]).await;
+    let det = a.server.create_user("det2", "investigator").await;
+
+    let browser = common::browser::Browser::start().await;
+    browser.sign_in(&a.server, &det).await;
+    browser.open(&a.server, "/console/search/partners").await;
+    assert!(browser.text("nav").await.contains("Partner search"));
+    let partners = browser.text("#partners").await;
+    assert!(
+        partners.contains("Southville SO") && partners.contains("Westburg PD"),
+        "{partners}"
+    );
+
+    // Purpose required: nothing is sent without it.
+    browser.fill("#plate", "HOT111").await;
+    browser.click("#run-partner-search").await;
+    browser
+        .wait_for_text("#purpose-error", "only with a purpose")
+        .await;
+    assert!(!browser.has("#answers").await);
+    assert!(a.audit("federation.search.outgoing").await.is_empty());
+
+    // With a purpose: B answers; C's agreement refuses the purpose, with its reason.
+    let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(5);
+    browser
+        .set_value("#from", &day_ago.format("%Y-%m-%dT%H:%M").to_string())
+        .await;
+    browser
+        .set_value("#to", &soon.format("%Y-%m-%dT%H:%M").to_string())
+        .await;
+    browser.set_value("#category", "stolen-vehicle").await;
+    browser.fill("#case_number", "2026-004512").await;
+    browser
+        .fill(
+            "#free_text",
+            "Silver sedan reported stolen from the Main St lot",
+        )
+        .await;
+    browser.click("#run-partner-search").await;
+    let answered = browser
+        .wait_for_text(&format!("#answer-{ab}"), "Southville SO: 1 read")
+        .await;
+    assert!(answered.contains("HOT111"), "{answered}");
+    let refused = browser
+        .wait_for_text(&format!("#answer-{ac}"), "Westburg PD: denied")
+        .await;
+    assert!(
+        refused.contains("not allowed by this agreement"),
+        "{refused}"
+    );
+    // Audited like the API: here (outgoing, each partner's outcome) and at B.
+    let out = a.audit("federation.search.outgoing").await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].entry.details["partners"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(b.audit("federation.query.incoming").await.len(), 1);
+    assert!(c.audit("federation.query.incoming").await.is_empty());
+
+    browser.stop().await;
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
 }

@@ -688,8 +688,7 @@ impl Store {
     ) -> Result<crate::hotlists::HotList, StoreError> {
         if spec.source != crate::hotlists::ListSource::Partner || spec.name != origin.list_name {
             return Err(StoreError::Invalid(
-                "a partner's hot list is stored with source partner under its recorded name"
-                    .into(),
+                "a partner's hot list is stored with source partner under its recorded name".into(),
             ));
         }
         let list = self.replace_hot_list(spec, entries).await?;

@@ -249,12 +249,13 @@ async fn alerts_page(State(state): State<AppState>, c: Console) -> Result<Respon
             .await?,
         );
     }
-    let partner_cards = crate::federation::manage::view_partner_hits(&state, &actor, None, "console")
-        .await
-        .map_err(|e| PageError::within(layout_copy(&layout), e))?
-        .into_iter()
-        .map(partner_card)
-        .collect();
+    let partner_cards =
+        crate::federation::manage::view_partner_hits(&state, &actor, None, "console")
+            .await
+            .map_err(|e| PageError::within(layout_copy(&layout), e))?
+            .into_iter()
+            .map(partner_card)
+            .collect();
     Ok(render(&AlertsPage {
         layout,
         cards,

@@ -199,7 +199,15 @@ async fn run_partner_search(
     .await
     {
         Ok(axum::Json(answer)) => {
-            page(&state, c, form, &chosen, FieldErrors::default(), Some(answer)).await
+            page(
+                &state,
+                c,
+                form,
+                &chosen,
+                FieldErrors::default(),
+                Some(answer),
+            )
+            .await
         }
         Err(e) => match place_error(e) {
             Ok(errors) => page(&state, c, form, &chosen, errors, None).await,

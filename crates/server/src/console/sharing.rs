@@ -369,7 +369,11 @@ async fn pull_hot_list(
             ))
         }
         // A refusal (here or by the partner) or an unreachable partner: said on the page.
-        Err(e) if e.is_correctable() || e.status == StatusCode::FORBIDDEN || e.status == StatusCode::BAD_GATEWAY => {
+        Err(e)
+            if e.is_correctable()
+                || e.status == StatusCode::FORBIDDEN
+                || e.status == StatusCode::BAD_GATEWAY =>
+        {
             out.action_error = Some(e.message)
         }
         Err(e) => return Err(PageError::within(c.layout, e)),

@@ -212,5 +212,8 @@ pub async fn import_partner_list(
     )
     .await?;
     state.matcher.rebuild(&state.store).await?;
-    Ok((StatusCode::CREATED, Json(PartnerListImport { list, origin })))
+    Ok((
+        StatusCode::CREATED,
+        Json(PartnerListImport { list, origin }),
+    ))
 }

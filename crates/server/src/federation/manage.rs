@@ -517,7 +517,10 @@ pub async fn view_partner_hits(
     let mut fields: std::collections::HashMap<String, Vec<candor_policy::SharedField>> =
         std::collections::HashMap::new();
     let mut out = Vec::new();
-    for h in hits.into_iter().filter(|h| only.is_none_or(|id| id == h.id)) {
+    for h in hits
+        .into_iter()
+        .filter(|h| only.is_none_or(|id| id == h.id))
+    {
         if !fields.contains_key(&h.agreement_id) {
             let shared = match state.store.agreement(&h.agreement_id).await? {
                 Some(record) => document(&record)?.agreement.sharing.fields,
