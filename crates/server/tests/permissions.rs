@@ -186,6 +186,13 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/federation/v1/query", Partner),
     ("POST", "/federation/v1/hits", Partner),
     ("POST", "/federation/v1/revocations", Partner),
+    ("POST", "/federation/v1/hotlists", Partner),
+    // Needs ManageSharing as well; a hot list is plate data, so training is checked.
+    (
+        "POST",
+        "/api/v1/agreements/{id}/hotlists/{name}/import",
+        AnyOf(&[P::ManageHotLists]),
+    ),
     ("GET", "/api/v1/agreements", AnyOf(&[P::ManageSharing])),
     ("POST", "/api/v1/agreements", AnyOf(&[P::ManageSharing])),
     (

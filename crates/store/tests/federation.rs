@@ -291,3 +291,69 @@ async fn shared_queries_are_counted_per_partner() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_partner_hot_list_is_replaced_with_its_origin_recorded() {
+    use candor_store::agreements::PartnerHotList;
+    use candor_store::hotlists::{HotListEntry, HotListSpec, ListSource};
+    each_backend(|store, _keys| async move {
+        store
+            .insert_agreement(&agreement("a1", "Northtown PD"), 1_000)
+            .await
+            .unwrap();
+        let spec = HotListSpec {
+            name: "stolen (from Northtown PD)".into(),
+            source: ListSource::Partner,
+            hit_type: "V".into(),
+            priority: 2,
+            hit_retention_secs: None,
+        };
+        let entry = |plate: &str| HotListEntry {
+            plate: plate.into(),
+            hit_type: "V".into(),
+            ..Default::default()
+        };
+        let origin = |version: i64| PartnerHotList {
+            list_name: spec.name.clone(),
+            agreement_id: "a1".into(),
+            partner_agency: "Northtown PD".into(),
+            remote_name: "stolen".into(),
+            remote_version: version,
+            entry_count: 0,
+            imported_at: 5_000 + version,
+            imported_by: "pm".into(),
+        };
+        let first = store
+            .import_partner_hot_list(&spec, &[entry("AAA111")], &origin(1))
+            .await
+            .unwrap();
+        assert_eq!(first.source, ListSource::Partner);
+        let again = store
+            .import_partner_hot_list(&spec, &[entry("AAA111"), entry("BBB222")], &origin(2))
+            .await
+            .unwrap();
+        assert_eq!((again.id, again.entry_count), (first.id, 2));
+        let held = store.partner_hot_lists().await.unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!((held[0].remote_version, held[0].entry_count), (2, 2));
+        // Another source under a partner's name is refused.
+        let wrong = HotListSpec {
+            source: ListSource::State,
+            ..spec.clone()
+        };
+        assert!(
+            store
+                .import_partner_hot_list(&wrong, &[], &origin(3))
+                .await
+                .is_err()
+        );
+        let (list, entries) = store
+            .hot_list_by_name("stolen (from Northtown PD)", 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((list.id, entries.len()), (first.id, 2));
+        assert!(store.hot_list_by_name("nope", 10).await.unwrap().is_none());
+    })
+    .await;
+}
