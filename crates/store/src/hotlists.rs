@@ -1008,6 +1008,11 @@ impl Store {
         excluded_hit_types: &[String],
     ) -> Result<(Option<HotList>, ImportReport), StoreError> {
         spec.validate()?;
+        if spec.source == ListSource::Partner {
+            return Err(StoreError::Invalid(
+                "a partner's hot list comes only through its sharing agreement (the Sharing page, or POST /api/v1/agreements/{id}/hotlists/{name}/import), not as a file".into(),
+            ));
+        }
         let (mut entries, report) = match format {
             ImportFormat::Ncic => parse_ncic(text, excluded_hit_types),
             ImportFormat::Csv => parse_csv(text, &spec.hit_type),

@@ -158,16 +158,9 @@ pub async fn import_text(
 ) -> Result<(Option<HotList>, ImportReport), ApiError> {
     actor.require(Permission::ManageHotLists)?;
     let format = ImportFormat::parse(&params.format)?;
-    let source = ListSource::parse(&params.source)?;
-    if source == ListSource::Partner {
-        return Err(ApiError::unprocessable(
-            "invalid",
-            "a partner's hot list comes only through its sharing agreement (Sharing page or /api/v1/agreements/{id}/hotlists/{name}/import), not as a file",
-        ));
-    }
     let spec = HotListSpec {
         name: params.name.clone(),
-        source,
+        source: ListSource::parse(&params.source)?,
         hit_type: params.hit_type.clone().unwrap_or_else(|| {
             if format == ImportFormat::Ncic {
                 "V".into()
