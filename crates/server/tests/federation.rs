@@ -889,6 +889,7 @@ fn pull(from: &Node, name: &str) -> Value {
 async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_them() {
     let a = Node::start("Northtown PD").await;
     let b = Node::start("Southville SO").await;
+    let c = Node::start("Westburg PD").await;
     let mut t = terms(&[], true);
     t["sharing"]["hot_lists"] = json!(["stolen"]);
     let ab = agree(&a, &b, t).await;
@@ -944,25 +945,50 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
     let imported = b.audit("federation.hotlist.import").await;
     assert_eq!(imported[0].entry.details["outcome"], "imported");
 
-    // Re-import replaces the local copy.
+    // The hit on A's list at B is never notified to a third agency, even one whose
+    // agreement with B shares that hit type.
+    let bc = agree(&b, &c, terms(&["V"], false)).await;
+    b.ingest("cam-b2", &["HOT111"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        b.server
+            .state
+            .store
+            .outbox_for(&b.server.state.keys, &bc)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a hit on A's list went on to C"
+    );
+
+    // Re-import replaces the local copy: here through the Sharing page's button.
     a.server
         .hot_list("stolen", "V", "plate\nHOT111\nHOT333\n")
         .await;
+    let (s, page) = console_page(&b, &b.pm, "/console/sharing").await;
+    assert_eq!(s, 200);
+    assert!(
+        page.contains("Import hot list “stolen” from Northtown PD"),
+        "{page}"
+    );
+    let res = TestServer::no_redirect_client()
+        .post(b.server.url(&format!("/console/sharing/{ab}/hotlists")))
+        .header("cookie", format!("candor_session={}", b.pm.token))
+        .form(&[("csrf_token", b.pm.csrf.as_str()), ("name", "stolen")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Imported 2 entries"), "{page}");
+    assert!(page.contains("stolen (from Northtown PD)"), "{page}");
+    let held = b.server.state.store.partner_hot_lists().await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!((held[0].remote_version, held[0].entry_count), (2, 2));
     let (s, out) = b.pm(Method::POST, &import("stolen"), None).await;
     assert_eq!(s, 201, "{out}");
     assert_eq!(out["list"]["id"].as_i64(), Some(list_id));
     assert_eq!(out["list"]["entry_count"], 2);
-    assert_eq!(out["origin"]["remote_version"], 2);
-    assert_eq!(
-        b.server
-            .state
-            .store
-            .partner_hot_lists()
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
 
     // Not named in the agreement: refused here, and refused by A if asked directly.
     let (s, out) = b.pm(Method::POST, &import("warrants"), None).await;
@@ -1030,6 +1056,8 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
     .await;
     let (s, out) = b.pm(Method::POST, &import("stolen"), None).await;
     assert_eq!((s, code(&out)), (403, "agreement_revoked"), "{out}");
+    let (_, page) = console_page(&b, &b.pm, "/console/sharing").await;
+    assert!(!page.contains("Import hot list"), "{page}");
     let refused: Vec<_> = b
         .audit("federation.hotlist.import")
         .await
@@ -1056,6 +1084,7 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
 
     a.stop().await;
     b.stop().await;
+    c.stop().await;
 }
 
 /// Opens the alert stream as `session` and collects its event names and data, in the
