@@ -1039,7 +1039,24 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
     assert_eq!(res.status(), 401);
     assert_eq!(code(&res.json().await.unwrap()), "bad_signature");
 
-    // Revoked: A revokes; B's pull is refused (at A, and here once B is told).
+    // Revoked: A revokes; B's pull is refused (at A, and here once B is told), and the copy
+    // B holds is withdrawn: a read of its plate at B is no longer a hit.
+    let hits_at_b = || async {
+        b.server
+            .state
+            .store
+            .list_hits(
+                &b.server.state.keys,
+                0,
+                candor_store::now_ms() + 1,
+                false,
+                100,
+            )
+            .await
+            .unwrap()
+            .len()
+    };
+    let hits_before = hits_at_b().await;
     let (s, out) = a
         .pm(
             Method::POST,
@@ -1054,6 +1071,26 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
         status_of(&b, &ab).await["status"] == "revoked"
     })
     .await;
+    assert!(
+        b.server
+            .state
+            .store
+            .partner_hot_lists()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let told = b.audit("federation.agreement.revoked_by_partner").await;
+    assert_eq!(
+        told[0].entry.details["withdrawn_hot_lists"],
+        json!(["stolen (from Northtown PD)"])
+    );
+    b.ingest("cam-b3", &["HOT111"]).await;
+    assert_eq!(
+        hits_at_b().await,
+        hits_before,
+        "a withdrawn list still matched"
+    );
     let (s, out) = b.pm(Method::POST, &import("stolen"), None).await;
     assert_eq!((s, code(&out)), (403, "agreement_revoked"), "{out}");
     let (_, page) = console_page(&b, &b.pm, "/console/sharing").await;

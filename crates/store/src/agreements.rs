@@ -42,6 +42,15 @@ pub struct Revocation {
     pub reason: String,
 }
 
+/// What revoking an agreement did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationOutcome {
+    /// False when it was revoked already (the first revocation stands).
+    pub first: bool,
+    /// Local hot lists received under the agreement, withdrawn by the revocation.
+    pub withdrawn_lists: Vec<String>,
+}
+
 /// An agreement with its signatures and revocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgreementRecord {
@@ -292,30 +301,54 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes an agreement; false when it was revoked already (the first revocation
-    /// stands).
+    /// Revokes an agreement (the first revocation stands) and, in the same transaction,
+    /// withdraws the hot lists received under it, so nothing shared under a revoked
+    /// agreement is matched again. Hits already made keep their sealed copy.
     pub async fn revoke_agreement(
         &self,
         agreement_id: &str,
         r: &Revocation,
-    ) -> Result<bool, StoreError> {
-        let res = sqlx::query(
+    ) -> Result<RevocationOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
             "INSERT INTO agreement_revocations (agreement_id, revoked_at, side, revoked_by, reason) \
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agreement_id) DO NOTHING",
         )
         .bind(agreement_id)
         .bind(r.revoked_at)
         .bind(&r.side)
         .bind(&r.revoked_by)
         .bind(&r.reason)
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::from);
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(e),
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let withdrawn_lists: Vec<String> = sqlx::query_scalar(
+            "SELECT list_name FROM partner_hot_lists WHERE agreement_id = $1 ORDER BY list_name",
+        )
+        .bind(agreement_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for name in &withdrawn_lists {
+            sqlx::query(
+                "DELETE FROM hot_list_entries WHERE list_id IN (SELECT id FROM hot_lists WHERE name = $1)",
+            )
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM hot_lists WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
         }
+        sqlx::query("DELETE FROM partner_hot_lists WHERE agreement_id = $1")
+            .bind(agreement_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RevocationOutcome {
+            first: inserted == 1,
+            withdrawn_lists,
+        })
     }
 
     /// Public summary of every agreement: partner, scope, dates, whether in force.

@@ -111,13 +111,19 @@ async fn agreements_signatures_and_revocations() {
             revoked_by: "pm".into(),
             reason: "ended".into(),
         };
-        assert!(store.revoke_agreement("a1", &revocation).await.unwrap());
+        assert!(
+            store
+                .revoke_agreement("a1", &revocation)
+                .await
+                .unwrap()
+                .first
+        );
         let again = Revocation {
             revoked_at: 40,
             ..revocation.clone()
         };
         assert!(
-            !store.revoke_agreement("a1", &again).await.unwrap(),
+            !store.revoke_agreement("a1", &again).await.unwrap().first,
             "first revocation stands"
         );
         let a = store.agreement("a1").await.unwrap().unwrap();
@@ -354,6 +360,27 @@ async fn a_partner_hot_list_is_replaced_with_its_origin_recorded() {
             .unwrap();
         assert_eq!((list.id, entries.len()), (first.id, 2));
         assert!(store.hot_list_by_name("nope", 10).await.unwrap().is_none());
+
+        // Revoking the agreement withdraws what was received under it: nothing shared
+        // under a revoked agreement is matched any more.
+        let revocation = Revocation {
+            revoked_at: 9_000,
+            side: "partner".into(),
+            revoked_by: "their pm".into(),
+            reason: "ended".into(),
+        };
+        let outcome = store.revoke_agreement("a1", &revocation).await.unwrap();
+        assert!(outcome.first);
+        assert_eq!(outcome.withdrawn_lists, vec![spec.name.clone()]);
+        assert!(store.partner_hot_lists().await.unwrap().is_empty());
+        assert!(
+            store
+                .hot_list_by_name("stolen (from Northtown PD)", 10)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.matchable_entries(9_001).await.unwrap().is_empty());
     })
     .await;
 }

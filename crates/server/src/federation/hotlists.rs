@@ -158,11 +158,14 @@ pub async fn import_partner_list(
         ))?,
         Err(e) => return Err(refused(&state, &actor, &id, &partner, &name, e).await),
     };
-    // Entries are kept no longer than the agreement's retention at the recipient.
+    // Entries are kept no longer than the agreement's retention at the recipient, nor past
+    // the agreement's end.
     let now = candor_store::now_ms();
-    let keep_until = now.saturating_add(
-        i64::try_from(doc.agreement.recipient_retention.as_millis()).unwrap_or(i64::MAX),
-    );
+    let keep_until = now
+        .saturating_add(
+            i64::try_from(doc.agreement.recipient_retention.as_millis()).unwrap_or(i64::MAX),
+        )
+        .min(doc.agreement.expires.timestamp_millis());
     let entries: Vec<HotListEntry> = answer
         .entries
         .iter()

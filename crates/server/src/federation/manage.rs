@@ -400,7 +400,7 @@ pub async fn revoke_agreement(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("agreement {id:?} not found")))?;
     let now = candor_store::now_ms();
-    let first = state
+    let outcome = state
         .store
         .revoke_agreement(
             &id,
@@ -412,7 +412,10 @@ pub async fn revoke_agreement(
             },
         )
         .await?;
-    if first {
+    if !outcome.withdrawn_lists.is_empty() {
+        state.matcher.rebuild(&state.store).await?;
+    }
+    if outcome.first {
         queue_revocation(
             &state,
             &id,
@@ -430,7 +433,8 @@ pub async fn revoke_agreement(
         &actor,
         "agreement.revoke",
         &format!("agreement:{id}"),
-        json!({"partner": record.partner_agency, "reason": req.reason, "already_revoked": !first}),
+        json!({"partner": record.partner_agency, "reason": req.reason, "already_revoked": !outcome.first,
+               "withdrawn_hot_lists": outcome.withdrawn_lists}),
     )
     .await?;
     Ok(Json(view(&state, &id).await?))

@@ -617,7 +617,7 @@ pub async fn partner_revocation(
     let v = verify(&state, &method, &uri, &headers, body).await?;
     let notice: RevocationNotice = parse_json(&v.body)?;
     let now = candor_store::now_ms();
-    let first = state
+    let outcome = state
         .store
         .revoke_agreement(
             &v.record.id,
@@ -629,6 +629,9 @@ pub async fn partner_revocation(
             },
         )
         .await?;
+    if !outcome.withdrawn_lists.is_empty() {
+        state.matcher.rebuild(&state.store).await?;
+    }
     audit_partner(
         &state,
         &v,
@@ -636,7 +639,8 @@ pub async fn partner_revocation(
         "federation.agreement.revoked_by_partner",
         candor_audit::Outcome::Success,
         json!({"agreement_id": v.record.id, "partner": v.partner_agency(), "reason": notice.reason,
-               "partner_revoked_at": notice.revoked_at, "already_revoked": !first}),
+               "partner_revoked_at": notice.revoked_at, "already_revoked": !outcome.first,
+               "withdrawn_hot_lists": outcome.withdrawn_lists}),
     )
     .await?;
     Ok(Json(json!({"agreement_id": v.record.id, "revoked": true})))
