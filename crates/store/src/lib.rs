@@ -80,6 +80,9 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite reader that audit verification uses.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("{what} not found")]
@@ -128,6 +131,8 @@ pub struct Store {
     /// from one transaction to the next (a write through another connection would discard
     /// it), so a batch does not re-read the index pages the previous batch just wrote.
     writer_pool: Option<AnyPool>,
+    /// SQLite: the database file, for the native connection audit verification reads with.
+    sqlite_file: Option<String>,
 }
 
 impl Store {
@@ -166,11 +171,16 @@ impl Store {
             Backend::Sqlite => Some(open_sqlite(url, 1).await?),
             Backend::Postgres => None,
         };
+        let sqlite_file = match backend {
+            Backend::Sqlite => Some(sqlite_file(url)?.to_owned()),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
             writer,
             writer_pool,
+            sqlite_file,
         })
     }
 
@@ -216,8 +226,8 @@ impl Store {
     }
 }
 
-/// A pool of at most `connections` SQLite connections, with Candor's per-connection settings.
-async fn open_sqlite(url: &str, connections: u32) -> Result<AnyPool, StoreError> {
+/// The database file of a `sqlite:` url.
+fn sqlite_file(url: &str) -> Result<&str, StoreError> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -226,6 +236,12 @@ async fn open_sqlite(url: &str, connections: u32) -> Result<AnyPool, StoreError>
     if path.is_empty() {
         return Err(StoreError::UnsupportedUrl(url.to_string()));
     }
+    Ok(path)
+}
+
+/// A pool of at most `connections` SQLite connections, with Candor's per-connection settings.
+async fn open_sqlite(url: &str, connections: u32) -> Result<AnyPool, StoreError> {
+    let path = sqlite_file(url)?;
     if let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
