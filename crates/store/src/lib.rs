@@ -1,7 +1,8 @@
 //! Store: SQLite (embedded default) and PostgreSQL behind one interface.
 //!
 //! Both backends are reached through sqlx's `Any` driver, so every query is written once in
-//! portable SQL: numbered `$1` placeholders, timestamps as `i64` Unix milliseconds UTC, blobs
+//! portable SQL (one exception: audit verification reads SQLite with rusqlite, see
+//! [`audit_log`]): numbered `$1` placeholders, timestamps as `i64` Unix milliseconds UTC, blobs
 //! as bytes, no BOOLEAN or date types (flags are integers, dates are text). Each backend has
 //! its own migration folder (`migrations/sqlite`, `migrations/postgres`), embedded in the
 //! binary and run by [`Store::open`]. Ops migrations are numbered 0001–0099, access 0100–0199, reports 0300–0349, federation 0400–0449.
@@ -131,7 +132,7 @@ pub struct Store {
     /// from one transaction to the next (a write through another connection would discard
     /// it), so a batch does not re-read the index pages the previous batch just wrote.
     writer_pool: Option<AnyPool>,
-    /// SQLite: the database file, for the native connection audit verification reads with.
+    /// SQLite: the database file, which audit verification reads with rusqlite.
     sqlite_file: Option<String>,
 }
 
