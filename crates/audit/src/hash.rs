@@ -81,21 +81,30 @@ impl Encoder {
         self.u64(bytes.len() as u64);
         self.0.extend_from_slice(bytes);
     }
+    /// Writes a placeholder for a count or length known only later; see [`Encoder::patch`].
+    fn placeholder(&mut self) -> usize {
+        let at = self.0.len();
+        self.u64(0);
+        at
+    }
+    fn patch(&mut self, at: usize, value: u64) {
+        self.0[at..at + 8].copy_from_slice(&value.to_be_bytes());
+    }
+    fn number(&mut self, n: &serde_json::Number) {
+        use std::io::Write;
+        self.tag(3);
+        // length prefix patched in after writing the digits, avoiding a String
+        let at = self.placeholder();
+        write!(self.0, "{n}").expect("writing to a Vec cannot fail");
+        let len = (self.0.len() - at - 8) as u64;
+        self.patch(at, len);
+    }
     fn json(&mut self, value: &serde_json::Value) {
         use serde_json::Value;
-        use std::io::Write;
         match value {
             Value::Null => self.tag(0),
             Value::Bool(b) => self.tag(if *b { 2 } else { 1 }),
-            Value::Number(n) => {
-                self.tag(3);
-                // length prefix patched in after writing the digits, avoiding a String
-                let at = self.0.len();
-                self.u64(0);
-                write!(self.0, "{n}").expect("writing to a Vec cannot fail");
-                let len = (self.0.len() - at - 8) as u64;
-                self.0[at..at + 8].copy_from_slice(&len.to_be_bytes());
-            }
+            Value::Number(n) => self.number(n),
             Value::String(s) => {
                 self.tag(4);
                 self.bytes(s.as_bytes());
@@ -127,6 +136,185 @@ impl Encoder {
             }
         }
     }
+
+    /// Encodes JSON text as [`Encoder::json`] encodes the value it parses to, without
+    /// building that value. `None` (the buffer then holds garbage) when the text is not
+    /// JSON or an object's keys are not strictly ascending (as serde_json writes them):
+    /// the caller parses the text instead.
+    fn json_text(&mut self, text: &str) -> Option<()> {
+        use serde::de::DeserializeSeed;
+        let mut parser = serde_json::Deserializer::from_str(text);
+        Transcode(self).deserialize(&mut parser).ok()?;
+        parser.end().ok()
+    }
+}
+
+/// Parses JSON into the canonical encoding as it goes: the same bytes as [`Encoder::json`]
+/// of the parsed `serde_json::Value`, since the parser hands it the same calls (numbers
+/// become the same `serde_json::Number`).
+struct Transcode<'e>(&'e mut Encoder);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Transcode<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Transcode<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.tag(0);
+        Ok(())
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<(), E> {
+        self.0.tag(if b { 2 } else { 1 });
+        Ok(())
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<(), E> {
+        self.0.number(&n.into());
+        Ok(())
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<(), E> {
+        self.0.number(&n.into());
+        Ok(())
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<(), E> {
+        // what `serde_json::Value` does with a float
+        match serde_json::Number::from_f64(n) {
+            Some(n) => self.0.number(&n),
+            None => self.0.tag(0),
+        }
+        Ok(())
+    }
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        self.0.tag(4);
+        self.0.bytes(s.as_bytes());
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.tag(5);
+        let at = self.0.placeholder();
+        let mut count = 0;
+        while seq.next_element_seed(Transcode(&mut *self.0))?.is_some() {
+            count += 1;
+        }
+        self.0.patch(at, count);
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.0.tag(6);
+        let at = self.0.placeholder();
+        let mut count = 0;
+        // Where the previous key's bytes lie in the buffer.
+        let mut previous: Option<std::ops::Range<usize>> = None;
+        while let Some(key) = map.next_key_seed(Key(&mut *self.0))? {
+            let buffer = &self.0.0;
+            if previous.is_some_and(|p| buffer[p] >= buffer[key.clone()]) {
+                return Err(serde::de::Error::custom("keys not strictly ascending"));
+            }
+            map.next_value_seed(Transcode(&mut *self.0))?;
+            previous = Some(key);
+            count += 1;
+        }
+        self.0.patch(at, count);
+        Ok(())
+    }
+}
+
+/// An object key: written length-prefixed; gives where its bytes lie in the buffer.
+struct Key<'e>(&'e mut Encoder);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key<'_> {
+    type Value = std::ops::Range<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Key<'_> {
+    type Value = std::ops::Range<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        // serde_json's `arbitrary_precision` feature passes numbers as maps with this key
+        if key.starts_with("$serde_json::private::") {
+            return Err(E::custom("serde_json private key"));
+        }
+        self.0.bytes(key.as_bytes());
+        Ok(self.0.0.len() - key.len()..self.0.0.len())
+    }
+}
+
+/// The hashed fields other than `details`, borrowed from wherever they are kept.
+pub(crate) struct Fields<'a> {
+    pub time_ms: i64,
+    /// The actor's kind tag and its one or two strings.
+    pub actor: (u8, &'a str, Option<&'a str>),
+    pub action: &'a str,
+    pub target: &'a str,
+    pub outcome: Outcome,
+    pub source: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn of(entry: &'a AuditEntry) -> Self {
+        let actor = match &entry.actor {
+            Actor::System { component } => (1, component.as_str(), None),
+            Actor::User { id, name } => (2, id.as_str(), Some(name.as_str())),
+            Actor::Partner { agency, user } => (3, agency.as_str(), Some(user.as_str())),
+            Actor::Anonymous { claimed } => (4, claimed.as_str(), None),
+        };
+        Fields {
+            time_ms: entry.time.timestamp_millis(),
+            actor,
+            action: &entry.action,
+            target: &entry.target,
+            outcome: entry.outcome,
+            source: &entry.source,
+        }
+    }
+}
+
+/// Encodes a record into `buffer` (cleared first, so a loop reuses one allocation) with
+/// `details` written by `details`, and hashes it; `None` when `details` gives up.
+fn hash_with(
+    buffer: &mut Vec<u8>,
+    seq: u64,
+    prev_hash: &ChainHash,
+    fields: &Fields,
+    details: impl FnOnce(&mut Encoder) -> Option<()>,
+) -> Option<ChainHash> {
+    buffer.clear();
+    let mut e = Encoder(std::mem::take(buffer));
+    e.0.extend_from_slice(DOMAIN);
+    e.u64(seq);
+    e.0.extend_from_slice(&prev_hash.0);
+    e.u64(fields.time_ms as u64);
+    let (tag, first, second) = fields.actor;
+    e.tag(tag);
+    e.bytes(first.as_bytes());
+    if let Some(second) = second {
+        e.bytes(second.as_bytes());
+    }
+    e.bytes(fields.action.as_bytes());
+    e.bytes(fields.target.as_bytes());
+    e.tag(match fields.outcome {
+        Outcome::Success => 1,
+        Outcome::Denied => 2,
+        Outcome::Failure => 3,
+    });
+    e.bytes(fields.source.as_bytes());
+    let written = details(&mut e);
+    let hash = written.map(|()| ChainHash(Sha256::digest(&e.0).into()));
+    *buffer = e.0;
+    hash
 }
 
 /// The hash of record `seq` linking to `prev_hash` and holding `entry`.
@@ -134,51 +322,31 @@ pub fn record_hash(seq: u64, prev_hash: &ChainHash, entry: &AuditEntry) -> Chain
     record_hash_in(&mut Vec::with_capacity(512), seq, prev_hash, entry)
 }
 
-/// [`record_hash`] encoding into `buffer` (cleared first), so a loop reuses one allocation.
+/// [`record_hash`] encoding into `buffer`, so a loop reuses one allocation.
 pub(crate) fn record_hash_in(
     buffer: &mut Vec<u8>,
     seq: u64,
     prev_hash: &ChainHash,
     entry: &AuditEntry,
 ) -> ChainHash {
-    buffer.clear();
-    let mut e = Encoder(std::mem::take(buffer));
-    e.0.extend_from_slice(DOMAIN);
-    e.u64(seq);
-    e.0.extend_from_slice(&prev_hash.0);
-    e.u64(entry.time.timestamp_millis() as u64);
-    match &entry.actor {
-        Actor::System { component } => {
-            e.tag(1);
-            e.bytes(component.as_bytes());
-        }
-        Actor::User { id, name } => {
-            e.tag(2);
-            e.bytes(id.as_bytes());
-            e.bytes(name.as_bytes());
-        }
-        Actor::Partner { agency, user } => {
-            e.tag(3);
-            e.bytes(agency.as_bytes());
-            e.bytes(user.as_bytes());
-        }
-        Actor::Anonymous { claimed } => {
-            e.tag(4);
-            e.bytes(claimed.as_bytes());
-        }
-    }
-    e.bytes(entry.action.as_bytes());
-    e.bytes(entry.target.as_bytes());
-    e.tag(match entry.outcome {
-        Outcome::Success => 1,
-        Outcome::Denied => 2,
-        Outcome::Failure => 3,
-    });
-    e.bytes(entry.source.as_bytes());
-    e.json(&entry.details);
-    let hash = ChainHash(Sha256::digest(&e.0).into());
-    *buffer = e.0;
-    hash
+    let details = |e: &mut Encoder| {
+        e.json(&entry.details);
+        Some(())
+    };
+    hash_with(buffer, seq, prev_hash, &Fields::of(entry), details)
+        .expect("encoding a parsed value cannot give up")
+}
+
+/// [`record_hash_in`] with `details` as JSON text, encoded without parsing it into a value;
+/// `None` when [`Encoder::json_text`] gives up (then parse, and use [`record_hash_in`]).
+pub(crate) fn record_hash_of_text(
+    buffer: &mut Vec<u8>,
+    seq: u64,
+    prev_hash: &ChainHash,
+    fields: &Fields,
+    details: &str,
+) -> Option<ChainHash> {
+    hash_with(buffer, seq, prev_hash, fields, |e| e.json_text(details))
 }
 
 #[cfg(test)]

@@ -5,19 +5,22 @@
 //! [`Checkpoint`] publishes the chain's length and head hash; an [`Anchor`] records that
 //! the oldest records were pruned under retention. [`verify`] walks stored records and
 //! names the first one that was modified, deleted, inserted or reordered, or the checkpoint
-//! that the chain no longer matches.
+//! that the chain no longer matches. A store hands its rows to [`verify`] or a [`Verifier`]
+//! as [`RecordText`]s, hashed straight from their stored text.
 //!
 //! No clock is read here: every time is passed in.
 
 mod entry;
 mod hash;
 mod signed;
+mod stored;
 mod verify;
 
 pub use entry::{Actor, AuditEntry, AuditRecord, Chain, Outcome};
 pub use hash::{ChainHash, HashParseError, record_hash};
 pub use signed::{Anchor, Checkpoint, StatementError, key_id};
-pub use verify::{TamperFinding, TamperKind, VerifyReport, verify};
+pub use stored::{EntryText, RecordText};
+pub use verify::{ChainLink, TamperFinding, TamperKind, Verifier, VerifyReport, verify};
 
 /// Re-exported so callers name the same key types.
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

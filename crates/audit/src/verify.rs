@@ -1,11 +1,40 @@
 //! Verification of stored records against the chain rules, checkpoints and an anchor.
 
 use crate::entry::AuditRecord;
-use crate::hash::{ChainHash, record_hash, record_hash_in};
+use crate::hash::{ChainHash, record_hash_in};
 use crate::signed::{Anchor, Checkpoint, StatementError};
 use ed25519_dalek::VerifyingKey;
-use std::borrow::Borrow;
 use std::fmt;
+
+/// A record as verification sees it: its place in the chain, and its content's hash.
+/// Implemented by [`AuditRecord`] (owned or borrowed) and by
+/// [`RecordText`](crate::RecordText), a record borrowed from a store's row.
+pub trait ChainLink {
+    /// As stored: the seq, the link to the record before and this record's hash.
+    fn link(&self) -> (u64, ChainHash, ChainHash);
+    /// [`record_hash`](crate::record_hash) of this record's content and stored link,
+    /// computed as if it were record `seq` (`buffer` is scratch space); `None` when the
+    /// content cannot be read, so it matches no hash.
+    fn content_hash(&self, seq: u64, buffer: &mut Vec<u8>) -> Option<ChainHash>;
+}
+
+impl ChainLink for AuditRecord {
+    fn link(&self) -> (u64, ChainHash, ChainHash) {
+        (self.seq, self.prev_hash, self.hash)
+    }
+    fn content_hash(&self, seq: u64, buffer: &mut Vec<u8>) -> Option<ChainHash> {
+        Some(record_hash_in(buffer, seq, &self.prev_hash, &self.entry))
+    }
+}
+
+impl<T: ChainLink> ChainLink for &T {
+    fn link(&self) -> (u64, ChainHash, ChainHash) {
+        (**self).link()
+    }
+    fn content_hash(&self, seq: u64, buffer: &mut Vec<u8>) -> Option<ChainHash> {
+        (**self).content_hash(seq, buffer)
+    }
+}
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,133 +145,176 @@ fn finding(kind: TamperKind, seq: u64) -> TamperFinding {
 /// checkpoint and the anchor are signed by `key`, each checkpoint's head hash is the
 /// hash of the record at its length, and no checkpoint is longer than the chain.
 ///
-/// Records may be owned or borrowed. Checks signatures first, then walks the records
-/// once, returning the first problem.
+/// Records may be owned or borrowed [`AuditRecord`]s, or a store's rows. Checks
+/// signatures first, then walks the records once, returning the first problem.
 /// Checkpoints must be signed by `key` alone; a rotated key's checkpoints are verified
-/// in a separate call with that key.
-pub fn verify<R: Borrow<AuditRecord>>(
+/// in a separate call with that key. [`Verifier`] does the same for records pushed one
+/// at a time.
+pub fn verify<R: ChainLink>(
     records: impl IntoIterator<Item = R>,
     checkpoints: &[Checkpoint],
     anchor: Option<&Anchor>,
     key: &VerifyingKey,
 ) -> Result<VerifyReport, TamperFinding> {
-    if let Some(anchor) = anchor {
-        anchor.verify(key).map_err(|problem| TamperFinding {
-            kind: TamperKind::ForgedAnchor { problem },
-            seq: None,
-        })?;
+    let mut verifier = Verifier::new(checkpoints, anchor, key)?;
+    for record in records {
+        verifier.push(&record)?;
     }
-    for cp in checkpoints {
-        cp.verify(key).map_err(|problem| TamperFinding {
-            kind: TamperKind::ForgedCheckpoint {
-                checkpoint_length: cp.length,
-                problem,
-            },
-            seq: None,
-        })?;
-    }
-    let (first_seq, start_link) = anchor.map_or((0, ChainHash::GENESIS), |a| (a.seq, a.prev_hash));
+    verifier.finish()
+}
 
-    let mut pending: Vec<&Checkpoint> = checkpoints.iter().collect();
-    pending.sort_by_key(|cp| std::cmp::Reverse(cp.length));
-    let mut report = VerifyReport {
-        first_seq,
-        records: 0,
-        length: first_seq,
-        head_hash: start_link,
-        checkpoints_matched: 0,
-        checkpoints_pruned: 0,
-        anchored: anchor.is_some(),
-    };
-    // First record not yet vouched for by a matching checkpoint.
-    let mut vouched_until = first_seq;
-    let mut settle = |length: u64,
-                      head: ChainHash,
-                      pending: &mut Vec<&Checkpoint>,
-                      report: &mut VerifyReport|
-     -> Result<(), TamperFinding> {
-        while let Some(cp) = pending.last().filter(|cp| cp.length <= length) {
-            if cp.length < first_seq {
-                report.checkpoints_pruned += 1;
+/// [`verify`] for records pushed one at a time, e.g. rows borrowed from a database
+/// cursor: [`Verifier::push`] each in stored order, then [`Verifier::finish`].
+pub struct Verifier<'c> {
+    /// Checkpoints not yet reached, longest first.
+    pending: Vec<&'c Checkpoint>,
+    report: VerifyReport,
+    /// First record not yet vouched for by a matching checkpoint.
+    vouched_until: u64,
+    expected_seq: u64,
+    expected_link: ChainHash,
+    /// The link of the last record checked.
+    previous_link: Option<ChainHash>,
+    /// A record came with a seq past `expected_seq` (this one): the rest is only searched
+    /// for the missing record, to tell a reordering from a deletion.
+    gap_at: Option<u64>,
+    buffer: Vec<u8>,
+}
+
+impl<'c> Verifier<'c> {
+    /// Checks the anchor's and every checkpoint's signature, and the checkpoints at the
+    /// chain's start.
+    pub fn new(
+        checkpoints: &'c [Checkpoint],
+        anchor: Option<&Anchor>,
+        key: &VerifyingKey,
+    ) -> Result<Self, TamperFinding> {
+        if let Some(anchor) = anchor {
+            anchor.verify(key).map_err(|problem| TamperFinding {
+                kind: TamperKind::ForgedAnchor { problem },
+                seq: None,
+            })?;
+        }
+        for cp in checkpoints {
+            cp.verify(key).map_err(|problem| TamperFinding {
+                kind: TamperKind::ForgedCheckpoint {
+                    checkpoint_length: cp.length,
+                    problem,
+                },
+                seq: None,
+            })?;
+        }
+        let (first_seq, start_link) =
+            anchor.map_or((0, ChainHash::GENESIS), |a| (a.seq, a.prev_hash));
+        let mut pending: Vec<&Checkpoint> = checkpoints.iter().collect();
+        pending.sort_by_key(|cp| std::cmp::Reverse(cp.length));
+        let mut verifier = Verifier {
+            pending,
+            report: VerifyReport {
+                first_seq,
+                records: 0,
+                length: first_seq,
+                head_hash: start_link,
+                checkpoints_matched: 0,
+                checkpoints_pruned: 0,
+                anchored: anchor.is_some(),
+            },
+            vouched_until: first_seq,
+            expected_seq: first_seq,
+            expected_link: start_link,
+            previous_link: None,
+            gap_at: None,
+            buffer: Vec::with_capacity(512),
+        };
+        verifier.settle(first_seq, start_link)?;
+        Ok(verifier)
+    }
+
+    /// Compares the checkpoints up to `length` records with the chain's `head` there.
+    fn settle(&mut self, length: u64, head: ChainHash) -> Result<(), TamperFinding> {
+        while let Some(cp) = self.pending.last().filter(|cp| cp.length <= length) {
+            if cp.length < self.report.first_seq {
+                self.report.checkpoints_pruned += 1;
             } else if cp.head_hash != head {
                 return Err(finding(
                     TamperKind::CheckpointMismatch {
                         checkpoint_length: cp.length,
                     },
-                    vouched_until,
+                    self.vouched_until,
                 ));
             } else {
-                report.checkpoints_matched += 1;
-                vouched_until = cp.length;
+                self.report.checkpoints_matched += 1;
+                self.vouched_until = cp.length;
             }
-            pending.pop();
+            self.pending.pop();
         }
         Ok(())
-    };
-    settle(first_seq, start_link, &mut pending, &mut report)?;
+    }
 
-    let mut expected_seq = first_seq;
-    let mut expected_link = start_link;
-    let mut previous_link: Option<ChainHash> = None;
-    let mut buffer = Vec::with_capacity(512);
-    let mut records = records.into_iter();
-    while let Some(r) = records.next() {
-        let r = r.borrow();
-        if r.seq < expected_seq {
-            return Err(finding(TamperKind::Inserted, r.seq));
-        }
-        if r.seq > expected_seq {
-            let kind = if records.any(|later| later.borrow().seq == expected_seq) {
-                TamperKind::Reordered
-            } else {
-                TamperKind::Deleted
-            };
-            let seq = if kind == TamperKind::Reordered {
-                r.seq
-            } else {
-                expected_seq
-            };
-            return Err(finding(kind, seq));
-        }
-        let computed = record_hash_in(&mut buffer, r.seq, &r.prev_hash, &r.entry);
-        if r.prev_hash != expected_link {
-            if previous_link == Some(r.prev_hash) {
-                // This record skips the one before it, which therefore was slipped in.
-                return Err(finding(TamperKind::Inserted, r.seq - 1));
+    /// Checks the next stored record; an error is the first problem (push no more).
+    pub fn push(&mut self, r: &impl ChainLink) -> Result<(), TamperFinding> {
+        let (seq, prev_hash, hash) = r.link();
+        if let Some(gap_at) = self.gap_at {
+            if seq == self.expected_seq {
+                return Err(finding(TamperKind::Reordered, gap_at));
             }
-            if computed != r.hash && record_hash(r.seq + 1, &r.prev_hash, &r.entry) == r.hash {
+            return Ok(());
+        }
+        if seq < self.expected_seq {
+            return Err(finding(TamperKind::Inserted, seq));
+        }
+        if seq > self.expected_seq {
+            self.gap_at = Some(seq);
+            return Ok(());
+        }
+        let matches = r.content_hash(seq, &mut self.buffer) == Some(hash);
+        if prev_hash != self.expected_link {
+            if self.previous_link == Some(prev_hash) {
+                // This record skips the one before it, which therefore was slipped in.
+                return Err(finding(TamperKind::Inserted, seq - 1));
+            }
+            if !matches && r.content_hash(seq + 1, &mut self.buffer) == Some(hash) {
                 // Written as the next seq: the record before it was deleted and the rest
                 // renumbered.
-                return Err(finding(TamperKind::Deleted, r.seq));
+                return Err(finding(TamperKind::Deleted, seq));
             }
-            return Err(finding(TamperKind::ChainBreak, r.seq));
+            return Err(finding(TamperKind::ChainBreak, seq));
         }
-        if computed != r.hash {
-            return Err(finding(TamperKind::Modified, r.seq));
+        if !matches {
+            return Err(finding(TamperKind::Modified, seq));
         }
-        previous_link = Some(r.prev_hash);
-        expected_link = r.hash;
-        expected_seq += 1;
-        report.records += 1;
-        settle(expected_seq, r.hash, &mut pending, &mut report)?;
+        self.previous_link = Some(prev_hash);
+        self.expected_link = hash;
+        self.expected_seq += 1;
+        self.report.records += 1;
+        self.settle(self.expected_seq, hash)
     }
-    report.length = expected_seq;
-    report.head_hash = expected_link;
-    if let Some(cp) = pending.last() {
-        return Err(finding(
-            TamperKind::TruncatedTail {
-                checkpoint_length: pending[0].length.max(cp.length),
-            },
-            expected_seq,
-        ));
+
+    /// After the last record: what was verified, or the first problem.
+    pub fn finish(mut self) -> Result<VerifyReport, TamperFinding> {
+        if self.gap_at.is_some() {
+            // The missing record never came: it was deleted.
+            return Err(finding(TamperKind::Deleted, self.expected_seq));
+        }
+        self.report.length = self.expected_seq;
+        self.report.head_hash = self.expected_link;
+        if let Some(cp) = self.pending.last() {
+            return Err(finding(
+                TamperKind::TruncatedTail {
+                    checkpoint_length: self.pending[0].length.max(cp.length),
+                },
+                self.expected_seq,
+            ));
+        }
+        Ok(self.report)
     }
-    Ok(report)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::entry::{Actor, AuditEntry, Chain, Outcome};
+    use crate::hash::record_hash;
     use chrono::{TimeZone, Utc};
     use ed25519_dalek::SigningKey;
 

@@ -7,17 +7,20 @@
 //! chain rules themselves (hashing, linking, verification) live in candor-audit.
 
 use candor_audit::{
-    Anchor, AuditEntry, AuditRecord, Chain, ChainHash, Checkpoint, SigningKey, TamperFinding,
-    TamperKind, VerifyReport, VerifyingKey,
+    Anchor, AuditEntry, AuditRecord, Chain, ChainHash, Checkpoint, EntryText, RecordText,
+    SigningKey, TamperFinding, TamperKind, Verifier, VerifyReport, VerifyingKey,
 };
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use futures_util::TryStreamExt;
+use rusqlite::OptionalExtension;
+use rusqlite::types::ValueRef;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Connection, Executor, Row};
 
 use crate::{Backend, Store, StoreError, Tx};
 
-/// Rows fetched per query while streaming the log.
-const PAGE: i64 = 10_000;
+/// Rows handed to the verifying thread at a time (PostgreSQL).
+const VERIFY_BATCH: usize = 4096;
 
 /// The outcome of verifying the stored chain.
 pub type AuditVerdict = Result<VerifyReport, TamperFinding>;
@@ -30,16 +33,87 @@ fn to_i64(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Invalid(format!("audit sequence {n} is out of range")))
 }
 
+/// A row of the log read by column position ([`col`]), text and bytes borrowed from it:
+/// through sqlx's `Any` driver, or (verifying on SQLite) straight from rusqlite.
+trait LogRow {
+    fn int(&self, index: usize) -> Result<i64, String>;
+    fn text(&self, index: usize) -> Result<&str, String>;
+    fn bytes(&self, index: usize) -> Result<&[u8], String>;
+}
+
+impl LogRow for AnyRow {
+    fn int(&self, index: usize) -> Result<i64, String> {
+        self.try_get(index).map_err(|e| e.to_string())
+    }
+    fn text(&self, index: usize) -> Result<&str, String> {
+        self.try_get(index).map_err(|e| e.to_string())
+    }
+    fn bytes(&self, index: usize) -> Result<&[u8], String> {
+        self.try_get(index).map_err(|e| e.to_string())
+    }
+}
+
+impl LogRow for rusqlite::Row<'_> {
+    fn int(&self, index: usize) -> Result<i64, String> {
+        match self.get_ref(index).map_err(|e| e.to_string())? {
+            ValueRef::Integer(n) => Ok(n),
+            other => Err(format!("{:?} is not an integer", other.data_type())),
+        }
+    }
+    fn text(&self, index: usize) -> Result<&str, String> {
+        match self.get_ref(index).map_err(|e| e.to_string())? {
+            ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(|e| e.to_string()),
+            other => Err(format!("{:?} is not text", other.data_type())),
+        }
+    }
+    fn bytes(&self, index: usize) -> Result<&[u8], String> {
+        match self.get_ref(index).map_err(|e| e.to_string())? {
+            ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Ok(bytes),
+            other => Err(format!("{:?} is not bytes", other.data_type())),
+        }
+    }
+}
+
+/// A record row as verification reads it. A damaged hash or link reads as one no record
+/// has, and unreadable entry fields as none, so verification names the record; a row
+/// without even a seq and hashes is an error.
+fn record_text(row: &impl LogRow) -> Result<RecordText<'_>, StoreError> {
+    let damaged = |e: String| StoreError::Invalid(format!("an audit record row is damaged: {e}"));
+    let seq = u64::try_from(row.int(col::SEQ).map_err(damaged)?).unwrap_or(u64::MAX);
+    let prev_hash = hash_from_bytes(row.bytes(col::PREV_HASH).map_err(damaged)?);
+    let hash = hash_from_bytes(row.bytes(col::HASH).map_err(damaged)?);
+    Ok(RecordText {
+        seq,
+        prev_hash: prev_hash.unwrap_or_default(),
+        hash: hash.unwrap_or_default(),
+        entry: entry_text(row).ok(),
+    })
+}
+
+/// A record row's entry fields, as stored.
+fn entry_text(row: &impl LogRow) -> Result<EntryText<'_>, String> {
+    let text = |index: usize, name: &str| row.text(index).map_err(|e| format!("{name}: {e}"));
+    Ok(EntryText {
+        time_ms: row.int(col::TIME).map_err(|e| format!("time: {e}"))?,
+        actor: text(col::ACTOR, "actor")?,
+        action: text(col::ACTION, "action")?,
+        target: text(col::TARGET, "target")?,
+        outcome: text(col::OUTCOME, "outcome")?,
+        source: text(col::SOURCE, "source")?,
+        details: text(col::DETAILS, "details")?,
+    })
+}
+
 /// Reads one stored record. A row whose fields cannot be read back (edited into nonsense)
 /// becomes a record whose content cannot match its hash, so verification names it.
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
-    let seq: i64 = row.try_get(col::SEQ)?;
-    let prev: Vec<u8> = row.try_get(col::PREV_HASH)?;
-    let hash: Vec<u8> = row.try_get(col::HASH)?;
-    let seq = u64::try_from(seq).unwrap_or(u64::MAX);
-    let prev_hash = hash_from_bytes(&prev).unwrap_or_default();
-    let hash = hash_from_bytes(&hash).unwrap_or_default();
-    let entry = match entry_from_row(row) {
+    let RecordText {
+        seq,
+        prev_hash,
+        hash,
+        ..
+    } = record_text(row)?;
+    let entry = match entry_text(row).and_then(|text| text.parse()) {
         Ok(entry) => entry,
         Err(problem) => AuditEntry::new(
             DateTime::<Utc>::UNIX_EPOCH,
@@ -78,31 +152,150 @@ mod col {
 const RECORD_COLUMNS: &str =
     "seq, time, actor, action, target, outcome, source, details, prev_hash, hash";
 
-fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, String> {
-    let get_text = |index: usize, name: &str| {
-        row.try_get::<String, _>(index)
-            .map_err(|e| format!("{name}: {e}"))
+const HEAD_SQL: &str = "SELECT length, head_hash FROM audit_head WHERE id = 1";
+const CHECKPOINTS_SQL: &str = "SELECT id, statement FROM audit_checkpoints ORDER BY id";
+const ANCHOR_SQL: &str = "SELECT statement FROM audit_anchor WHERE id = 1";
+
+/// The head row's length and hash.
+fn head_from(row: &impl LogRow) -> Result<(u64, ChainHash), StoreError> {
+    let damaged = |e: String| StoreError::Invalid(format!("the audit head is damaged: {e}"));
+    let length = row.int(0).map_err(damaged)?;
+    let hash = hash_from_bytes(row.bytes(1).map_err(damaged)?);
+    Ok((u64::try_from(length).unwrap_or(0), hash.unwrap_or_default()))
+}
+
+/// A checkpoint row (id, statement).
+fn checkpoint_from(row: &impl LogRow) -> Result<Checkpoint, StoreError> {
+    let id = row.int(0).unwrap_or_default();
+    let unreadable =
+        |e: String| StoreError::Invalid(format!("stored audit checkpoint {id} is unreadable: {e}"));
+    let text = row.text(1).map_err(unreadable)?;
+    Checkpoint::from_text(text).map_err(|e| unreadable(e.to_string()))
+}
+
+/// The anchor row (statement).
+fn anchor_from(row: &impl LogRow) -> Result<Anchor, StoreError> {
+    let unreadable =
+        |e: String| StoreError::Invalid(format!("the audit anchor is unreadable: {e}"));
+    Anchor::from_text(row.text(0).map_err(unreadable)?).map_err(|e| unreadable(e.to_string()))
+}
+
+async fn read_head<'c>(
+    db: impl Executor<'c, Database = Any>,
+) -> Result<(u64, ChainHash), StoreError> {
+    head_from(&sqlx::query(HEAD_SQL).fetch_one(db).await?)
+}
+
+async fn read_checkpoints<'c>(
+    db: impl Executor<'c, Database = Any>,
+) -> Result<Vec<Checkpoint>, StoreError> {
+    let rows = sqlx::query(CHECKPOINTS_SQL).fetch_all(db).await?;
+    rows.iter().map(checkpoint_from).collect()
+}
+
+async fn read_anchor<'c>(
+    db: impl Executor<'c, Database = Any>,
+) -> Result<Option<Anchor>, StoreError> {
+    let row = sqlx::query(ANCHOR_SQL).fetch_optional(db).await?;
+    row.as_ref().map(anchor_from).transpose()
+}
+
+/// SQLite: verifies the log in `file` on this (blocking) thread with rusqlite, each row's
+/// fields borrowed straight from SQLite and pushed to the verifier. Through sqlx every
+/// value of every row is copied and rows cross threads one by one, which held
+/// verification to about 140,000 records/s (docs/benchmarks.md). One read transaction
+/// is one snapshot: appends made meanwhile are neither half-seen nor taken for tampering.
+fn verify_sqlite_file(file: &str, key: &VerifyingKey) -> Result<AuditVerdict, StoreError> {
+    use rusqlite::OpenFlags;
+    let mut conn = rusqlite::Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "mmap_size", 1_073_741_824i64)?;
+    let snapshot = conn.transaction()?;
+    let anchor = snapshot
+        .query_row(ANCHOR_SQL, [], |row| Ok(anchor_from(row)))
+        .optional()?
+        .transpose()?;
+    let checkpoints = snapshot
+        .prepare(CHECKPOINTS_SQL)?
+        .query_map([], |row| Ok(checkpoint_from(row)))?
+        .collect::<Result<Result<Vec<_>, _>, _>>()??;
+    let (head_len, head_hash) = snapshot.query_row(HEAD_SQL, [], |row| Ok(head_from(row)))??;
+    let mut verifier = match Verifier::new(&checkpoints, anchor.as_ref(), key) {
+        Ok(verifier) => verifier,
+        Err(finding) => return Ok(Err(finding)),
     };
-    let time: i64 = row.try_get(col::TIME).map_err(|e| format!("time: {e}"))?;
-    let time = DateTime::from_timestamp_millis(time).ok_or("time out of range")?;
-    let actor =
-        serde_json::from_str(&get_text(col::ACTOR, "actor")?).map_err(|e| format!("actor: {e}"))?;
-    let outcome = serde_json::from_value(serde_json::Value::String(get_text(
-        col::OUTCOME,
-        "outcome",
-    )?))
-    .map_err(|e| format!("outcome: {e}"))?;
-    let details = serde_json::from_str(&get_text(col::DETAILS, "details")?)
-        .map_err(|e| format!("details: {e}"))?;
-    Ok(AuditEntry {
-        time,
-        actor,
-        action: get_text(col::ACTION, "action")?,
-        target: get_text(col::TARGET, "target")?,
-        outcome,
-        source: get_text(col::SOURCE, "source")?,
-        details,
-    })
+    let mut records = snapshot.prepare(&format!(
+        "SELECT {RECORD_COLUMNS} FROM audit_log ORDER BY seq"
+    ))?;
+    let mut rows = records.query([])?;
+    while let Some(row) = rows.next()? {
+        if let Err(finding) = verifier.push(&record_text(row)?) {
+            return Ok(Err(finding));
+        }
+    }
+    Ok(verifier
+        .finish()
+        .and_then(|report| check_head(report, head_len, head_hash)))
+}
+
+/// PostgreSQL (through `Any`): verifies the log on `conn` in one read-only snapshot, so
+/// appends made meanwhile are neither half-seen nor taken for tampering. Rows stream
+/// from the database while a blocking thread hashes and checks them (constant memory).
+async fn verify_any(
+    conn: &mut sqlx::AnyConnection,
+    key: &VerifyingKey,
+) -> Result<AuditVerdict, StoreError> {
+    let mut snapshot = conn
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await?;
+    let anchor = read_anchor(&mut *snapshot).await?;
+    let checkpoints = read_checkpoints(&mut *snapshot).await?;
+    let (head_len, head_hash) = read_head(&mut *snapshot).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<AnyRow>>(4);
+    let key = *key;
+    let verifier = tokio::task::spawn_blocking(move || -> Result<AuditVerdict, StoreError> {
+        let mut verifier = match Verifier::new(&checkpoints, anchor.as_ref(), &key) {
+            Ok(verifier) => verifier,
+            Err(finding) => return Ok(Err(finding)),
+        };
+        while let Some(batch) = rx.blocking_recv() {
+            for row in &batch {
+                if let Err(finding) = verifier.push(&record_text(row)?) {
+                    return Ok(Err(finding));
+                }
+            }
+        }
+        Ok(verifier.finish())
+    });
+    let mut batches = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {RECORD_COLUMNS} FROM audit_log ORDER BY seq"
+    )))
+    .fetch(&mut *snapshot)
+    .try_chunks(VERIFY_BATCH);
+    let failure = loop {
+        match batches.try_next().await {
+            Ok(Some(batch)) => {
+                if tx.send(batch).await.is_err() {
+                    break None; // the verifier stopped at a finding
+                }
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e.1),
+        }
+    };
+    drop(batches);
+    drop(tx);
+    let verdict = verifier
+        .await
+        .map_err(|e| StoreError::Invalid(format!("audit verification stopped: {e}")))?;
+    snapshot.rollback().await?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    Ok(verdict?.and_then(|report| check_head(report, head_len, head_hash)))
 }
 
 fn outcome_text(o: candor_audit::Outcome) -> String {
@@ -229,15 +422,7 @@ impl Store {
 
     /// The chain's length (pruned records included) and head hash, as the writer sees them.
     pub async fn audit_head(&self) -> Result<(u64, ChainHash), StoreError> {
-        let row = sqlx::query("SELECT length, head_hash FROM audit_head WHERE id = 1")
-            .fetch_one(self.pool())
-            .await?;
-        let length: i64 = row.try_get("length")?;
-        let head: Vec<u8> = row.try_get("head_hash")?;
-        Ok((
-            u64::try_from(length).unwrap_or(0),
-            hash_from_bytes(&head).unwrap_or_default(),
-        ))
+        read_head(self.pool()).await
     }
 
     /// Up to `limit` stored records with `seq >= from_seq`, by seq.
@@ -300,31 +485,12 @@ impl Store {
 
     /// Every stored checkpoint, oldest first. An unreadable one is an error naming it.
     pub async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        let rows = sqlx::query("SELECT id, statement FROM audit_checkpoints ORDER BY id")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let id: i64 = row.try_get("id")?;
-                let text: String = row.try_get("statement")?;
-                Checkpoint::from_text(&text).map_err(|e| {
-                    StoreError::Invalid(format!("stored audit checkpoint {id} is unreadable: {e}"))
-                })
-            })
-            .collect()
+        read_checkpoints(self.pool()).await
     }
 
     /// The pruning anchor, when records were pruned.
     pub async fn audit_anchor(&self) -> Result<Option<Anchor>, StoreError> {
-        let row = sqlx::query("SELECT statement FROM audit_anchor WHERE id = 1")
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|row| {
-            let text: String = row.try_get("statement")?;
-            Anchor::from_text(&text)
-                .map_err(|e| StoreError::Invalid(format!("the audit anchor is unreadable: {e}")))
-        })
-        .transpose()
+        read_anchor(self.pool()).await
     }
 
     /// Prunes records older than `cutoff` under retention, leaving a signed anchor that the
@@ -388,47 +554,20 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Verifies the whole stored chain against its checkpoints, anchor and head, streaming
-    /// the records (constant memory). `Ok(Err(finding))` names the first bad record.
+    /// Verifies the whole stored chain against its checkpoints, anchor and head, in one
+    /// snapshot, streaming the records (constant memory). `Ok(Err(finding))` names the
+    /// first bad record. The CLI's `candor audit verify` and the API's verify endpoint
+    /// both come here.
     pub async fn verify_audit(&self, key: &VerifyingKey) -> Result<AuditVerdict, StoreError> {
-        let anchor = self.audit_anchor().await?;
-        let checkpoints = self.audit_checkpoints().await?;
-        let (head_len, head_hash) = self.audit_head().await?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<AuditRecord>>(4);
-        let key = *key;
-        let verifier = tokio::task::spawn_blocking(move || {
-            let mut rx = rx;
-            let records = std::iter::from_fn(move || rx.blocking_recv()).flatten();
-            candor_audit::verify(records, &checkpoints, anchor.as_ref(), &key)
-        });
-        let mut next = 0u64;
-        let mut failure = None;
-        loop {
-            match self.audit_records(next, PAGE).await {
-                Ok(page) if page.is_empty() => break,
-                Ok(page) => {
-                    next = page
-                        .last()
-                        .map(|r| r.seq.saturating_add(1))
-                        .unwrap_or(u64::MAX);
-                    if tx.send(page).await.is_err() {
-                        break; // the verifier stopped at a finding
-                    }
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
+        match &self.sqlite_file {
+            Some(file) => {
+                let (file, key) = (file.clone(), *key);
+                tokio::task::spawn_blocking(move || verify_sqlite_file(&file, &key))
+                    .await
+                    .map_err(|e| StoreError::Invalid(format!("audit verification stopped: {e}")))?
             }
+            None => verify_any(&mut *self.pool().acquire().await?, key).await,
         }
-        drop(tx);
-        let verdict = verifier
-            .await
-            .map_err(|e| StoreError::Invalid(format!("audit verification stopped: {e}")))?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        Ok(verdict.and_then(|report| check_head(report, head_len, head_hash)))
     }
 }
 

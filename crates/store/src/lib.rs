@@ -1,7 +1,8 @@
 //! Store: SQLite (embedded default) and PostgreSQL behind one interface.
 //!
 //! Both backends are reached through sqlx's `Any` driver, so every query is written once in
-//! portable SQL: numbered `$1` placeholders, timestamps as `i64` Unix milliseconds UTC, blobs
+//! portable SQL (one exception: audit verification reads SQLite with rusqlite, see
+//! [`audit_log`]): numbered `$1` placeholders, timestamps as `i64` Unix milliseconds UTC, blobs
 //! as bytes, no BOOLEAN or date types (flags are integers, dates are text). Each backend has
 //! its own migration folder (`migrations/sqlite`, `migrations/postgres`), embedded in the
 //! binary and run by [`Store::open`]. Ops migrations are numbered 0001–0099, access 0100–0199, reports 0300–0349, federation 0400–0449.
@@ -80,6 +81,9 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite reader that audit verification uses.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("{what} not found")]
@@ -128,6 +132,8 @@ pub struct Store {
     /// from one transaction to the next (a write through another connection would discard
     /// it), so a batch does not re-read the index pages the previous batch just wrote.
     writer_pool: Option<AnyPool>,
+    /// SQLite: the database file, which audit verification reads with rusqlite.
+    sqlite_file: Option<String>,
 }
 
 impl Store {
@@ -166,11 +172,16 @@ impl Store {
             Backend::Sqlite => Some(open_sqlite(url, 1).await?),
             Backend::Postgres => None,
         };
+        let sqlite_file = match backend {
+            Backend::Sqlite => Some(sqlite_file(url)?.to_owned()),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
             writer,
             writer_pool,
+            sqlite_file,
         })
     }
 
@@ -216,8 +227,8 @@ impl Store {
     }
 }
 
-/// A pool of at most `connections` SQLite connections, with Candor's per-connection settings.
-async fn open_sqlite(url: &str, connections: u32) -> Result<AnyPool, StoreError> {
+/// The database file of a `sqlite:` url.
+fn sqlite_file(url: &str) -> Result<&str, StoreError> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -226,6 +237,12 @@ async fn open_sqlite(url: &str, connections: u32) -> Result<AnyPool, StoreError>
     if path.is_empty() {
         return Err(StoreError::UnsupportedUrl(url.to_string()));
     }
+    Ok(path)
+}
+
+/// A pool of at most `connections` SQLite connections, with Candor's per-connection settings.
+async fn open_sqlite(url: &str, connections: u32) -> Result<AnyPool, StoreError> {
+    let path = sqlite_file(url)?;
     if let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {

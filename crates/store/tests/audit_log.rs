@@ -318,3 +318,74 @@ async fn pruning_leaves_a_verifiable_anchored_chain() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn stored_json_in_another_form_still_verifies() {
+    each_backend(|store| async move {
+        filled(&store, 20).await;
+        // The same actor and details as written, with other key order and spacing: the
+        // hash covers their structure, not their text.
+        exec(
+            &store,
+            r#"UPDATE audit_log SET actor = '{"name":"ivy","id":"3","kind":"user"}',
+               details = '{ "results": 7, "ratio": 0.25, "purpose": "burglary", "nested": {"b": 1, "a": [1, 2]} }'
+               WHERE seq = 7"#,
+        )
+        .await;
+        let report = store
+            .verify_audit(&key().verifying_key())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.records, 20);
+        // ...but another value is caught.
+        exec(
+            &store,
+            r#"UPDATE audit_log SET details = '{"nested":{"a":[1,2],"b":1},"purpose":"burglary","ratio":0.25,"results":8}' WHERE seq = 7"#,
+        )
+        .await;
+        assert_eq!(finding(&store).await, (TamperKind::Modified, Some(7)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn actor_edited_into_nonsense_is_named() {
+    each_backend(|store| async move {
+        filled(&store, 20).await;
+        exec(
+            &store,
+            r#"UPDATE audit_log SET actor = '{"kind":"user","id":"3"}' WHERE seq = 13"#,
+        )
+        .await;
+        assert_eq!(finding(&store).await, (TamperKind::Modified, Some(13)));
+    })
+    .await;
+}
+
+/// Verification reads one snapshot: records appended meanwhile are neither counted
+/// against the head read before them nor taken for tampering.
+#[tokio::test]
+async fn verifying_while_appending_sees_one_consistent_chain() {
+    each_backend(|store| async move {
+        filled(&store, 5_000).await;
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..300 {
+                    store.append_audit(entry(10_000 + i)).await.unwrap();
+                }
+            })
+        };
+        while !writer.is_finished() {
+            let report = store
+                .verify_audit(&key().verifying_key())
+                .await
+                .unwrap()
+                .unwrap_or_else(|finding| panic!("false alarm: {finding}"));
+            assert!(report.records >= 5_000);
+        }
+        writer.await.unwrap();
+    })
+    .await;
+}
