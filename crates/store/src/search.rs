@@ -235,25 +235,31 @@ impl Store {
             n
         };
         // Each window's term is one index range, in result order: its blind index
-        // (`reads_plate`) or its time range with the signature test on the index entry
-        // (`reads_window_time`), so a row is read only when it passes.
+        // (`reads_plate`) with the time range tested on the index entry, or its time range
+        // with the signature test on the index entry (`reads_window_time`), so a row is
+        // read only when it passes. The unary `+` keeps SQLite on `reads_plate` for a
+        // plate: it would rather walk the window's whole time range in `reads_window_time`
+        // for its order.
         let mut window_terms = Vec::with_capacity(terms.len());
         for (_, condition) in terms {
             let w = next();
-            let plate = match condition {
-                PlateCondition::BlindIndex(_) => format!(" AND plate_index = ${}", next()),
-                PlateCondition::Grams { filter: 0, .. } => String::new(),
+            window_terms.push(match condition {
+                PlateCondition::BlindIndex(_) => format!(
+                    "(key_window = ${w} AND plate_index = ${} AND +captured_at >= $1 AND +captured_at <= $2)",
+                    next()
+                ),
+                PlateCondition::Grams { filter: 0, .. } => {
+                    format!("(key_window = ${w} AND captured_at >= $1 AND captured_at <= $2)")
+                }
                 PlateCondition::Grams { .. } => {
                     let (f, s) = (next(), next());
                     format!(
-                        " AND ((plate_filter & ${f}) = ${f} \
-                         OR (plate_filter IS NULL AND (plate_sig IS NULL OR (plate_sig & ${s}) = ${s})))"
+                        "(key_window = ${w} AND captured_at >= $1 AND captured_at <= $2 \
+                         AND ((plate_filter & ${f}) = ${f} \
+                         OR (plate_filter IS NULL AND (plate_sig IS NULL OR (plate_sig & ${s}) = ${s}))))"
                     )
                 }
-            };
-            window_terms.push(format!(
-                "(key_window = ${w}{plate} AND captured_at >= $1 AND captured_at <= $2)"
-            ));
+            });
         }
         // What every arm also checks, on the row. A unary `+` keeps SQLite from choosing an
         // index by these terms instead of the window's.
