@@ -7,11 +7,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use candor_server::auth::Actor;
 use candor_platetext::wildcard::Pattern;
+use candor_server::auth::Actor;
 use candor_server::search::{PurposeBody, SearchRequest, SearchTarget, run_search};
-use candor_store::search::ReadSearch;
 use candor_store::reads::{NewRead, ReadDetails};
+use candor_store::search::ReadSearch;
 use rand::Rng;
 
 #[derive(clap::Args)]
@@ -148,7 +148,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let mut rng = rand::rng();
     // Whole plates over the policy's longest range (30 days); patterns over its longest
     // partial range (7 days): a prefix with one unknown character, and an inner run.
-    let kinds: [(&str, i64, fn(&str) -> String); 3] = [
+    let kinds: [SearchKind; 3] = [
         ("exact plate, 30 days", 30, |p| p.to_string()),
         ("wildcard AB?DE*, 7 days", 7, |p| {
             format!("{}?{}*", &p[..2], &p[3..5])
@@ -203,6 +203,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     state.store.close().await;
     Ok(())
 }
+
+/// A kind of search timed: its label, the days searched, and the plate or pattern it makes
+/// from a target plate.
+type SearchKind = (&'static str, i64, fn(&str) -> String);
 
 /// Prints the median, 95th percentile and maximum of `times`, with results and reads
 /// decrypted per query.

@@ -569,7 +569,10 @@ mod tests {
             for plate in &plates {
                 let passes = keys.plate_filter(plate) & filter == filter;
                 if p.matches(plate) {
-                    assert!(passes, "{plate} matches {pattern} but its filter lacks bits");
+                    assert!(
+                        passes,
+                        "{plate} matches {pattern} but its filter lacks bits"
+                    );
                 } else {
                     by_filter += usize::from(passes);
                     by_signature += usize::from(keys.plate_signature(plate) & mask == mask);

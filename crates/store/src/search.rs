@@ -122,7 +122,10 @@ enum PlateCondition {
     BlindIndex(Vec<u8>),
     /// Bits required of a read's plate filter, and of the first signature of a read stored
     /// before filters (both 0: none; every read is a candidate).
-    Grams { filter: i64, signature: i64 },
+    Grams {
+        filter: i64,
+        signature: i64,
+    },
 }
 
 /// Most arms of one statement (SQLite allows 500 in a compound SELECT). Past this many

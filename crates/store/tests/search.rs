@@ -362,7 +362,14 @@ async fn searches_span_more_windows_than_arms() {
             })
             .collect();
         store
-            .ingest_batch(&keys, &RetentionPolicy::default(), "cam-a", "b1", b"h", reads)
+            .ingest_batch(
+                &keys,
+                &RetentionPolicy::default(),
+                "cam-a",
+                "b1",
+                b"h",
+                reads,
+            )
             .await
             .unwrap();
         let windows: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT key_window) FROM reads")
