@@ -7,9 +7,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use candor_platetext::wildcard::Pattern;
 use candor_server::auth::Actor;
 use candor_server::search::{PurposeBody, SearchRequest, SearchTarget, run_search};
 use candor_store::reads::{NewRead, ReadDetails};
+use candor_store::search::ReadSearch;
 use rand::Rng;
 
 #[derive(clap::Args)]
@@ -144,57 +146,82 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         size as f64 / 1e9
     );
     let mut rng = rand::rng();
-    let mut kinds: Vec<(&str, Vec<Duration>, usize)> = Vec::new();
-    // Whole plates over the policy's longest range (30 days).
-    let mut times = Vec::new();
-    let mut results = 0;
-    for _ in 0..args.queries {
-        let plate = target_plate(rng.random_range(0..TARGETS));
-        let t = Instant::now();
-        let out = run_search(&state, &actor, SearchTarget::Reads, request(plate, 30))
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        times.push(t.elapsed());
-        results += out.reads.len();
-    }
-    kinds.push(("exact plate, 30 days", times, results));
-    // Patterns over the policy's longest partial range (7 days): a prefix with one unknown
-    // character, and an inner run.
-    for (label, make) in [
-        ("wildcard AB?DE*, 7 days", 0),
-        ("wildcard *CDE*, 7 days", 1),
-    ] {
+    // Whole plates over the policy's longest range (30 days); patterns over its longest
+    // partial range (7 days): a prefix with one unknown character, and an inner run.
+    let kinds: [SearchKind; 3] = [
+        ("exact plate, 30 days", 30, |p| p.to_string()),
+        ("wildcard AB?DE*, 7 days", 7, |p| {
+            format!("{}?{}*", &p[..2], &p[3..5])
+        }),
+        ("wildcard *CDE*, 7 days", 7, |p| format!("*{}*", &p[2..5])),
+    ];
+    println!("end to end (policy check, search, durable audit record, review flags):");
+    for (label, range_days, make) in kinds {
         let mut times = Vec::new();
         let mut results = 0;
         for _ in 0..args.queries {
-            let p = target_plate(rng.random_range(0..TARGETS));
-            let pattern = if make == 0 {
-                format!("{}?{}*", &p[..2], &p[3..5])
-            } else {
-                format!("*{}*", &p[2..5])
-            };
+            let plate = make(&target_plate(rng.random_range(0..TARGETS)));
             let t = Instant::now();
-            let out = run_search(&state, &actor, SearchTarget::Reads, request(pattern, 7))
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let out = run_search(
+                &state,
+                &actor,
+                SearchTarget::Reads,
+                request(plate, range_days),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             times.push(t.elapsed());
             results += out.reads.len();
         }
-        kinds.push((label, times, results));
+        report(label, times, results, None);
     }
-    for (label, mut times, results) in kinds {
-        times.sort();
-        let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
-        println!(
-            "{label:<26} p50 {:7.1} ms  p95 {:7.1} ms  max {:7.1} ms  ({:.1} results/query)",
-            pct(0.5),
-            pct(0.95),
-            pct(1.0),
-            results as f64 / times.len() as f64
-        );
+    // The store's part alone, and how many reads it decrypted: where the time goes.
+    println!("store only (candidate rows, decryption, pattern check):");
+    for (label, range_days, make) in kinds {
+        let mut times = Vec::new();
+        let (mut results, mut decrypted) = (0, 0);
+        for _ in 0..args.queries {
+            let pattern = make(&target_plate(rng.random_range(0..TARGETS)));
+            let query = ReadSearch {
+                pattern: Pattern::parse(&pattern)?,
+                lookalikes: None,
+                from: now - range_days * day,
+                to: now,
+                cameras: None,
+                hits_only: false,
+                limit: 50,
+                after: None,
+            };
+            let t = Instant::now();
+            let page = state.store.search_reads(&state.keys, &query).await?;
+            times.push(t.elapsed());
+            results += page.reads.len();
+            decrypted += page.decrypted;
+        }
+        report(label, times, results, Some(decrypted));
     }
     state.store.close().await;
     Ok(())
+}
+
+/// A kind of search timed: its label, the days searched, and the plate or pattern it makes
+/// from a target plate.
+type SearchKind = (&'static str, i64, fn(&str) -> String);
+
+/// Prints the median, 95th percentile and maximum of `times`, with results and reads
+/// decrypted per query.
+fn report(label: &str, mut times: Vec<Duration>, results: usize, decrypted: Option<usize>) {
+    times.sort();
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
+    let per_query = |n: usize| n as f64 / times.len() as f64;
+    println!(
+        "{label:<34} p50 {:7.1} ms  p95 {:7.1} ms  max {:7.1} ms  {:6.1} results  {}",
+        pct(0.5),
+        pct(0.95),
+        pct(1.0),
+        per_query(results),
+        decrypted.map_or(String::new(), |d| format!("{:7.1} decrypted", per_query(d)))
+    );
 }
 
 /// Stores `args.reads` reads in capture-time order, as cameras would send them, two

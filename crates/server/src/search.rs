@@ -7,7 +7,7 @@
 //! 3. the policy in force must allow the purpose and the search's shape (categories,
 //!    case-number format, forbidden words, time-range caps, partial-plate rules,
 //!    look-alike budget);
-//! 4. the store finds the reads (blind index for a whole plate, keyed gram signatures and
+//! 4. the store finds the reads (blind index for a whole plate, keyed gram filters and
 //!    decryption for a pattern);
 //! 5. the search is appended to the audit log — purpose, query, result count, policy
 //!    version — durably, before any result leaves this function;

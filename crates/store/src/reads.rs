@@ -1,8 +1,8 @@
 //! Reads: batched, idempotent, encrypted ingest, and reading back.
 //!
 //! Each read's plate and other sensitive details are sealed with the key of the window its
-//! expiry falls in; the row keeps only what the purge and exact lookups need in clear
-//! (camera, times, confidence, hit flag, blind index of the plate).
+//! expiry falls in; the row keeps only what the purge and searches need in clear (camera,
+//! times, confidence, hit flag, blind index of the plate, keyed filter of its grams).
 
 use std::collections::BTreeSet;
 
@@ -116,7 +116,7 @@ struct PreparedRead {
     expires_at: i64,
     window: i64,
     plate_index: Vec<u8>,
-    plate_sig: i64,
+    plate_filter: i64,
     confidence: f64,
     image_id: Option<i64>,
     sealed: Vec<u8>,
@@ -175,7 +175,7 @@ impl Store {
                 expires_at,
                 window,
                 plate_index: wk.blind_index(&r.details.plate),
-                plate_sig: wk.plate_signature(&r.details.plate),
+                plate_filter: wk.plate_filter(&r.details.plate),
                 confidence: r.confidence,
                 image_id: r.image_id,
                 sealed,
@@ -230,7 +230,7 @@ impl Store {
         for chunk in plain.chunks(ROWS_PER_INSERT) {
             let mut sql = String::from(
                 "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
-                 plate_index, plate_sig, confidence, is_hit, image_id, sealed) VALUES ",
+                 plate_index, plate_filter, confidence, is_hit, image_id, sealed) VALUES ",
             );
             sql.push_str(&crate::values_rows(self.backend(), chunk.len(), 12));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -243,7 +243,7 @@ impl Store {
                     .bind(p.expires_at)
                     .bind(p.window)
                     .bind(&p.plate_index)
-                    .bind(p.plate_sig)
+                    .bind(p.plate_filter)
                     .bind(p.confidence)
                     .bind(0i64)
                     .bind(p.image_id)
@@ -261,7 +261,7 @@ impl Store {
         {
             let row = sqlx::query(
                 "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
-                 plate_index, plate_sig, confidence, is_hit, image_id, sealed) \
+                 plate_index, plate_filter, confidence, is_hit, image_id, sealed) \
                  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id",
             )
             .bind(camera_id)
@@ -271,7 +271,7 @@ impl Store {
             .bind(p.expires_at)
             .bind(p.window)
             .bind(&p.plate_index)
-            .bind(p.plate_sig)
+            .bind(p.plate_filter)
             .bind(p.confidence)
             .bind(1i64)
             .bind(p.image_id)

@@ -1,12 +1,18 @@
 //! Searching stored reads by plate, time, camera and hit status, without plate cleartext
 //! in the database.
 //!
-//! - A whole plate (no look-alikes) is found through each window's blind index.
-//! - A pattern (`?`, `*`) or a look-alike search scans the window's reads in the time range
-//!   through the `reads_window_time` index, keeping only rows whose keyed gram signature
-//!   (`plate_sig`) has every bit the pattern requires; the survivors are decrypted and
+//! - A whole plate (no look-alikes) is found through each window's blind index
+//!   (`reads_plate`: window, blind index, capture time), which applies the time range too.
+//! - A pattern (`?`, `*`) or a look-alike search walks each window's reads in the time range
+//!   through `reads_window_time` (window, capture time, id, both gram signatures), keeping
+//!   only rows whose keyed gram filter (`plate_filter`, or `plate_sig` for reads stored
+//!   before it) has every bit the pattern requires; only those rows are read, decrypted and
 //!   confirmed against the pattern. The policy caps a partial search's time range, which
-//!   bounds the scan.
+//!   bounds the walk.
+//!
+//! One statement covers every live window: one arm per window, each already in result order
+//! from its index, merged (`UNION ALL … ORDER BY … LIMIT`), so the database stops reading
+//! as soon as a chunk is full instead of collecting and sorting every candidate first.
 //!
 //! Results are newest first, `(captured_at, id)` descending, and pages continue after a
 //! [`SearchCursor`], so no read is skipped or repeated between pages.
@@ -88,8 +94,10 @@ pub struct ReadPage {
     pub decrypted: usize,
 }
 
-/// Rows fetched per round while confirming a pattern.
-const CHUNK: i64 = 512;
+/// Most rows fetched per round. The first round fetches one more row than the page holds
+/// (every candidate of a whole plate matches); each further round, needed only when
+/// candidates failed the pattern, fetches twice as many as the last, up to this.
+const MAX_CHUNK: usize = 512;
 
 impl ReadSearch {
     fn exact_plate(&self) -> Option<String> {
@@ -112,16 +120,24 @@ impl ReadSearch {
 /// The plate condition of one window's query.
 enum PlateCondition {
     BlindIndex(Vec<u8>),
-    /// Signature bits required (0: none; every read is a candidate).
-    Mask(i64),
+    /// Bits required of a read's plate filter, and of the first signature of a read stored
+    /// before filters (both 0: none; every read is a candidate).
+    Grams {
+        filter: i64,
+        signature: i64,
+    },
 }
+
+/// Most arms of one statement (SQLite allows 500 in a compound SELECT). Past this many
+/// windows, an arm covers several windows and sorts their candidates itself.
+const MAX_ARMS: usize = 100;
 
 impl Store {
     /// One page of reads matching `q`, newest first. The caller checks purpose and policy
     /// and audits the search; this only finds and opens the reads.
     ///
-    /// One query covers every live window (a disjunction of per-window index lookups), so
-    /// the cost does not grow with a statement per window.
+    /// One statement covers every live window (see the module comment), so the cost does
+    /// not grow with a statement per window.
     pub async fn search_reads(
         &self,
         keys: &KeyRing,
@@ -153,7 +169,10 @@ impl Store {
             let Some(wk) = keys.get(w)? else { continue };
             let condition = match &exact {
                 Some(plate) => PlateCondition::BlindIndex(wk.blind_index(plate)),
-                None => PlateCondition::Mask(wk.pattern_mask(&required)),
+                None => PlateCondition::Grams {
+                    filter: wk.pattern_filter(&required),
+                    signature: wk.pattern_mask(&required),
+                },
             };
             terms.push((wk.window, condition));
         }
@@ -164,8 +183,9 @@ impl Store {
         let mut found = Vec::new();
         let mut decrypted = 0;
         let mut after = q.after;
+        let mut chunk = want.min(MAX_CHUNK);
         'chunks: loop {
-            let rows = self.candidate_rows(q, &terms, after).await?;
+            let rows = self.candidate_rows(q, &terms, after, chunk).await?;
             for row in &rows {
                 let read = open_read(keys, row)?;
                 decrypted += 1;
@@ -180,9 +200,10 @@ impl Store {
                     }
                 }
             }
-            if (rows.len() as i64) < CHUNK {
+            if rows.len() < chunk {
                 break;
             }
+            chunk = (chunk * 2).min(MAX_CHUNK);
         }
         let next = if found.len() > q.limit {
             found.truncate(q.limit);
@@ -200,65 +221,74 @@ impl Store {
         })
     }
 
-    /// The next `CHUNK` candidate rows after `after`, newest first: rows of each window in
+    /// The next `chunk` candidate rows after `after`, newest first: rows of each window in
     /// the time range that pass its plate condition.
     async fn candidate_rows(
         &self,
         q: &ReadSearch,
         terms: &[(i64, PlateCondition)],
         after: Option<SearchCursor>,
+        chunk: usize,
     ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
         // $1 from; $2 and $3 the position to continue before (the cursor's time and id, or
-        // `to` and the smallest id: strictly before `to`); then per term.
+        // `to` and the smallest id: strictly before `to`); then per window, then cameras.
         let mut n = 3;
         let mut next = || {
             n += 1;
             n
         };
-        // Each disjunct must be one index lookup: a window's blind index
-        // (`reads_plate`), or a window's time range with its signature filter
-        // (`reads_window_time`, covering). A unary `+` keeps SQLite from using the other
-        // terms on `captured_at` to pick a worse index.
-        let mut ors = Vec::with_capacity(terms.len());
-        let mut global_range = false;
+        // Each window's term is one index range, in result order: its blind index
+        // (`reads_plate`) with the time range tested on the index entry, or its time range
+        // with the signature test on the index entry (`reads_window_time`), so a row is
+        // read only when it passes. The unary `+` keeps SQLite on `reads_plate` for a
+        // plate: it would rather walk the window's whole time range in `reads_window_time`
+        // for its order.
+        let mut window_terms = Vec::with_capacity(terms.len());
         for (_, condition) in terms {
             let w = next();
-            ors.push(match condition {
-                PlateCondition::BlindIndex(_) => {
-                    global_range = true;
-                    format!("(key_window = ${w} AND plate_index = ${})", next())
-                }
-                PlateCondition::Mask(0) => {
+            window_terms.push(match condition {
+                PlateCondition::BlindIndex(_) => format!(
+                    "(key_window = ${w} AND plate_index = ${} AND +captured_at >= $1 AND +captured_at <= $2)",
+                    next()
+                ),
+                PlateCondition::Grams { filter: 0, .. } => {
                     format!("(key_window = ${w} AND captured_at >= $1 AND captured_at <= $2)")
                 }
-                PlateCondition::Mask(_) => {
-                    let m = next();
+                PlateCondition::Grams { .. } => {
+                    let (f, s) = (next(), next());
                     format!(
                         "(key_window = ${w} AND captured_at >= $1 AND captured_at <= $2 \
-                         AND (plate_sig IS NULL OR (plate_sig & ${m}) = ${m}))"
+                         AND ((plate_filter & ${f}) = ${f} \
+                         OR (plate_filter IS NULL AND (plate_sig IS NULL OR (plate_sig & ${s}) = ${s}))))"
                     )
                 }
             });
         }
-        let mut sql = format!(
-            "SELECT {READ_COLUMNS} FROM reads WHERE ({})",
-            ors.join(" OR ")
-        );
-        if global_range {
-            sql.push_str(" AND +captured_at >= $1 AND +captured_at <= $2");
-        }
-        sql.push_str(" AND (+captured_at < $2 OR +id < $3)");
+        // What every arm also checks, on the row. A unary `+` keeps SQLite from choosing an
+        // index by these terms instead of the window's.
+        let mut rest = String::from(" AND (+captured_at < $2 OR +id < $3)");
         if q.hits_only {
-            sql.push_str(" AND is_hit = 1");
+            rest.push_str(" AND is_hit = 1");
         }
         if let Some(cameras) = &q.cameras {
             let list: Vec<String> = cameras.iter().map(|_| format!("${}", next())).collect();
-            sql.push_str(&format!(" AND camera_id IN ({})", list.join(",")));
+            rest.push_str(&format!(" AND camera_id IN ({})", list.join(",")));
         }
-        sql.push_str(&format!(
-            " ORDER BY captured_at DESC, id DESC LIMIT ${}",
+        let per_arm = window_terms.len().div_ceil(MAX_ARMS);
+        let arms: Vec<String> = window_terms
+            .chunks(per_arm)
+            .map(|windows| {
+                format!(
+                    "SELECT {READ_COLUMNS} FROM reads WHERE ({}){rest}",
+                    windows.join(" OR ")
+                )
+            })
+            .collect();
+        let sql = format!(
+            "{} ORDER BY captured_at DESC, id DESC LIMIT ${}",
+            arms.join(" UNION ALL "),
             next()
-        ));
+        );
 
         let (upper_time, after_id) = match after {
             Some(c) if c.captured_at < q.to => (c.captured_at, c.id),
@@ -272,8 +302,10 @@ impl Store {
             query = query.bind(*window);
             match condition {
                 PlateCondition::BlindIndex(index) => query = query.bind(index.clone()),
-                PlateCondition::Mask(0) => {}
-                PlateCondition::Mask(m) => query = query.bind(*m),
+                PlateCondition::Grams { filter: 0, .. } => {}
+                PlateCondition::Grams { filter, signature } => {
+                    query = query.bind(*filter).bind(*signature)
+                }
             }
         }
         if let Some(cameras) = &q.cameras {
@@ -281,6 +313,7 @@ impl Store {
                 query = query.bind(c.clone());
             }
         }
-        Ok(query.bind(CHUNK).fetch_all(self.pool()).await?)
+        let chunk = i64::try_from(chunk).unwrap_or(i64::MAX);
+        Ok(query.bind(chunk).fetch_all(self.pool()).await?)
     }
 }

@@ -224,25 +224,178 @@ async fn patterns_lookalikes_cameras_hits_and_pages() {
     }
 }
 
+/// How many reads a search for `pattern` should decrypt: those whose own signature passes
+/// (the plate filter; the first signature for reads stored before filters; every read
+/// without either).
+async fn expected_candidates(store: &Store, keys: &KeyRing, pattern: &str) -> usize {
+    use sqlx::Row;
+    let required = Pattern::parse(pattern).unwrap().required_grams(None);
+    let rows = sqlx::query("SELECT id, key_window, plate_filter, plate_sig FROM reads")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let mut count = 0;
+    for row in rows {
+        let wk = keys.get(row.get("key_window")).unwrap().unwrap();
+        let (filter, signature): (Option<i64>, Option<i64>) =
+            (row.get("plate_filter"), row.get("plate_sig"));
+        let passes = match (filter, signature) {
+            (Some(f), _) => f & wk.pattern_filter(&required) == wk.pattern_filter(&required),
+            (None, Some(s)) => s & wk.pattern_mask(&required) == wk.pattern_mask(&required),
+            (None, None) => true,
+        };
+        count += usize::from(passes);
+    }
+    count
+}
+
 #[tokio::test]
-async fn reads_without_a_signature_are_still_found() {
+async fn only_reads_whose_signature_passes_are_decrypted() {
     for db in TestDb::all().await.unwrap() {
         let store = db.open().await.unwrap();
         KeyRing::create(&db.path().join("keys")).unwrap();
         let keys = KeyRing::open(&db.path().join("keys"), DEFAULT_WINDOW_MS).unwrap();
         let now = now_ms();
         seed(&store, &keys, now).await;
-        // Reads stored before signatures existed have none.
-        sqlx::query("UPDATE reads SET plate_sig = NULL")
+        let (from, to) = (now - 3_600_000, now + 1);
+        for pattern in ["AB?12*", "*999", "ZZ*"] {
+            let page = store
+                .search_reads(&keys, &search(pattern, from, to))
+                .await
+                .unwrap();
+            assert_eq!(
+                page.decrypted,
+                expected_candidates(&store, &keys, pattern).await,
+                "{pattern}"
+            );
+        }
+        db.finish().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn reads_stored_before_filters_are_still_found() {
+    for db in TestDb::all().await.unwrap() {
+        let store = db.open().await.unwrap();
+        KeyRing::create(&db.path().join("keys")).unwrap();
+        let keys = KeyRing::open(&db.path().join("keys"), DEFAULT_WINDOW_MS).unwrap();
+        let now = now_ms();
+        seed(&store, &keys, now).await;
+        let (from, to) = (now - 3_600_000, now + 1);
+        // Reads stored before signatures existed have neither: every one is a candidate.
+        sqlx::query("UPDATE reads SET plate_filter = NULL, plate_sig = NULL")
             .execute(store.pool())
             .await
             .unwrap();
         let page = store
-            .search_reads(&keys, &search("AB?12*", now - 3_600_000, now + 1))
+            .search_reads(&keys, &search("AB?12*", from, to))
             .await
             .unwrap();
         assert_eq!(page.reads.len(), 5);
         assert_eq!(page.decrypted, 8, "every read is a candidate");
+
+        // Reads stored before filters have the first signature (one bit per gram): half of
+        // them here, the other half with none.
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM reads ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        for id in ids.iter().step_by(2) {
+            let read = store.get_read(&keys, *id).await.unwrap().unwrap();
+            let window: i64 = sqlx::query_scalar("SELECT key_window FROM reads WHERE id = $1")
+                .bind(id)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            let wk = keys.get(window).unwrap().unwrap();
+            sqlx::query("UPDATE reads SET plate_sig = $1 WHERE id = $2")
+                .bind(wk.plate_signature(&read.details.plate))
+                .bind(id)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        for (pattern, found) in [("AB?12*", 5), ("*ABC*", 5), ("XYZ*", 1)] {
+            let page = store
+                .search_reads(&keys, &search(pattern, from, to))
+                .await
+                .unwrap();
+            assert_eq!(page.reads.len(), found, "{pattern}");
+            assert_eq!(
+                page.decrypted,
+                expected_candidates(&store, &keys, pattern).await,
+                "{pattern}"
+            );
+        }
+        db.finish().await.unwrap();
+    }
+}
+
+/// More windows than one statement has arms: an arm then covers several windows, and
+/// results still come newest first across all of them, page after page.
+#[tokio::test]
+async fn searches_span_more_windows_than_arms() {
+    for db in TestDb::all().await.unwrap() {
+        let store = db.open().await.unwrap();
+        KeyRing::create(&db.path().join("keys")).unwrap();
+        // One-second windows: reads a second apart land in 250 windows.
+        let keys = KeyRing::open(&db.path().join("keys"), 1_000).unwrap();
+        store
+            .create_camera(&NewCamera {
+                id: "cam-a".into(),
+                name: "cam-a".into(),
+                kind: CameraKind::Fixed,
+                location: "Main St".into(),
+                latitude: None,
+                longitude: None,
+                direction: "north".into(),
+                justification: "test".into(),
+                approval: Approval::default(),
+            })
+            .await
+            .unwrap();
+        let now = now_ms();
+        let reads: Vec<NewRead> = (0..250)
+            .map(|i| {
+                let plate = if i % 3 == 0 { "ABC1234" } else { "XYZ9876" };
+                read(plate, now - 250_000 + i * 1_000, false)
+            })
+            .collect();
+        store
+            .ingest_batch(
+                &keys,
+                &RetentionPolicy::default(),
+                "cam-a",
+                "b1",
+                b"h",
+                reads,
+            )
+            .await
+            .unwrap();
+        let windows: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT key_window) FROM reads")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(windows, 250);
+        let (from, to) = (now - 300_000, now + 1);
+        for (pattern, expected) in [("ABC1234", 84), ("AB*", 84), ("*98*", 166), ("*9?7*", 166)] {
+            let mut q = search(pattern, from, to);
+            q.limit = 40;
+            let mut seen: Vec<(i64, i64)> = Vec::new();
+            loop {
+                let page = store.search_reads(&keys, &q).await.unwrap();
+                seen.extend(page.reads.iter().map(|r| (r.captured_at, r.id)));
+                match page.next {
+                    Some(c) => q.after = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(seen.len(), expected, "{pattern}");
+            assert!(
+                seen.windows(2).all(|w| w[0] > w[1]),
+                "{pattern}: newest first, nothing repeated"
+            );
+        }
         db.finish().await.unwrap();
     }
 }
