@@ -19,6 +19,7 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 pub mod agreements;
 pub mod audit_log;
 pub mod cameras;
+mod group_commit;
 pub mod hits;
 pub mod hotlists;
 pub mod images;
@@ -98,6 +99,8 @@ pub enum StoreError {
     },
     #[error("stored data is corrupt or its key is gone: {0}")]
     Crypto(String),
+    #[error("internal store error: {0}")]
+    Internal(String),
 }
 
 impl StoreError {
@@ -128,6 +131,8 @@ pub struct Store {
     /// from one transaction to the next (a write through another connection would discard
     /// it), so a batch does not re-read the index pages the previous batch just wrote.
     writer_pool: Option<AnyPool>,
+    /// SQLite: ingest batches waiting to be committed together (one fsync for several).
+    ingest_queue: Option<std::sync::Arc<group_commit::IngestQueue>>,
 }
 
 impl Store {
@@ -166,11 +171,13 @@ impl Store {
             Backend::Sqlite => Some(open_sqlite(url, 1).await?),
             Backend::Postgres => None,
         };
+        let ingest_queue = (backend == Backend::Sqlite).then(Default::default);
         Ok(Store {
             pool,
             backend,
             writer,
             writer_pool,
+            ingest_queue,
         })
     }
 
@@ -191,13 +198,21 @@ impl Store {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
+        let mut tx = self.begin_locked().await?;
+        tx._writer = writer;
+        Ok(tx)
+    }
+
+    /// Begins a write transaction without taking the writer lock: for a caller that already
+    /// holds it (or PostgreSQL, which has none).
+    pub(crate) async fn begin_locked(&self) -> Result<Tx, StoreError> {
         let inner = match &self.writer_pool {
             Some(w) => w.begin_with("BEGIN IMMEDIATE").await?,
             None => self.pool.begin().await?,
         };
         Ok(Tx {
             inner,
-            _writer: writer,
+            _writer: None,
         })
     }
 
