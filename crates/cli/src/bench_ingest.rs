@@ -102,9 +102,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     state.matcher.rebuild(&state.store).await?;
     let index_time = t.elapsed();
 
-    // Bodies are made before the clock starts.
-    let now = chrono::Utc::now();
-    let mut bodies = Vec::with_capacity(args.batches);
+    // Bodies are made before the clock starts. Reads are a millisecond apart, and each batch
+    // is later than the one before, as a camera's are (they end before now), and batches are
+    // sent in that order.
+    let start = chrono::Utc::now()
+        - chrono::Duration::milliseconds((args.batches * args.batch_size) as i64);
+    let mut bodies = std::collections::VecDeque::with_capacity(args.batches);
     for b in 0..args.batches {
         let reads: Vec<serde_json::Value> = (0..args.batch_size)
             .map(|i| {
@@ -115,12 +118,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 };
                 serde_json::json!({
                     "plate": plate, "confidence": 0.9, "region": "us-ca",
-                    "captured_at": (now - chrono::Duration::milliseconds(i as i64)).to_rfc3339(),
+                    "captured_at": (start + chrono::Duration::milliseconds((b * args.batch_size + i) as i64)).to_rfc3339(),
                     "latitude": 40.0, "longitude": -75.0, "heading": 90.0
                 })
             })
             .collect();
-        bodies.push(serde_json::to_vec(
+        bodies.push_back(serde_json::to_vec(
             &serde_json::json!({ "idempotency_key": format!("bench-{b}"), "reads": reads }),
         )?);
     }
@@ -157,7 +160,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut hits = 0i64;
-            while let Some(body) = queue.lock().ok().and_then(|mut q| q.pop()) {
+            while let Some(body) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
                 let t = Instant::now();
                 let res = client
                     .post(&url)

@@ -66,7 +66,7 @@ impl Store {
         }
         let mut tx = self.begin().await?;
         let result = async {
-            crate::reads::ensure_window(&mut tx, keys, window).await?;
+            crate::reads::ensure_window(&mut tx, window, keys.window_span(window)).await?;
             let row = sqlx::query(
                 "INSERT INTO images (camera_id, captured_at, expires_at, key_window, file_name, content_type, byte_len) \
                  VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id",

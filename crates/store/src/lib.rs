@@ -20,6 +20,7 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 pub mod agreements;
 pub mod audit_log;
 pub mod cameras;
+mod group_commit;
 pub mod hits;
 pub mod hotlists;
 pub mod images;
@@ -102,6 +103,8 @@ pub enum StoreError {
     },
     #[error("stored data is corrupt or its key is gone: {0}")]
     Crypto(String),
+    #[error("internal store error: {0}")]
+    Internal(String),
 }
 
 impl StoreError {
@@ -134,6 +137,8 @@ pub struct Store {
     writer_pool: Option<AnyPool>,
     /// SQLite: the database file, which audit verification reads with rusqlite.
     sqlite_file: Option<String>,
+    /// SQLite: ingest batches waiting to be committed together (one fsync for several).
+    ingest_queue: Option<std::sync::Arc<group_commit::IngestQueue>>,
 }
 
 impl Store {
@@ -176,12 +181,14 @@ impl Store {
             Backend::Sqlite => Some(sqlite_file(url)?.to_owned()),
             Backend::Postgres => None,
         };
+        let ingest_queue = (backend == Backend::Sqlite).then(Default::default);
         Ok(Store {
             pool,
             backend,
             writer,
             writer_pool,
             sqlite_file,
+            ingest_queue,
         })
     }
 
@@ -202,13 +209,21 @@ impl Store {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
+        let mut tx = self.begin_locked().await?;
+        tx._writer = writer;
+        Ok(tx)
+    }
+
+    /// Begins a write transaction without taking the writer lock: for a caller that already
+    /// holds it (or PostgreSQL, which has none).
+    pub(crate) async fn begin_locked(&self) -> Result<Tx, StoreError> {
         let inner = match &self.writer_pool {
             Some(w) => w.begin_with("BEGIN IMMEDIATE").await?,
             None => self.pool.begin().await?,
         };
         Ok(Tx {
             inner,
-            _writer: writer,
+            _writer: None,
         })
     }
 

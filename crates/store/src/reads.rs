@@ -124,6 +124,248 @@ struct PreparedRead {
     keys: std::sync::Arc<WindowKeys>,
 }
 
+/// A batch sealed and indexed, ready to write: everything its transaction needs is computed
+/// before it, so the writer's critical section holds only SQL.
+pub(crate) struct PreparedBatch {
+    camera_id: String,
+    idempotency_key: String,
+    request_hash: Vec<u8>,
+    batch_id: String,
+    received_at: i64,
+    /// Of the batch record: the latest expiry of its reads.
+    expires_at: i64,
+    /// Key windows its reads are sealed in, with their spans.
+    windows: Vec<(i64, (i64, i64))>,
+    reads: Vec<PreparedRead>,
+}
+
+impl PreparedBatch {
+    pub(crate) fn read_count(&self) -> usize {
+        self.reads.len()
+    }
+
+    fn hit_count(&self) -> usize {
+        self.reads.iter().map(|p| p.hits.len()).sum()
+    }
+}
+
+/// Seals each read with the key of its expiry's window, computes its blind index and gram
+/// signature, and gives the batch its id.
+fn prepare_batch(
+    keys: &KeyRing,
+    policy: &RetentionPolicy,
+    camera_id: &str,
+    idempotency_key: &str,
+    request_hash: &[u8],
+    reads: Vec<NewRead>,
+) -> Result<PreparedBatch, StoreError> {
+    let received_at = now_ms();
+    let mut prepared = Vec::with_capacity(reads.len());
+    for r in reads {
+        let is_hit = !r.hits.is_empty();
+        let retention_secs = if is_hit {
+            r.hits
+                .iter()
+                .map(|h| h.retention_secs.unwrap_or(policy.hit_secs))
+                .max()
+                .unwrap_or(policy.hit_secs)
+        } else {
+            policy.non_hit_secs
+        };
+        let expires_at = r
+            .captured_at
+            .saturating_add(retention_secs.saturating_mul(1000));
+        // A read that arrives already past its retention goes into the current window,
+        // never into one that may already be purged.
+        let window = keys.window_for(expires_at.max(received_at));
+        let wk = keys.get_or_create(window)?;
+        let plaintext =
+            serde_json::to_vec(&r.details).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let sealed = wk.seal(&read_aad(camera_id, r.captured_at), &plaintext)?;
+        prepared.push(PreparedRead {
+            captured_at: r.captured_at,
+            expires_at,
+            window,
+            plate_index: wk.blind_index(&r.details.plate),
+            plate_filter: wk.plate_filter(&r.details.plate),
+            confidence: r.confidence,
+            image_id: r.image_id,
+            sealed,
+            hits: r.hits,
+            keys: wk,
+        });
+    }
+    let windows: BTreeSet<i64> = prepared.iter().map(|p| p.window).collect();
+    let expires_at = prepared
+        .iter()
+        .map(|p| p.expires_at)
+        .max()
+        .unwrap_or(received_at)
+        .max(received_at);
+    Ok(PreparedBatch {
+        camera_id: camera_id.to_string(),
+        idempotency_key: idempotency_key.to_string(),
+        request_hash: request_hash.to_vec(),
+        batch_id: uuid::Uuid::new_v4().to_string(),
+        received_at,
+        expires_at,
+        windows: windows
+            .into_iter()
+            .map(|w| (w, keys.window_span(w)))
+            .collect(),
+        reads: prepared,
+    })
+}
+
+/// Writes `batches` in the caller's transaction and counts them in the usage tallies; returns
+/// each batch's outcome, in order. A batch whose idempotency key is already stored fails
+/// the whole call with a unique violation.
+async fn write_batches(
+    tx: &mut crate::Tx,
+    backend: crate::Backend,
+    batches: &[&PreparedBatch],
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(batches.len());
+    let windows: BTreeSet<(i64, (i64, i64))> = batches
+        .iter()
+        .flat_map(|b| b.windows.iter().copied())
+        .collect();
+    for (window, span) in windows {
+        ensure_window(tx, window, span).await?;
+    }
+    let mut tally = crate::metrics::Tally::default();
+    for b in batches {
+        sqlx::query(
+            "INSERT INTO ingest_batches (camera_id, idempotency_key, batch_id, request_hash, received_at, \
+             read_count, hit_count, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        )
+        .bind(&b.camera_id)
+        .bind(&b.idempotency_key)
+        .bind(&b.batch_id)
+        .bind(&b.request_hash)
+        .bind(b.received_at)
+        .bind(b.read_count() as i64)
+        .bind(b.hit_count() as i64)
+        .bind(b.expires_at)
+        .execute(&mut **tx)
+        .await?;
+        for p in &b.reads {
+            tally.add(p.captured_at, crate::metrics::metric::READS, "", 1);
+            for h in &p.hits {
+                tally.add(p.captured_at, crate::metrics::metric::HITS, &h.hit_type, 1);
+            }
+        }
+    }
+
+    // Reads without hits, of every batch: multi-row inserts.
+    let plain: Vec<(&PreparedBatch, &PreparedRead)> = batches
+        .iter()
+        .flat_map(|b| b.reads.iter().map(move |p| (*b, p)))
+        .filter(|(_, p)| p.hits.is_empty())
+        .collect();
+    for chunk in plain.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
+             plate_index, plate_filter, confidence, is_hit, image_id, sealed) VALUES ",
+        );
+        sql.push_str(&crate::values_rows(backend, chunk.len(), 12));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (b, p) in chunk {
+            q = q
+                .bind(&b.camera_id)
+                .bind(&b.batch_id)
+                .bind(p.captured_at)
+                .bind(b.received_at)
+                .bind(p.expires_at)
+                .bind(p.window)
+                .bind(&p.plate_index)
+                .bind(p.plate_filter)
+                .bind(p.confidence)
+                .bind(0i64)
+                .bind(p.image_id)
+                .bind(&p.sealed);
+        }
+        q.execute(&mut **tx).await?;
+    }
+
+    // Reads with hits: one at a time, to learn their ids for the hits.
+    for b in batches {
+        let mut hits_out = Vec::new();
+        for (read_index, p) in b
+            .reads
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.hits.is_empty())
+        {
+            let row = sqlx::query(
+                "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
+                 plate_index, plate_filter, confidence, is_hit, image_id, sealed) \
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id",
+            )
+            .bind(&b.camera_id)
+            .bind(&b.batch_id)
+            .bind(p.captured_at)
+            .bind(b.received_at)
+            .bind(p.expires_at)
+            .bind(p.window)
+            .bind(&p.plate_index)
+            .bind(p.plate_filter)
+            .bind(p.confidence)
+            .bind(1i64)
+            .bind(p.image_id)
+            .bind(&p.sealed)
+            .fetch_one(&mut **tx)
+            .await?;
+            let read_id: i64 = row.try_get(0)?;
+            for (hit_index, h) in p.hits.iter().enumerate() {
+                let hit_id = crate::hits::insert_hit(
+                    tx,
+                    &p.keys,
+                    read_id,
+                    &b.camera_id,
+                    p.expires_at,
+                    b.received_at,
+                    h,
+                )
+                .await?;
+                hits_out.push(IngestedHit {
+                    hit_id,
+                    read_id,
+                    read_index,
+                    hit_index,
+                });
+            }
+        }
+        outcomes.push(IngestOutcome {
+            batch_id: b.batch_id.clone(),
+            duplicate: false,
+            read_count: b.read_count() as i64,
+            hit_count: b.hit_count() as i64,
+            hits: hits_out,
+        });
+    }
+    tally.write(tx).await?;
+    Ok(outcomes)
+}
+
+/// Writes `batches` in `tx` and commits (durable when this returns), or rolls back.
+pub(crate) async fn commit_batches(
+    mut tx: crate::Tx,
+    backend: crate::Backend,
+    batches: &[&PreparedBatch],
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    match write_batches(&mut tx, backend, batches).await {
+        Ok(outcomes) => {
+            tx.commit().await?;
+            Ok(outcomes)
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
 impl Store {
     /// Stores a batch of reads from `camera_id` in one transaction, idempotently: a batch
     /// whose `idempotency_key` was already stored returns the first outcome with
@@ -131,6 +373,10 @@ impl Store {
     ///
     /// `request_hash` identifies the batch's content: the same key with different content
     /// is refused as a conflict.
+    ///
+    /// On SQLite, batches that arrive while another commit is in flight are committed
+    /// together with one fsync (see `group_commit`); each call still returns only after the
+    /// transaction holding its batch is durable, and a batch is never split.
     pub async fn ingest_batch(
         &self,
         keys: &KeyRing,
@@ -146,174 +392,31 @@ impl Store {
         {
             return Ok(existing);
         }
-        let received_at = now_ms();
         // Encryption and hashing happen before the transaction, to keep it short.
-        let mut prepared = Vec::with_capacity(reads.len());
-        for r in reads {
-            let is_hit = !r.hits.is_empty();
-            let retention_secs = if is_hit {
-                r.hits
-                    .iter()
-                    .map(|h| h.retention_secs.unwrap_or(policy.hit_secs))
-                    .max()
-                    .unwrap_or(policy.hit_secs)
-            } else {
-                policy.non_hit_secs
-            };
-            let expires_at = r
-                .captured_at
-                .saturating_add(retention_secs.saturating_mul(1000));
-            // A read that arrives already past its retention goes into the current window,
-            // never into one that may already be purged.
-            let window = keys.window_for(expires_at.max(received_at));
-            let wk = keys.get_or_create(window)?;
-            let plaintext =
-                serde_json::to_vec(&r.details).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let sealed = wk.seal(&read_aad(camera_id, r.captured_at), &plaintext)?;
-            prepared.push(PreparedRead {
-                captured_at: r.captured_at,
-                expires_at,
-                window,
-                plate_index: wk.blind_index(&r.details.plate),
-                plate_filter: wk.plate_filter(&r.details.plate),
-                confidence: r.confidence,
-                image_id: r.image_id,
-                sealed,
-                hits: r.hits,
-                keys: wk,
-            });
-        }
-        let batch_id = uuid::Uuid::new_v4().to_string();
-        let hit_count: usize = prepared.iter().map(|p| p.hits.len()).sum();
-        let batch_expiry = prepared
-            .iter()
-            .map(|p| p.expires_at)
-            .max()
-            .unwrap_or(received_at)
-            .max(received_at);
-
-        let mut tx = self.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO ingest_batches (camera_id, idempotency_key, batch_id, request_hash, received_at, \
-             read_count, hit_count, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-        )
-        .bind(camera_id)
-        .bind(idempotency_key)
-        .bind(&batch_id)
-        .bind(request_hash)
-        .bind(received_at)
-        .bind(prepared.len() as i64)
-        .bind(hit_count as i64)
-        .bind(batch_expiry)
-        .execute(&mut *tx)
-        .await;
-        if let Err(e) = inserted {
-            let e = StoreError::from(e);
-            tx.rollback().await?;
-            if e.is_unique_violation() {
+        let batch = prepare_batch(
+            keys,
+            policy,
+            camera_id,
+            idempotency_key,
+            request_hash,
+            reads,
+        )?;
+        let written = match &self.ingest_queue {
+            Some(queue) => queue.clone().commit(self.clone(), batch).await,
+            // PostgreSQL: concurrent transactions; the server groups their commits itself.
+            None => commit_batches(self.begin().await?, self.backend(), &[&batch])
+                .await
+                .map(|mut outcomes| outcomes.remove(0)),
+        };
+        match written {
+            Err(e) if e.is_unique_violation() => {
                 // Another request with the same key committed first.
-                return self
-                    .find_batch(camera_id, idempotency_key, request_hash)
+                self.find_batch(camera_id, idempotency_key, request_hash)
                     .await?
-                    .ok_or_else(|| StoreError::Conflict("idempotency key race".into()));
+                    .ok_or_else(|| StoreError::Conflict("idempotency key race".into()))
             }
-            return Err(e);
+            other => other,
         }
-
-        let windows: BTreeSet<i64> = prepared.iter().map(|p| p.window).collect();
-        for w in windows {
-            ensure_window(&mut tx, keys, w).await?;
-        }
-
-        // Reads without hits: multi-row inserts.
-        let plain: Vec<&PreparedRead> = prepared.iter().filter(|p| p.hits.is_empty()).collect();
-        for chunk in plain.chunks(ROWS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
-                 plate_index, plate_filter, confidence, is_hit, image_id, sealed) VALUES ",
-            );
-            sql.push_str(&crate::values_rows(self.backend(), chunk.len(), 12));
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for p in chunk {
-                q = q
-                    .bind(camera_id)
-                    .bind(&batch_id)
-                    .bind(p.captured_at)
-                    .bind(received_at)
-                    .bind(p.expires_at)
-                    .bind(p.window)
-                    .bind(&p.plate_index)
-                    .bind(p.plate_filter)
-                    .bind(p.confidence)
-                    .bind(0i64)
-                    .bind(p.image_id)
-                    .bind(&p.sealed);
-            }
-            q.execute(&mut *tx).await?;
-        }
-
-        // Reads with hits: one at a time, to learn their ids for the hits.
-        let mut hits_out = Vec::new();
-        for (read_index, p) in prepared
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.hits.is_empty())
-        {
-            let row = sqlx::query(
-                "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
-                 plate_index, plate_filter, confidence, is_hit, image_id, sealed) \
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id",
-            )
-            .bind(camera_id)
-            .bind(&batch_id)
-            .bind(p.captured_at)
-            .bind(received_at)
-            .bind(p.expires_at)
-            .bind(p.window)
-            .bind(&p.plate_index)
-            .bind(p.plate_filter)
-            .bind(p.confidence)
-            .bind(1i64)
-            .bind(p.image_id)
-            .bind(&p.sealed)
-            .fetch_one(&mut *tx)
-            .await?;
-            let read_id: i64 = row.try_get(0)?;
-            for (hit_index, h) in p.hits.iter().enumerate() {
-                let hit_id = crate::hits::insert_hit(
-                    &mut tx,
-                    &p.keys,
-                    read_id,
-                    camera_id,
-                    p.expires_at,
-                    received_at,
-                    h,
-                )
-                .await?;
-                hits_out.push(IngestedHit {
-                    hit_id,
-                    read_id,
-                    read_index,
-                    hit_index,
-                });
-            }
-        }
-        let mut tally = crate::metrics::Tally::default();
-        for p in &prepared {
-            tally.add(p.captured_at, crate::metrics::metric::READS, "", 1);
-            for h in &p.hits {
-                tally.add(p.captured_at, crate::metrics::metric::HITS, &h.hit_type, 1);
-            }
-        }
-        tally.write(&mut tx).await?;
-        tx.commit().await?;
-        Ok(IngestOutcome {
-            batch_id,
-            duplicate: false,
-            read_count: prepared.len() as i64,
-            hit_count: hit_count as i64,
-            hits: hits_out,
-        })
     }
 
     async fn find_batch(
@@ -438,10 +541,9 @@ pub(crate) fn open_read(keys: &KeyRing, row: &sqlx::any::AnyRow) -> Result<Store
 /// Records that `window` is in use (its key file already exists).
 pub(crate) async fn ensure_window(
     tx: &mut crate::Tx,
-    keys: &KeyRing,
     window: i64,
+    (starts_at, ends_at): (i64, i64),
 ) -> Result<(), StoreError> {
-    let (starts_at, ends_at) = keys.window_span(window);
     sqlx::query(
         "INSERT INTO key_windows (id, starts_at, ends_at, created_at) VALUES ($1,$2,$3,$4) ON CONFLICT (id) DO NOTHING",
     )

@@ -550,3 +550,189 @@ async fn purge_deletes_expired_keeps_held_and_destroys_keys() {
         db.finish().await.unwrap();
     }
 }
+
+/// Stores a camera "cam-1" and an empty hot list; returns the list's id.
+async fn camera_and_list(store: &Store) -> i64 {
+    store
+        .create_camera(&camera("cam-1", approved()))
+        .await
+        .unwrap();
+    store
+        .replace_hot_list(
+            &HotListSpec {
+                name: "NCIC".into(),
+                source: ListSource::Ncic,
+                hit_type: "V".into(),
+                priority: 1,
+                hit_retention_secs: None,
+            },
+            &[],
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+/// Starts ingesting each batch (idempotency key, request hash, reads) at once, while a write
+/// transaction holds the writer, so that on SQLite they all wait and are committed as one
+/// group when it ends; returns their results in order.
+async fn ingest_together(
+    store: &Store,
+    keys: &std::sync::Arc<KeyRing>,
+    batches: Vec<(String, Vec<u8>, Vec<NewRead>)>,
+) -> Vec<Result<candor_store::reads::IngestOutcome, StoreError>> {
+    let blocker = store.begin().await.unwrap();
+    let tasks: Vec<_> = batches
+        .into_iter()
+        .map(|(key, hash, reads)| {
+            let (store, keys) = (store.clone(), keys.clone());
+            tokio::spawn(async move {
+                store
+                    .ingest_batch(
+                        &keys,
+                        &RetentionPolicy::default(),
+                        "cam-1",
+                        &key,
+                        &hash,
+                        reads,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    blocker.rollback().await.unwrap();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_committed_together_each_get_their_own_answer() {
+    for db in TestDb::all().await.unwrap() {
+        let (store, keys) = setup(&db).await;
+        let keys = std::sync::Arc::new(keys);
+        let list_id = camera_and_list(&store).await;
+        let now = now_ms();
+        // 12 batches of 40 reads; in batch b, read b is a hit.
+        let batches = (0..12)
+            .map(|b| {
+                let reads = (0..40)
+                    .map(|i| {
+                        let mut r = read(&format!("G{b:02}R{i:03}"), now - i);
+                        if i == b {
+                            r.hits.push(hit(list_id));
+                        }
+                        r
+                    })
+                    .collect();
+                (format!("k{b}"), vec![b as u8], reads)
+            })
+            .collect();
+        let results = ingest_together(&store, &keys, batches).await;
+
+        let mut batch_ids = std::collections::BTreeSet::new();
+        for (b, result) in results.into_iter().enumerate() {
+            let out = result.unwrap();
+            assert!(!out.duplicate);
+            assert_eq!(out.read_count, 40);
+            assert_eq!(store.count_reads_in_batch(&out.batch_id).await.unwrap(), 40);
+            assert!(batch_ids.insert(out.batch_id.clone()), "batch ids differ");
+            // The answer's hit points at this batch's own hit read.
+            assert_eq!(out.hits.len(), 1);
+            assert_eq!(out.hits[0].read_index, b);
+            let r = store
+                .get_read(&keys, out.hits[0].read_id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.details.plate, format!("G{b:02}R{b:03}"));
+            assert_eq!(r.batch_id, out.batch_id);
+            assert!(r.is_hit);
+            let h = store
+                .get_hit(&keys, out.hits[0].hit_id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(h.read_id, r.id);
+        }
+        assert_eq!(store.count_reads().await.unwrap(), 12 * 40);
+        let counts = store.usage_counts(0, now + 86_400_000).await.unwrap();
+        let total = |metric: &str| -> i64 {
+            counts
+                .iter()
+                .filter(|c| c.metric == metric)
+                .map(|c| c.count)
+                .sum()
+        };
+        assert_eq!(total("reads"), 12 * 40);
+        assert_eq!(total("hits"), 12);
+        store.close().await;
+        db.finish().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_batch_among_others_fails_alone() {
+    for db in TestDb::all().await.unwrap() {
+        let (store, keys) = setup(&db).await;
+        let keys = std::sync::Arc::new(keys);
+        camera_and_list(&store).await;
+        let now = now_ms();
+        let good = |p: &str| {
+            (0..30)
+                .map(|i| read(&format!("{p}{i:03}"), now - i))
+                .collect()
+        };
+        // An image that does not exist: the database refuses the read.
+        let mut bad: Vec<NewRead> = good("BAD");
+        bad[7].image_id = Some(999_999);
+        let results = ingest_together(
+            &store,
+            &keys,
+            vec![
+                ("first".into(), b"1".to_vec(), good("ONE")),
+                ("bad".into(), b"2".to_vec(), bad),
+                // The same batch twice: stored once, the second is answered as a duplicate.
+                ("twice".into(), b"3".to_vec(), good("TWO")),
+                ("twice".into(), b"3".to_vec(), good("TWO")),
+            ],
+        )
+        .await;
+        let mut results = results.into_iter();
+        let first = results.next().unwrap().unwrap();
+        assert!(!first.duplicate);
+        assert!(results.next().unwrap().is_err(), "the bad batch is refused");
+        let a = results.next().unwrap().unwrap();
+        let b = results.next().unwrap().unwrap();
+        assert_eq!(a.batch_id, b.batch_id);
+        assert!(a.duplicate != b.duplicate, "exactly one of the two is new");
+        assert_eq!(
+            store.count_reads_in_batch(&first.batch_id).await.unwrap(),
+            30
+        );
+        assert_eq!(store.count_reads_in_batch(&a.batch_id).await.unwrap(), 30);
+        assert_eq!(
+            store.count_reads().await.unwrap(),
+            60,
+            "nothing of the bad batch"
+        );
+        // Nothing of it was kept: its key is still free.
+        let again = store
+            .ingest_batch(
+                &keys,
+                &RetentionPolicy::default(),
+                "cam-1",
+                "bad",
+                b"2",
+                good("FIX"),
+            )
+            .await
+            .unwrap();
+        assert!(!again.duplicate);
+        store.close().await;
+        db.finish().await.unwrap();
+    }
+}
