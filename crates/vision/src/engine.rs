@@ -17,6 +17,7 @@ use crate::geometry::{BoxF, Detection};
 use crate::manifest::Manifest;
 use crate::preprocess::{CropLayout, detector_input, push_recognizer_input};
 use crate::rank::{self, Candidate};
+use crate::rectify;
 use crate::runtime::{LoadedModel, Runtime};
 
 /// Fraction of the plate box's width and height added on each side before reading;
@@ -285,13 +286,20 @@ impl Reader<'_> {
         let spec = &self.engine.manifest.recognizer;
         let (w, h) = (spec.input_width as usize, spec.input_height as usize);
         let (iw, ih) = (image.width() as f32, image.height() as f32);
-        // Each detection gets a one-row input, and squarish ones also a two-row input.
+        // Each detection gets a one-row input, a rectified one when its text rows slant,
+        // and squarish ones also a two-row input; the most confident reading wins.
         let mut inputs = Vec::new();
         let mut jobs: Vec<(usize, CropLayout)> = Vec::new();
         for (i, det) in detections.iter().enumerate() {
             let region = det.bbox.expand(margin, margin).clamp_to(iw, ih);
             push_recognizer_input(image, region, CropLayout::OneRow, spec, &mut inputs);
             jobs.push((i, CropLayout::OneRow));
+            if let Some(slant) = rectify::estimate_slant(image, region) {
+                let level = rectify::rectified_crop(image, region, slant);
+                let whole = BoxF::new(0.0, 0.0, level.width() as f32, level.height() as f32);
+                push_recognizer_input(&level, whole, CropLayout::OneRow, spec, &mut inputs);
+                jobs.push((i, CropLayout::OneRow));
+            }
             if region.w < spec.two_row_aspect_below * region.h {
                 push_recognizer_input(image, region, CropLayout::TwoRow, spec, &mut inputs);
                 jobs.push((i, CropLayout::TwoRow));

@@ -14,6 +14,7 @@ pub mod geometry;
 pub mod manifest;
 pub mod preprocess;
 pub mod rank;
+pub mod rectify;
 mod runtime;
 
 pub use decode::{decode_image, load_image};
