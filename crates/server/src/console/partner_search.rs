@@ -13,7 +13,9 @@ use axum::routing::get;
 use chrono::Utc;
 
 use super::alerts::layout_copy;
-use super::search::{CategoryOption, FieldErrors, SearchForm, place_error, request};
+use super::search::{
+    CategoryOption, FieldErrors, SearchForm, category_options, place_error, request,
+};
 use super::{Console, Layout, PageError, datetime_local, render_status, time_text};
 use crate::auth::Permission;
 use crate::error::ApiError;
@@ -134,15 +136,7 @@ async fn page(
         layout: c.layout,
         form,
         errors,
-        categories: policy
-            .document
-            .purpose_categories
-            .iter()
-            .map(|p| CategoryOption {
-                code: p.code.clone(),
-                label: p.label.clone(),
-            })
-            .collect(),
+        categories: category_options(&policy.document),
         case_example: policy.document.case_number_example.clone(),
         partners: partners(state, chosen).await?,
         audit_seq: answer.as_ref().map_or(0, |a| a.audit_seq),

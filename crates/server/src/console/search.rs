@@ -115,6 +115,18 @@ pub struct CategoryOption {
     pub label: String,
 }
 
+/// The purpose form's choices: the policy's purpose categories.
+pub(super) fn category_options(policy: &candor_policy::PolicyDocument) -> Vec<CategoryOption> {
+    policy
+        .purpose_categories
+        .iter()
+        .map(|p| CategoryOption {
+            code: p.code.clone(),
+            label: p.label.clone(),
+        })
+        .collect()
+}
+
 pub struct ResultRow {
     pub id: i64,
     pub time: String,
@@ -170,15 +182,7 @@ async fn page(
         layout: c.layout,
         form,
         errors,
-        categories: policy
-            .document
-            .purpose_categories
-            .iter()
-            .map(|p| CategoryOption {
-                code: p.code.clone(),
-                label: p.label.clone(),
-            })
-            .collect(),
+        categories: category_options(&policy.document),
         case_example: policy.document.case_number_example.clone(),
         cameras: cameras.clone(),
         results,
