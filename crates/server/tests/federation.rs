@@ -186,6 +186,27 @@ async fn signed(from: &Node, to: &Node, agreement: &str, path: &str, body: &Valu
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// Posts `body` to `to` with signature headers `sig` made over whatever the caller chose
+/// (another body, another key): the forgeries.
+async fn post_with_signature(
+    to: &Node,
+    path: &str,
+    sig: &candor_server::federation::signing::RequestSignature,
+    body: String,
+) -> (u16, Value) {
+    let mut req = to
+        .server
+        .client
+        .post(to.server.url(path))
+        .header("content-type", "application/json");
+    for (name, value) in sig.headers() {
+        req = req.header(name, value);
+    }
+    let res = req.body(body).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
 fn code(answer: &Value) -> &str {
     answer["error"]["code"].as_str().unwrap_or("")
 }
@@ -358,34 +379,18 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
         &id,
         good.as_bytes(),
     );
-    let mut forged = b
-        .server
-        .client
-        .post(b.server.url(QUERY_PATH))
-        .header("content-type", "application/json");
-    for (name, value) in sig.headers() {
-        forged = forged.header(name, value);
-    }
-    let res = forged
-        .body(query(&a, "XYZ999", "stolen-vehicle", 1).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    assert_eq!(code(&res.json().await.unwrap()), "bad_signature");
+    let (s, out) = post_with_signature(
+        &b,
+        QUERY_PATH,
+        &sig,
+        query(&a, "XYZ999", "stolen-vehicle", 1).to_string(),
+    )
+    .await;
+    assert_eq!((s, code(&out)), (401, "bad_signature"), "{out}");
     let stranger = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
     let sig = sign_request(&stranger, "POST", QUERY_PATH, &id, good.as_bytes());
-    let mut req = b
-        .server
-        .client
-        .post(b.server.url(QUERY_PATH))
-        .header("content-type", "application/json");
-    for (name, value) in sig.headers() {
-        req = req.header(name, value);
-    }
-    let res = req.body(good.clone()).send().await.unwrap();
-    assert_eq!(res.status(), 403);
-    assert_eq!(code(&res.json().await.unwrap()), "not_a_party");
+    let (s, out) = post_with_signature(&b, QUERY_PATH, &sig, good.clone()).await;
+    assert_eq!((s, code(&out)), (403, "not_a_party"), "{out}");
 
     // Replayed: the same signed request twice.
     let sig = sign_request(
@@ -1023,21 +1028,9 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
         &ab,
         good.as_bytes(),
     );
-    let mut forged = a
-        .server
-        .client
-        .post(a.server.url(HOTLISTS_PATH))
-        .header("content-type", "application/json");
-    for (name, value) in sig.headers() {
-        forged = forged.header(name, value);
-    }
-    let res = forged
-        .body(pull(&b, "stolen").to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    assert_eq!(code(&res.json().await.unwrap()), "bad_signature");
+    let (s, out) =
+        post_with_signature(&a, HOTLISTS_PATH, &sig, pull(&b, "stolen").to_string()).await;
+    assert_eq!((s, code(&out)), (401, "bad_signature"), "{out}");
 
     // Revoked: A revokes; B's pull is refused (at A, and here once B is told), and the copy
     // B holds is withdrawn: a read of its plate at B is no longer a hit.

@@ -14,9 +14,9 @@ use chrono::Utc;
 
 use super::alerts::layout_copy;
 use super::search::{
-    CategoryOption, FieldErrors, SearchForm, category_options, place_error, request,
+    CategoryOption, FieldErrors, SearchForm, category_options, last_week_form, place_error, request,
 };
-use super::{Console, Layout, PageError, datetime_local, render_status, time_text};
+use super::{Console, Layout, PageError, render_status, time_text};
 use crate::auth::Permission;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -150,12 +150,7 @@ async fn partner_form(State(state): State<AppState>, c: Console) -> Result<Respo
     c.actor
         .require(Permission::SearchReads)
         .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
-    let now = candor_store::now_ms();
-    let form = SearchForm {
-        from: datetime_local(now - 7 * 86_400_000),
-        to: datetime_local(now + 60_000),
-        ..SearchForm::default()
-    };
+    let form = last_week_form();
     page(&state, c, form, &[], FieldErrors::default(), None).await
 }
 

@@ -224,17 +224,22 @@ fn row(read: &StoredRead, cameras: &HashMap<&str, &Camera>) -> ResultRow {
     }
 }
 
+/// An empty search form over the last 7 days (the default window).
+pub(super) fn last_week_form() -> SearchForm {
+    let now = candor_store::now_ms();
+    SearchForm {
+        from: datetime_local(now - 7 * 86_400_000),
+        to: datetime_local(now + 60_000),
+        ..SearchForm::default()
+    }
+}
+
 /// The empty form: the last 7 days by default.
 async fn search_form(State(state): State<AppState>, c: Console) -> Result<Response, PageError> {
     c.actor
         .require(Permission::SearchReads)
         .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
-    let now = candor_store::now_ms();
-    let form = SearchForm {
-        from: datetime_local(now - 7 * 86_400_000),
-        to: datetime_local(now + 60_000),
-        ..SearchForm::default()
-    };
+    let form = last_week_form();
     page(&state, c, form, FieldErrors::default(), None).await
 }
 
