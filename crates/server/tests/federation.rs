@@ -207,6 +207,22 @@ async fn post_with_signature(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// Every hit the node holds (up to 100), newest first.
+async fn hits_held(node: &Node) -> Vec<candor_store::hits::Hit> {
+    node.server
+        .state
+        .store
+        .list_hits(
+            &node.server.state.keys,
+            0,
+            candor_store::now_ms() + 1,
+            false,
+            100,
+        )
+        .await
+        .unwrap()
+}
+
 fn code(answer: &Value) -> &str {
     answer["error"]["code"].as_str().unwrap_or("")
 }
@@ -928,19 +944,7 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
     assert!(entries[0].expires_at.unwrap() <= candor_store::now_ms() + 30 * 86_400_000);
     // B's matcher uses it: a read of the plate at B is a hit on A's list.
     b.ingest("cam-b1", &["HOT111"]).await;
-    let hits = b
-        .server
-        .state
-        .store
-        .list_hits(
-            &b.server.state.keys,
-            0,
-            candor_store::now_ms() + 1,
-            false,
-            10,
-        )
-        .await
-        .unwrap();
+    let hits = hits_held(&b).await;
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0].details.list_name, "stolen (from Northtown PD)");
     // Audited on both sides.
@@ -1034,22 +1038,7 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
 
     // Revoked: A revokes; B's pull is refused (at A, and here once B is told), and the copy
     // B holds is withdrawn: a read of its plate at B is no longer a hit.
-    let hits_at_b = || async {
-        b.server
-            .state
-            .store
-            .list_hits(
-                &b.server.state.keys,
-                0,
-                candor_store::now_ms() + 1,
-                false,
-                100,
-            )
-            .await
-            .unwrap()
-            .len()
-    };
-    let hits_before = hits_at_b().await;
+    let hits_before = hits_held(&b).await.len();
     let (s, out) = a
         .pm(
             Method::POST,
@@ -1080,7 +1069,7 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
     );
     b.ingest("cam-b3", &["HOT111"]).await;
     assert_eq!(
-        hits_at_b().await,
+        hits_held(&b).await.len(),
         hits_before,
         "a withdrawn list still matched"
     );
