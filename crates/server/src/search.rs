@@ -38,6 +38,27 @@ pub struct PurposeBody {
     pub free_text: String,
 }
 
+/// A search's stated purpose and shape (whole or partial plate, time range), as the
+/// policy checks them: the same for a local search and one sent to partners.
+pub fn search_terms(
+    purpose: &PurposeBody,
+    partial: bool,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> (Purpose, SearchShape) {
+    let purpose = Purpose {
+        category: purpose.category.clone(),
+        case_number: purpose.case_number.clone(),
+        free_text: purpose.free_text.clone(),
+    };
+    let plate = if partial {
+        PlateQuery::Partial
+    } else {
+        PlateQuery::Full
+    };
+    (purpose, SearchShape { plate, from, to })
+}
+
 /// A bounding box over camera positions, in decimal degrees (WGS 84).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -226,21 +247,8 @@ pub async fn run_search(
         .map_err(|e| ApiError::unprocessable("invalid_cursor", e.to_string()))?;
 
     let policy = crate::routes::policy::policy_in_force(state).await?;
-    let purpose = Purpose {
-        category: req.purpose.category.clone(),
-        case_number: req.purpose.case_number.clone(),
-        free_text: req.purpose.free_text.clone(),
-    };
     let partial = !pattern.is_full_plate();
-    let shape = SearchShape {
-        plate: if partial {
-            PlateQuery::Partial
-        } else {
-            PlateQuery::Full
-        },
-        from,
-        to,
-    };
+    let (purpose, shape) = search_terms(&req.purpose, partial, from, to);
     if let Err(e) = check_search(&policy.document, &purpose, &shape) {
         return Err(refused(state, actor, target, &req, policy.version, e.to_string()).await);
     }

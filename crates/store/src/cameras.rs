@@ -375,6 +375,19 @@ impl Store {
         rows.iter().map(camera_from_row).collect()
     }
 
+    /// Each camera's location, by camera id.
+    pub async fn camera_locations(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT id, location FROM cameras")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("location")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// The camera that owns `api_key`, if any.
     pub async fn camera_by_api_key(&self, api_key: &str) -> Result<Option<Camera>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -13,8 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use candor_policy::{
-    AGREEMENT_FORMAT, Agreement, IncomingQuery, Party, PlateQuery, Purpose, SearchShape,
-    SignedAgreement, check_search, decide_query,
+    AGREEMENT_FORMAT, Agreement, IncomingQuery, Party, SignedAgreement, decide_query,
 };
 use candor_store::agreements::{FederationRequest, NewAgreement, Revocation};
 use chrono::Utc;
@@ -639,21 +638,8 @@ pub async fn federated_search(
         ));
     };
     let policy = crate::routes::policy::policy_in_force(&state).await?;
-    let purpose = Purpose {
-        category: req.purpose.category.clone(),
-        case_number: req.purpose.case_number.clone(),
-        free_text: req.purpose.free_text.clone(),
-    };
-    let shape = SearchShape {
-        plate: if partial {
-            PlateQuery::Partial
-        } else {
-            PlateQuery::Full
-        },
-        from,
-        to,
-    };
-    check_search(&policy.document, &purpose, &shape)
+    let (purpose, shape) = crate::search::search_terms(&req.purpose, partial, from, to);
+    candor_policy::check_search(&policy.document, &purpose, &shape)
         .map_err(|e| ApiError::unprocessable("purpose_denied", e.to_string()))?;
 
     let max_results = req.max_results.unwrap_or(100).max(1);

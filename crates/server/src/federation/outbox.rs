@@ -59,13 +59,8 @@ pub async fn queue_hits(state: &AppState, alerts: &[Alert]) {
 async fn try_queue_hits(state: &AppState, alerts: &[Alert]) -> Result<(), crate::ApiError> {
     let now = Utc::now();
     let mut queued = 0;
-    let locations: std::collections::HashMap<String, String> = state
-        .store
-        .list_cameras()
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.location))
-        .collect();
+    let locations: std::collections::HashMap<String, String> =
+        state.store.camera_locations().await?;
     // A hit on a list received from a partner goes back to that partner only: the list
     // is never passed on through a hit notification (no onward sharing).
     let partner_lists: std::collections::HashMap<String, String> = state

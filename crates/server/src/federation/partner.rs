@@ -480,13 +480,8 @@ pub async fn partner_query(
         )
         .await?;
     let reads = page.reads;
-    let locations: std::collections::HashMap<String, String> = state
-        .store
-        .list_cameras()
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.location))
-        .collect();
+    let locations: std::collections::HashMap<String, String> =
+        state.store.camera_locations().await?;
     let shared: Vec<SharedRead> = reads
         .iter()
         .map(|r| project(r, &grant.fields, &locations))
