@@ -106,3 +106,69 @@ def simplify_graph(path: str) -> None:
         g.initializer.remove(init)
     onnx.checker.check_model(m)
     onnx.save(m, path)
+
+
+def init_from_onnx(model: nn.Module, path: str, calibration: torch.Tensor) -> None:
+    """Loads the weights of an exported (BatchNorm-folded) ONNX graph back into `model`, so a
+    shipped model can be trained further when its checkpoint is gone.
+
+    Convs are matched in execution order (the order the exporter wrote them). Each folded conv
+    becomes the conv plus a BatchNorm whose running statistics are measured on `calibration`
+    and whose scale and shift undo them, so the model computes the ONNX graph's function both
+    in eval mode and, on batches like `calibration`, in train mode."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(path).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    folded = [(inits[n.input[1]], inits[n.input[2]] if len(n.input) > 2 else None)
+              for n in graph.node if n.op_type == "Conv"]
+    bn_after = {}
+    for seq in model.modules():
+        if isinstance(seq, nn.Sequential):
+            items = list(seq)
+            for conv, bn in zip(items, items[1:]):
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    bn_after[conv] = bn
+    order = []
+    hooks = [m.register_forward_hook(lambda m, i, o: order.append(m))
+             for m in model.modules() if isinstance(m, nn.Conv2d)]
+    model.eval()
+    with torch.no_grad():
+        model(calibration[:1])
+    for h in hooks:
+        h.remove()
+    if len(order) != len(folded):
+        raise ValueError(f"{path} has {len(folded)} convs, the model runs {len(order)}")
+    bias_of = {}
+    with torch.no_grad():
+        for conv, (w, b) in zip(order, folded):
+            if tuple(conv.weight.shape) != w.shape:
+                raise ValueError(f"{path}: conv weight {w.shape} does not fit {tuple(conv.weight.shape)}")
+            conv.weight.copy_(torch.from_numpy(w.copy()))
+            bias = torch.from_numpy(b.copy()) if b is not None else torch.zeros(w.shape[0])
+            if conv in bn_after:
+                bn = bn_after[conv]
+                # identity BatchNorm plus the folded bias: eval mode now computes the ONNX graph
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(bias)
+                bias_of[conv] = bias
+            else:
+                conv.bias.copy_(bias)
+        # measure each folded conv's output statistics, then make BatchNorm normalise by them
+        stats = {}
+        hooks = [conv.register_forward_hook(
+            lambda m, i, o: stats.__setitem__(m, (o.mean((0, 2, 3)), o.var((0, 2, 3), unbiased=False))))
+            for conv in bias_of]
+        model(calibration)
+        for h in hooks:
+            h.remove()
+        for conv, bias in bias_of.items():
+            mean, var = stats[conv]
+            bn = bn_after[conv]
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+            bn.weight.copy_(torch.sqrt(var + bn.eps))
+            bn.bias.copy_(mean + bias)

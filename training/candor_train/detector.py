@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import itertools
 import math
 import os
 import time
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from . import synth
-from .common import conv_bn, fold_batchnorm, load_checkpoint, save_checkpoint, seed_everything, simplify_graph
+from .common import conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, save_checkpoint, seed_everything, simplify_graph
 
 SIZE = 384
 STRIDE = 8
@@ -450,6 +451,11 @@ def train(a):
         weights = {k: v for k, v in load_checkpoint(a.init)["model"].items() if not k[0] in "ABC"}
         model.load_state_dict(weights, strict=False)
         print(f"initialised from {a.init}")
+    elif a.init_onnx:
+        # continue training a shipped model whose checkpoint is gone
+        calibration = collate(list(itertools.islice(TrainSet(items, a.seed, a.synth_prob), 32)))[0]
+        init_from_onnx(model, a.init_onnx, calibration)
+        print(f"initialised from {a.init_onnx}")
     ds = TrainSet(items, a.seed * 1000 + step, a.synth_prob)
     dl = torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers, collate_fn=collate)
     budget = a.minutes * 60
@@ -465,7 +471,9 @@ def train(a):
             lr *= (step + 1) / 200
         for pg in opt.param_groups:
             pg["lr"] = lr
-        loss, bl, ol = detection_loss(model, model.raw(x), boxes)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            raws = model.raw(x)
+        loss, bl, ol = detection_loss(model, [r.float() for r in raws], boxes)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -544,7 +552,10 @@ def main():
     t.add_argument("--workers", type=int, default=1)
     t.add_argument("--synth-prob", type=float, default=0.5)
     t.add_argument("--init", help="checkpoint to warm-start the weights from (a fresh run only)")
+    t.add_argument("--init-onnx", help="exported ONNX file to start the weights from (a fresh run only)")
     t.add_argument("--eval-every", type=float, default=300)
+    t.add_argument("--bf16", action="store_true",
+                   help="convolutions in bfloat16 (about 1.8x faster on CPUs with AVX512-BF16)")
     e = sub.add_parser("export")
     e.add_argument("--ckpt", required=True)
     e.add_argument("--out", required=True)

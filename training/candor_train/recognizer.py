@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import conv_bn, fold_batchnorm, load_checkpoint, save_checkpoint, seed_everything, simplify_graph
+from .common import conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, save_checkpoint, seed_everything, simplify_graph
 from .synth import ALPHABET
 
 H, W = 32, 128
@@ -125,6 +125,10 @@ def train(a):
         # continue from another run's weights with a fresh optimiser and schedule
         model.load_state_dict(load_checkpoint(a.init)["model"])
         print(f"initialised from {a.init}")
+    elif a.init_onnx:
+        # continue training a shipped model whose checkpoint is gone
+        init_from_onnx(model, a.init_onnx, to_tensor(sets[0][0][:512]))
+        print(f"initialised from {a.init_onnx}")
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     g = torch.Generator().manual_seed(a.seed + step)
     rng = np.random.default_rng(a.seed + step)
@@ -148,7 +152,9 @@ def train(a):
             lr *= (step + 1) / 300
         for pg in opt.param_groups:
             pg["lr"] = lr
-        logp = model(xb).log_softmax(2).permute(1, 0, 2)  # [T,N,C]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            logits = model(xb)
+        logp = logits.float().log_softmax(2).permute(1, 0, 2)  # [T,N,C]
         il = torch.full((a.batch,), logp.shape[0], dtype=torch.long)
         loss = ctc(logp, tg, il, tl)
         opt.zero_grad()
@@ -200,6 +206,7 @@ def main():
     t.add_argument("--weights", nargs="+", type=float, help="sampling weight per --data file")
     t.add_argument("--val", required=True)
     t.add_argument("--init", help="checkpoint to start the weights from (a fresh run only)")
+    t.add_argument("--init-onnx", help="exported ONNX file to start the weights from (a fresh run only)")
     t.add_argument("--ckpt", required=True)
     t.add_argument("--minutes", type=float, default=40)
     t.add_argument("--batch", type=int, default=96)
@@ -207,6 +214,8 @@ def main():
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--eval-every", type=float, default=120, help="seconds between validation runs")
+    t.add_argument("--bf16", action="store_true",
+                   help="convolutions in bfloat16 (about 1.8x faster on CPUs with AVX512-BF16)")
     e = sub.add_parser("export")
     e.add_argument("--ckpt", required=True)
     e.add_argument("--out", required=True)

@@ -10,7 +10,7 @@ import torch
 from candor_train import detector as D
 from candor_train import recognizer as R
 from candor_train import synth
-from candor_train.common import fold_batchnorm, onnx_op_types, simplify_graph
+from candor_train.common import fold_batchnorm, init_from_onnx, onnx_op_types, simplify_graph
 
 ALLOWED_OPS = {"Conv", "Relu", "LeakyRelu", "Sigmoid", "MaxPool", "AveragePool", "Add", "Mul", "Concat",
                "Resize", "Reshape", "Transpose", "Flatten", "MatMul", "Gemm", "Softmax", "Constant"}
@@ -83,6 +83,36 @@ class ExportTest(unittest.TestCase):
             with torch.no_grad():
                 ref = model(torch.from_numpy(x)).numpy()
             self.assertLess(float(np.abs(ref - got).max()), 1e-3)
+
+    def test_shipped_graph_loads_back_for_further_training(self):
+        torch.manual_seed(0)
+        for make, shape, names in (
+            (R.Recognizer, (2, 1, 32, 128), ("crops", "logits")),
+            (D.Detector, (2, 3, 384, 384), ("images", "boxes")),
+        ):
+            trained = make()
+            for m in trained.modules():  # BatchNorms that are far from the identity
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.weight.data.uniform_(0.5, 2.0)
+                    m.bias.data.uniform_(-0.5, 0.5)
+                    m.running_mean.uniform_(-0.2, 0.2)
+                    m.running_var.uniform_(0.5, 2.0)
+            path = self._export(trained, shape, names)
+            calibration = torch.rand(8, *shape[1:])
+            restored = make()
+            init_from_onnx(restored, path, calibration)
+            restored.eval()
+            with torch.no_grad():
+                want = trained(calibration)
+                self.assertLess(float((restored(calibration) - want).abs().max()), 1e-3)
+                # in train mode BatchNorm uses the batch's statistics: the calibration batch's
+                # give the same function, so training starts where the shipped model stands
+                restored.train()
+                for m in restored.modules():
+                    if isinstance(m, torch.nn.Dropout):
+                        m.p = 0.0
+                got = restored(calibration)
+                self.assertLess(float((got - want).abs().max() / want.abs().max()), 1e-2)
 
 
 class CtcDecodeTest(unittest.TestCase):
