@@ -364,9 +364,7 @@ async fn image(
     c: Console,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::ViewImages)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::ViewImages)?;
     let image = state
         .store
         .get_image(&state.keys, &state.config.image_dir(), id)
@@ -399,9 +397,7 @@ async fn plate_crop(
     c: Console,
     Path(read_id): Path<i64>,
 ) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::ViewImages)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::ViewImages)?;
     let gone = || {
         ApiError::not_found(format!(
             "read {read_id} has no plate image (it may have been purged)"

@@ -111,9 +111,7 @@ async fn register(
     c: Console,
     Form(form): Form<CameraForm>,
 ) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::ManageCameras)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::ManageCameras)?;
     let kind = match CameraKind::parse(&form.kind) {
         Ok(k) => k,
         Err(e) => {

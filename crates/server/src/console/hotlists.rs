@@ -250,9 +250,7 @@ async fn import(
     c: Console,
     Form(form): Form<ImportForm>,
 ) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::ManageHotLists)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::ManageHotLists)?;
     let mut parts = PageParts {
         import: form.clone(),
         ..PageParts::default()
@@ -321,9 +319,7 @@ async fn enter_plate(
     c: Console,
     Form(form): Form<PlateForm>,
 ) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::EnterUserHotPlates)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::EnterUserHotPlates)?;
     let mut errors = PlateErrors::default();
     if form.plate.trim().is_empty() {
         errors.plate = Some("Give the plate.".into());

@@ -249,6 +249,18 @@ pub struct Console {
     pub layout: Layout,
 }
 
+impl Console {
+    /// The actor's permission check, refused as a page inside the person's own layout.
+    // The handlers calling it already return `PageError` by value; boxing here would only move
+    // the allocation.
+    #[allow(clippy::result_large_err)]
+    pub fn require(&self, p: Permission) -> Result<(), PageError> {
+        self.actor
+            .require(p)
+            .map_err(|e| PageError::within(alerts::layout_copy(&self.layout), e))
+    }
+}
+
 impl FromRequestParts<AppState> for Console {
     type Rejection = Response;
 

@@ -12,7 +12,6 @@ use axum::response::Response;
 use axum::routing::get;
 use chrono::Utc;
 
-use super::alerts::layout_copy;
 use super::search::{
     CategoryOption, FieldErrors, SearchForm, category_options, last_week_form, place_error, request,
 };
@@ -147,9 +146,7 @@ async fn page(
 
 /// The empty form: the last 7 days by default, every partner.
 async fn partner_form(State(state): State<AppState>, c: Console) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::SearchReads)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::SearchReads)?;
     let form = last_week_form();
     page(&state, c, form, &[], FieldErrors::default(), None).await
 }
@@ -159,9 +156,7 @@ async fn run_partner_search(
     c: Console,
     RawForm(body): RawForm,
 ) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::SearchReads)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::SearchReads)?;
     let form = SearchForm::parse(&body);
     let chosen: Vec<String> = form_urlencoded::parse(&body)
         .filter(|(k, v)| k == "agreements" && !v.is_empty())

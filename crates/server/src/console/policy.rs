@@ -50,9 +50,7 @@ struct Draft {
 }
 
 async fn page(state: &AppState, c: Console, draft: Draft) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::ManagePolicy)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::ManagePolicy)?;
     let policy = policy_in_force(state).await?;
     let d = &policy.document;
     let Json(versions) = api::list_versions(State(state.clone()), c.actor.clone())

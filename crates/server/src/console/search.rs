@@ -236,9 +236,7 @@ pub(super) fn last_week_form() -> SearchForm {
 
 /// The empty form: the last 7 days by default.
 async fn search_form(State(state): State<AppState>, c: Console) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::SearchReads)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::SearchReads)?;
     let form = last_week_form();
     page(&state, c, form, FieldErrors::default(), None).await
 }
@@ -331,9 +329,7 @@ async fn run_search(
     c: Console,
     RawForm(body): RawForm,
 ) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::SearchReads)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::SearchReads)?;
     let form = SearchForm::parse(&body);
     match search(&state, &c.actor, &form)
         .await
@@ -362,9 +358,7 @@ async fn export_csv(
     c: Console,
     RawForm(body): RawForm,
 ) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::Export)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::Export)?;
     let form = SearchForm::parse(&body);
     let answer = match search(&state, &c.actor, &form)
         .await
@@ -440,9 +434,7 @@ async fn read_record(
     Path(id): Path<i64>,
     q: Result<Query<RecordQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
-    c.actor
-        .require(Permission::SearchReads)
-        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    c.require(Permission::SearchReads)?;
     let Ok(Query(q)) = q else {
         return Err(PageError::within(
             c.layout,
