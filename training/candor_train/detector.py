@@ -213,13 +213,17 @@ def iou_xyxy(a, b):
     return inter / u if u > 0 else 0.0
 
 
-def make_sample(items, rng, synth_prob=0.5):
-    """One training canvas: a single photo at a random scale and position, or a 2x2 mosaic with
-    smaller plates (as in wide traffic frames). Returns canvas (uint8 RGB) and boxes xyxy."""
+def make_sample(items, rng, synth_prob=0.5, small_grid_prob=0.0):
+    """One training canvas: a single photo at a random scale and position, a 2x2 mosaic with
+    smaller plates (as in wide traffic frames), or a 3x3 grid of small photos whose plates are
+    10-30 px wide, the size most missed on the valid split. Returns canvas (uint8 RGB) and boxes
+    xyxy."""
     canvas = np.full((SIZE, SIZE, 3), int(PAD * 255), np.uint8)
     out_boxes = []
-    mosaic = rng.random() < 0.5
-    tiles = 4 if mosaic else 1
+    r = rng.random()
+    grid3 = r < small_grid_prob
+    mosaic = not grid3 and r < small_grid_prob + 0.5 * (1 - small_grid_prob)
+    tiles = 9 if grid3 else 4 if mosaic else 1
     cxs = rng.uniform(0.3, 0.7) * SIZE
     cys = rng.uniform(0.3, 0.7) * SIZE
     for t in range(tiles):
@@ -236,13 +240,19 @@ def make_sample(items, rng, synth_prob=0.5):
             boxes = boxes.copy()
             boxes[:, [1, 3]] -= y0
             h = nh
-        if mosaic:
+        if grid3:
+            s = rng.uniform(0.18, 0.33) * SIZE / max(h, w)
+        elif mosaic:
             s = rng.uniform(0.25, 0.6) * SIZE / max(h, w)
         else:
             s = rng.uniform(0.35, 1.0) * SIZE / max(h, w)
         nw, nh = max(2, int(w * s)), max(2, int(h * s))
         im = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
-        if mosaic:
+        if grid3:
+            cell = SIZE // 3
+            ox = (t % 3) * cell + int(rng.integers(0, max(1, cell - nw + 1)))
+            oy = (t // 3) * cell + int(rng.integers(0, max(1, cell - nh + 1)))
+        elif mosaic:
             qx, qy = t % 2, t // 2
             ox = int(cxs - nw) if qx == 0 else int(cxs)
             oy = int(cys - nh) if qy == 0 else int(cys)
@@ -283,14 +293,14 @@ def photometric_scene(img, rng):
 
 
 class TrainSet(torch.utils.data.IterableDataset):
-    def __init__(self, items, seed, synth_prob):
-        self.items, self.seed, self.synth_prob = items, seed, synth_prob
+    def __init__(self, items, seed, synth_prob, small_grid_prob=0.0):
+        self.items, self.seed, self.synth_prob, self.small_grid_prob = items, seed, synth_prob, small_grid_prob
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng(self.seed + (info.id if info else 0) * 7919)
         while True:
-            img, boxes = make_sample(self.items, rng, self.synth_prob)
+            img, boxes = make_sample(self.items, rng, self.synth_prob, self.small_grid_prob)
             yield torch.from_numpy(img).permute(2, 0, 1).float() / 255.0, torch.from_numpy(boxes)
 
 
@@ -456,7 +466,7 @@ def train(a):
         calibration = collate(list(itertools.islice(TrainSet(items, a.seed, a.synth_prob), 32)))[0]
         init_from_onnx(model, a.init_onnx, calibration)
         print(f"initialised from {a.init_onnx}")
-    ds = TrainSet(items, a.seed * 1000 + step, a.synth_prob)
+    ds = TrainSet(items, a.seed * 1000 + step, a.synth_prob, a.small_grid_prob)
     dl = torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers, collate_fn=collate)
     budget = a.minutes * 60
     t0 = time.time() - elapsed
@@ -551,6 +561,8 @@ def main():
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--workers", type=int, default=1)
     t.add_argument("--synth-prob", type=float, default=0.5)
+    t.add_argument("--small-grid-prob", type=float, default=0.0,
+                   help="share of canvases that are 3x3 grids of small photos (small plates)")
     t.add_argument("--init", help="checkpoint to warm-start the weights from (a fresh run only)")
     t.add_argument("--init-onnx", help="exported ONNX file to start the weights from (a fresh run only)")
     t.add_argument("--eval-every", type=float, default=300)

@@ -90,17 +90,61 @@ def row_key(r) -> str:
     return f"{os.path.basename(r['image'])}:{r['box']}"
 
 
+def readable_boxes(split: str):
+    """Every plate box of a split big enough to read: (key, image path, box index, xyxy)."""
+    for path, plates, _ in D.read_split(split):
+        h, w = cv2.imread(path).shape[:2]
+        for k, box in enumerate(plates):
+            xyxy = _box_px(box, w, h)
+            if xyxy[3] - xyxy[1] >= 12 and xyxy[2] - xyxy[0] >= 28:
+                yield f"{os.path.basename(path)}:{k}", path, k, xyxy
+
+
+def read_hand(path: str) -> dict:
+    """training/hand_labels.csv: "image-file-name:box,TEXT,two_row" per line; TEXT "-" drops."""
+    fixes = {}
+    for ln in open(path):
+        if ln.strip() and not ln.startswith("#"):
+            key, text, two_row = ln.strip().split(",")
+            fixes[key] = (text, two_row)
+    return fixes
+
+
+def sheets(a):
+    """Contact sheets of the readable boxes that neither the teacher nor the hand file has
+    labelled yet, numbered, for labelling by eye; the keys go to index.txt in the same order."""
+    done = {row_key(r) for r in csv.DictReader(open(a.csv))} | set(read_hand(a.hand))
+    todo = [b for b in readable_boxes(a.split) if b[0] not in done]
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "index.txt"), "w") as f:
+        f.writelines(f"{n},{key}\n" for n, (key, *_) in enumerate(todo))
+    per = 24
+    for s0 in range(0, len(todo), per):
+        tiles = []
+        for n in range(s0, s0 + per):
+            tile = np.full((84, 300, 3), 255, np.uint8)
+            if n < len(todo):
+                _, path, _, xyxy = todo[n]
+                crop = _crop(cv2.imread(path), xyxy, (0.05, 0.05), (0.1, 0.1))
+                sc = min(64 / crop.shape[0], 296 / crop.shape[1])
+                crop = cv2.resize(crop, (max(1, int(crop.shape[1] * sc)), max(1, int(crop.shape[0] * sc))),
+                                  interpolation=cv2.INTER_CUBIC)
+                tile[2:2 + crop.shape[0], 2:2 + crop.shape[1]] = crop
+                cv2.putText(tile, str(n), (4, 82), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1)
+            tiles.append(tile)
+        rows = [np.concatenate(tiles[i:i + 4], 1) for i in range(0, per, 4)]
+        cv2.imwrite(os.path.join(a.out, f"sheet_{s0 // per:03d}.png"), np.concatenate(rows, 0))
+    print(f"{len(todo)} unlabelled readable boxes -> {a.out}/sheet_*.png, keys in {a.out}/index.txt")
+
+
 def pack(a):
     rng = np.random.default_rng(a.seed)
     rows = list(csv.DictReader(open(a.csv)))
     if a.hand:
-        # every teacher label was checked by eye; this file holds the ones found wrong:
-        # "image-file-name:box,TEXT,two_row" fixes a row, TEXT "-" drops it
-        fixes = {}
-        for ln in open(a.hand):
-            if ln.strip() and not ln.startswith("#"):
-                key, text, two_row = ln.strip().split(",")
-                fixes[key] = (text, two_row)
+        # every teacher label was checked by eye; the hand file fixes or drops the ones found
+        # wrong and labels boxes the teacher could not read
+        fixes = read_hand(a.hand)
+        teacher_keys = {row_key(r) for r in rows}
         kept = []
         for r in rows:
             text, two_row = fixes.get(row_key(r), (r["text"], ""))
@@ -110,7 +154,17 @@ def pack(a):
             if two_row:
                 r["two_row"] = two_row
             kept.append(r)
-        print(f"hand check: {len(fixes)} of {len(rows)} teacher labels fixed or dropped; {len(kept)} kept")
+        print(f"hand check: {len(teacher_keys & set(fixes))} of {len(rows)} teacher labels fixed or dropped; "
+              f"{len(kept)} kept")
+        # boxes the teacher could not read, labelled by eye from the contact sheets
+        by_hand = 0
+        for key, path, k, xyxy in readable_boxes(a.split):
+            text, two_row = fixes.get(key, ("-", ""))
+            if key not in teacher_keys and text != "-":
+                kept.append({"image": path, "box": k, "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3],
+                             "text": text, "two_row": two_row or "0"})
+                by_hand += 1
+        print(f"hand labels for boxes the teacher did not read: {by_hand}")
         rows = kept
     xs, ys = [], []
     cache = {}
@@ -147,8 +201,14 @@ def main():
     p.add_argument("--copies", type=int, default=6)
     p.add_argument("--hand", help="hand-checked label fixes (training/hand_labels.csv)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--split", default="train")
+    s = sub.add_parser("sheets", help="contact sheets of unlabelled boxes, for labelling by eye")
+    s.add_argument("--csv", required=True, help="the teacher's labels (real_crops label)")
+    s.add_argument("--hand", required=True)
+    s.add_argument("--split", default="train")
+    s.add_argument("--out", required=True)
     a = ap.parse_args()
-    label(a) if a.cmd == "label" else pack(a)
+    {"label": label, "pack": pack, "sheets": sheets}[a.cmd](a)
 
 
 if __name__ == "__main__":

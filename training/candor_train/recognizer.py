@@ -198,6 +198,23 @@ def export(a):
     assert err < 1e-3, "ONNX output differs from torch"
 
 
+def check(a):
+    """Exact-plate accuracy of an exported file on validation .npz sets (synthetic or the
+    hand-labelled real valid crops), for choosing between checkpoints; never ocr-eval."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(a.onnx, so, providers=["CPUExecutionProvider"])
+    for path in a.data:
+        x, y = load_sets([path])
+        pred = []
+        for i in range(0, len(x), 256):
+            pred += greedy_decode(sess.run(["logits"], {"crops": to_tensor(x[i:i + 256]).numpy()})[0])
+        acc = float(np.mean([p == t for p, t in zip(pred, y)]))
+        print(f"{a.onnx} on {path}: exact {acc:.4f} ({len(y)} crops)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -219,8 +236,11 @@ def main():
     e = sub.add_parser("export")
     e.add_argument("--ckpt", required=True)
     e.add_argument("--out", required=True)
+    c = sub.add_parser("check")
+    c.add_argument("--onnx", required=True)
+    c.add_argument("--data", nargs="+", required=True)
     a = ap.parse_args()
-    train(a) if a.cmd == "train" else export(a)
+    {"train": train, "export": export, "check": check}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,19 @@ class DetectorDecodeTest(unittest.TestCase):
         bi, gj, gi, tb = D.build_targets([np.array([[100, 50, 140, 62]], np.float32)], 48)
         self.assertIn((int(120 // 8), int(56 // 8)), list(zip(gi.tolist(), gj.tolist())))
 
+    @unittest.skipUnless(os.path.isdir(os.path.join(D.DATA_ROOT, "detect")), "needs the detection sets")
+    def test_small_grid_canvases_hold_small_plates_inside_the_canvas(self):
+        items = D.read_split("train")
+        rng = np.random.default_rng(0)
+        widths = []
+        for _ in range(6):
+            canvas, boxes = D.make_sample(items, rng, synth_prob=0.0, small_grid_prob=1.0)
+            self.assertEqual(canvas.shape, (D.SIZE, D.SIZE, 3))
+            self.assertTrue((boxes >= 0).all() and (boxes <= D.SIZE).all())
+            widths += list(boxes[:, 2] - boxes[:, 0])
+        self.assertGreater(len(widths), 20)
+        self.assertLess(float(np.median(widths)), 40)
+
 
 class ExportTest(unittest.TestCase):
     def _export(self, model, shape, names):
