@@ -40,45 +40,38 @@ def label(a):
     from rapidocr_onnxruntime import RapidOCR
 
     ocr = RapidOCR(intra_op_num_threads=a.threads, inter_op_num_threads=1)
-    items = D.read_split(a.split)
     rows = []
     seen = kept = 0
-    for path, plates, _ in items:
-        img = cv2.imread(path)
-        h, w = img.shape[:2]
-        for k, box in enumerate(plates):
-            xyxy = _box_px(box, w, h)
-            if xyxy[3] - xyxy[1] < 12 or xyxy[2] - xyxy[0] < 28:
-                continue
-            seen += 1
-            crop = _crop(img, xyxy, (0.03, 0.03), (0.05, 0.05))
-            s = 96 / crop.shape[0]
-            big = cv2.resize(crop, (int(crop.shape[1] * s), 96), interpolation=cv2.INTER_CUBIC)
-            big = cv2.copyMakeBorder(big, 16, 16, 16, 16, cv2.BORDER_REPLICATE)
-            res, _ = ocr(big)
-            if not res:
-                continue
-            lines = []
-            for quad, text, score in res:
-                q = np.array(quad)
-                t = re.sub("[^0-9A-Z]", "", text.upper())
-                if t:
-                    lines.append((q[:, 1].max() - q[:, 1].min(), q[:, 1].mean(), t, float(score)))
-            if not lines:
-                continue
-            lines.sort(key=lambda r: -r[0])
-            main = lines[0]
-            two_row = False
-            text, score = main[2], main[3]
-            aspect = crop.shape[1] / crop.shape[0]
-            if aspect < 1.6 and len(lines) > 1 and lines[1][0] > 0.7 * main[0]:
-                top, bot = sorted(lines[:2], key=lambda r: r[1])
-                text, score, two_row = top[2] + bot[2], min(top[3], bot[3]), True
-            if score < a.min_score or not (4 <= len(text) <= 8):
-                continue
-            kept += 1
-            rows.append({"image": path, "box": k, "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3],
-                         "text": text, "score": f"{score:.3f}", "two_row": int(two_row)})
+    for _, path, k, xyxy, img in readable_boxes(a.split):
+        seen += 1
+        crop = _crop(img, xyxy, (0.03, 0.03), (0.05, 0.05))
+        s = 96 / crop.shape[0]
+        big = cv2.resize(crop, (int(crop.shape[1] * s), 96), interpolation=cv2.INTER_CUBIC)
+        big = cv2.copyMakeBorder(big, 16, 16, 16, 16, cv2.BORDER_REPLICATE)
+        res, _ = ocr(big)
+        if not res:
+            continue
+        lines = []
+        for quad, text, score in res:
+            q = np.array(quad)
+            t = re.sub("[^0-9A-Z]", "", text.upper())
+            if t:
+                lines.append((q[:, 1].max() - q[:, 1].min(), q[:, 1].mean(), t, float(score)))
+        if not lines:
+            continue
+        lines.sort(key=lambda r: -r[0])
+        main = lines[0]
+        two_row = False
+        text, score = main[2], main[3]
+        aspect = crop.shape[1] / crop.shape[0]
+        if aspect < 1.6 and len(lines) > 1 and lines[1][0] > 0.7 * main[0]:
+            top, bot = sorted(lines[:2], key=lambda r: r[1])
+            text, score, two_row = top[2] + bot[2], min(top[3], bot[3]), True
+        if score < a.min_score or not (4 <= len(text) <= 8):
+            continue
+        kept += 1
+        rows.append({"image": path, "box": k, "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3],
+                     "text": text, "score": f"{score:.3f}", "two_row": int(two_row)})
     with open(a.out, "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["image"])
         wr.writeheader()
@@ -91,13 +84,15 @@ def row_key(r) -> str:
 
 
 def readable_boxes(split: str):
-    """Every plate box of a split big enough to read: (key, image path, box index, xyxy)."""
+    """Every plate box of a split big enough to read: (key, image path, box index, xyxy,
+    the image as loaded, BGR)."""
     for path, plates, _ in D.read_split(split):
-        h, w = cv2.imread(path).shape[:2]
+        img = cv2.imread(path)
+        h, w = img.shape[:2]
         for k, box in enumerate(plates):
             xyxy = _box_px(box, w, h)
             if xyxy[3] - xyxy[1] >= 12 and xyxy[2] - xyxy[0] >= 28:
-                yield f"{os.path.basename(path)}:{k}", path, k, xyxy
+                yield f"{os.path.basename(path)}:{k}", path, k, xyxy, img
 
 
 def read_hand(path: str) -> dict:
@@ -114,7 +109,7 @@ def sheets(a):
     """Contact sheets of the readable boxes that neither the teacher nor the hand file has
     labelled yet, numbered, for labelling by eye; the keys go to index.txt in the same order."""
     done = {row_key(r) for r in csv.DictReader(open(a.csv))} | set(read_hand(a.hand))
-    todo = [b for b in readable_boxes(a.split) if b[0] not in done]
+    todo = [b[:4] for b in readable_boxes(a.split) if b[0] not in done]  # not the images: memory
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "index.txt"), "w") as f:
         f.writelines(f"{n},{key}\n" for n, (key, *_) in enumerate(todo))
@@ -158,7 +153,7 @@ def pack(a):
               f"{len(kept)} kept")
         # boxes the teacher could not read, labelled by eye from the contact sheets
         by_hand = 0
-        for key, path, k, xyxy in readable_boxes(a.split):
+        for key, path, k, xyxy, _ in readable_boxes(a.split):
             text, two_row = fixes.get(key, ("-", ""))
             if key not in teacher_keys and text != "-":
                 kept.append({"image": path, "box": k, "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3],

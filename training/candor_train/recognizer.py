@@ -201,11 +201,9 @@ def export(a):
 def check(a):
     """Exact-plate accuracy of an exported file on validation .npz sets (synthetic or the
     hand-labelled real valid crops), for choosing between checkpoints; never ocr-eval."""
-    import onnxruntime as ort
+    from .evaluate import session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(a.onnx, so, providers=["CPUExecutionProvider"])
+    sess = session(a.onnx)
     for path in a.data:
         x, y = load_sets([path])
         pred = []
