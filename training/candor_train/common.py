@@ -16,6 +16,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def warn_if_bf16_emulated() -> None:
+    """--bf16 pays off only where the CPU computes bfloat16 natively; elsewhere (AVX2-only
+    CPUs) torch emulates it and training runs several times slower than float32."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return
+    if "avx512_bf16" not in flags and "amx_bf16" not in flags:
+        print("warning: this CPU has no native bfloat16 (avx512_bf16 or amx_bf16), so --bf16 is "
+              "emulated and much slower than float32; drop --bf16", flush=True)
+
+
 def conv_bn(cin: int, cout: int, k=3, s=1, p=None, act="relu") -> nn.Sequential:
     if p is None:
         p = (k // 2) if isinstance(k, int) else tuple(x // 2 for x in k)

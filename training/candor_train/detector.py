@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from . import synth
-from .common import conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, save_checkpoint, seed_everything, simplify_graph
+from .common import (conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, save_checkpoint, seed_everything,
+                     simplify_graph, warn_if_bf16_emulated)
 
 SIZE = 384
 STRIDE = 8
@@ -38,9 +39,18 @@ DATA_ROOT = os.environ.get("CANDOR_DATA", os.path.join(os.path.dirname(__file__)
 SETS = ["openimages-plates", "experiment-plates"]
 
 
+def set_size(size: int) -> None:
+    """Sets the square canvas (training, letterbox and export) for this process."""
+    global SIZE
+    if size % LARGE_STRIDE or not 256 <= size <= 1024:
+        raise ValueError(f"--size {size}: must be a multiple of {LARGE_STRIDE} between 256 and 1024")
+    SIZE = size
+
+
 class Detector(nn.Module):
-    def __init__(self, size=SIZE):
+    def __init__(self, size=None):
         super().__init__()
+        size = size or SIZE
         self.stem = nn.Sequential(conv_bn(3, 16, s=2), conv_bn(16, 24, s=2))  # /4
         self.c3 = nn.Sequential(conv_bn(24, 48, s=2), conv_bn(48, 48))  # /8
         self.c4 = nn.Sequential(conv_bn(48, 96, s=2), conv_bn(96, 96))  # /16
@@ -132,8 +142,9 @@ def read_split(split: str):
     return items
 
 
-def letterbox(img: np.ndarray, size=SIZE):
+def letterbox(img: np.ndarray, size=None):
     """The engine's letterbox: scale to fit, keep aspect, place at top-left, grey pad."""
+    size = size or SIZE
     h, w = img.shape[:2]
     s = min(size / w, size / h)
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
@@ -417,13 +428,13 @@ def match(pred, gt, thr=0.5):
     return tp, len(pred), len(gt)
 
 
-def evaluate_items(run, items, score_thr=0.35, nms_iou=0.45):
+def evaluate_items(run, items, score_thr=0.35, nms_iou=0.45, size=None):
     """run: canvas batch [1,3,S,S] float -> [1,K,5] numpy. Returns recall, precision, counts."""
     TP = P = G = 0
     for path, plates, _ in items:
         img = cv2.imread(path)[..., ::-1]
         h, w = img.shape[:2]
-        canvas, s = letterbox(img)
+        canvas, s = letterbox(img, size)
         out = run(canvas.transpose(2, 0, 1)[None].astype(np.float32) / 255.0)[0]
         pred, _ = detections(out, s, score_thr, nms_iou)
         gt = [[(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h] for cx, cy, bw, bh in plates]
@@ -443,8 +454,11 @@ def torch_runner(model):
 
 
 def train(a):
+    set_size(a.size)
     torch.set_num_threads(a.threads)
     seed_everything(a.seed)
+    if a.bf16:
+        warn_if_bf16_emulated()
     items = read_split("train")
     val = read_split("valid")
     model = Detector()
@@ -506,14 +520,15 @@ def _validate(model, opt, val, a, step, best, t0):
     print(f"step {step} valid recall {r:.4f} precision {p:.4f} F1 {f1:.4f} ({tp}/{ng} gt, {np_} pred)", flush=True)
     if f1 > best:
         best = f1
-        save_checkpoint(a.ckpt + ".best", model=model.state_dict(), step=step, val=f1)
+        save_checkpoint(a.ckpt + ".best", model=model.state_dict(), step=step, val=f1, size=SIZE)
     save_checkpoint(a.ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step, best=best,
-                    elapsed=time.time() - t0)
+                    elapsed=time.time() - t0, size=SIZE)
     return best
 
 
 def export(a):
     state = load_checkpoint(a.ckpt)
+    set_size(state.get("size", SIZE))  # the decode constants are built for the trained canvas
     model = Detector()
     model.load_state_dict(state["model"])
     model.eval()
@@ -539,9 +554,11 @@ def threshold(a):
     import onnxruntime as ort
 
     sess = ort.InferenceSession(a.onnx, providers=["CPUExecutionProvider"])
+    size = sess.get_inputs()[0].shape[2]
     val = read_split("valid")
     for thr in a.thresholds:
-        r, p, tp, npred, ngt = evaluate_items(lambda x: sess.run(["boxes"], {"images": x})[0], val, thr, a.nms)
+        run = lambda x: sess.run(["boxes"], {"images": x})[0]  # noqa: E731
+        r, p, tp, npred, ngt = evaluate_items(run, val, thr, a.nms, size)
         print(f"score >= {thr:.2f}: valid recall {r:.4f} precision {p:.4f} ({tp}/{ngt} gt, {npred} pred)")
 
 
@@ -561,13 +578,14 @@ def main():
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--workers", type=int, default=1)
     t.add_argument("--synth-prob", type=float, default=0.5)
+    t.add_argument("--size", type=int, default=SIZE, help="square input canvas, a multiple of 32 (engine: manifest input_width)")
     t.add_argument("--small-grid-prob", type=float, default=0.0,
                    help="share of canvases that are 3x3 grids of small photos (small plates)")
     t.add_argument("--init", help="checkpoint to warm-start the weights from (a fresh run only)")
     t.add_argument("--init-onnx", help="exported ONNX file to start the weights from (a fresh run only)")
     t.add_argument("--eval-every", type=float, default=300)
     t.add_argument("--bf16", action="store_true",
-                   help="convolutions in bfloat16 (about 1.8x faster on CPUs with AVX512-BF16)")
+                   help="convolutions in bfloat16 (about 1.8x faster on CPUs with AVX512-BF16; much slower without)")
     e = sub.add_parser("export")
     e.add_argument("--ckpt", required=True)
     e.add_argument("--out", required=True)

@@ -93,7 +93,8 @@ def eval_detector(models_dir, cfg, data_root):
         D_sets, D.SETS = D.SETS, [s]
         items = D.read_split("test")
         D.SETS = D_sets
-        r, p, tp, npred, ngt = D.evaluate_items(run, items, cfg["score_threshold"], cfg["nms_iou"])
+        r, p, tp, npred, ngt = D.evaluate_items(run, items, cfg["score_threshold"], cfg["nms_iou"],
+                                                cfg["input_width"])
         results[s] = {"recall": r, "precision": p, "tp": tp, "pred": npred, "gt": ngt}
     return results
 

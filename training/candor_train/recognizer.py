@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, save_checkpoint, seed_everything, simplify_graph
+from .common import (conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, save_checkpoint, seed_everything,
+                     simplify_graph, warn_if_bf16_emulated)
 from .synth import ALPHABET
 
 H, W = 32, 128
@@ -101,6 +102,8 @@ def evaluate(model, x, y, batch=512):
 def train(a):
     torch.set_num_threads(a.threads)
     seed_everything(a.seed)
+    if a.bf16:
+        warn_if_bf16_emulated()
     weights = a.weights or [1.0] * len(a.data)
     if len(weights) != len(a.data):
         raise SystemExit("--weights needs one value per --data file")
@@ -230,7 +233,7 @@ def main():
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--eval-every", type=float, default=120, help="seconds between validation runs")
     t.add_argument("--bf16", action="store_true",
-                   help="convolutions in bfloat16 (about 1.8x faster on CPUs with AVX512-BF16)")
+                   help="convolutions in bfloat16 (about 1.8x faster on CPUs with AVX512-BF16; much slower without)")
     e = sub.add_parser("export")
     e.add_argument("--ckpt", required=True)
     e.add_argument("--out", required=True)

@@ -38,6 +38,16 @@ FONT_FILES = {
         "/usr/share/fonts/opentype/urw-base35/URWGothic-Demi.otf",
         "/usr/share/fonts/opentype/urw-base35/NimbusSansNarrow-Regular.otf",
     ],
+    # Monoline engraving-style gothic, drawn with a thick stroke (FONT_STROKE): close to the
+    # narrow "Penitentiary Gothic" serials of many US states.
+    "fonts-routed-gothic": [
+        "/usr/share/fonts/truetype/routed-gothic/routed-gothic-narrow.ttf",
+        "/usr/share/fonts/truetype/routed-gothic/routed-gothic.ttf",
+    ],
+    "fonts-roboto-unhinted": [
+        "/usr/share/fonts/truetype/roboto/unhinted/RobotoCondensed-Bold.ttf",
+        "/usr/share/fonts/truetype/roboto/unhinted/RobotoCondensed-Medium.ttf",
+    ],
     "fonts-dejavu-core": [
         "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
         "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
@@ -45,6 +55,9 @@ FONT_FILES = {
         "/usr/share/fonts/truetype/dejavu/DejaVuSerifCondensed-Bold.ttf",
     ],
 }
+# Stroke width (at the 96 px render size) that turns a monoline font into plate-weight strokes.
+FONT_STROKE = dict(zip(FONT_FILES["fonts-routed-gothic"], (2, 3)))
+
 # Fonts for small distractor text (state names, slogans, dealer frames).
 DECOR_FONT_FILES = [
     "/usr/share/fonts/opentype/urw-base35/Z003-MediumItalic.otf",
@@ -92,7 +105,7 @@ BR_CITIES = [
 
 
 # Packages whose fonts are licensed OFL-1.1; CANDOR_FONTS=ofl restricts plate characters to them.
-OFL_PACKAGES = ("fonts-opendin", "fonts-bebas-neue")
+OFL_PACKAGES = ("fonts-opendin", "fonts-bebas-neue", "fonts-routed-gothic")
 
 
 def all_fonts() -> list[str]:
@@ -166,13 +179,15 @@ def _rand_color(rng, lo, hi):
 def _text_image(text: str, font_path: str, size: int, color, spacing: float = 0.0):
     """Renders text tightly cropped, returns an RGBA PIL image."""
     f = font(font_path, size)
+    stroke = FONT_STROKE.get(font_path, 0)
+    ink = dict(font=f, fill=color + (255,), stroke_width=stroke, stroke_fill=color + (255,))
     if spacing <= 0:
-        l, t, r, b = f.getbbox(text)
+        l, t, r, b = f.getbbox(text, stroke_width=stroke)
         img = Image.new("RGBA", (r - l + 4, b - t + 4), (0, 0, 0, 0))
-        ImageDraw.Draw(img).text((2 - l, 2 - t), text, font=f, fill=color + (255,))
+        ImageDraw.Draw(img).text((2 - l, 2 - t), text, **ink)
         return img
     # Per-character drawing with extra spacing.
-    boxes = [f.getbbox(c) for c in text]
+    boxes = [f.getbbox(c, stroke_width=stroke) for c in text]
     asc = min(b[1] for b in boxes)
     desc = max(b[3] for b in boxes)
     gap = int(spacing * size)
@@ -182,7 +197,7 @@ def _text_image(text: str, font_path: str, size: int, color, spacing: float = 0.
     d = ImageDraw.Draw(img)
     x = 2
     for c, b, w in zip(text, boxes, widths):
-        d.text((x - b[0], 2 - asc), c, font=f, fill=color + (255,))
+        d.text((x - b[0], 2 - asc), c, **ink)
         x += w + gap
     return img
 

@@ -97,6 +97,16 @@ class ExportTest(unittest.TestCase):
                 ref = model(torch.from_numpy(x)).numpy()
             self.assertLess(float(np.abs(ref - got).max()), 1e-3)
 
+    def test_detector_canvas_size_sets_the_output_grid(self):
+        import onnxruntime as ort
+
+        path = self._export(D.Detector(448), (2, 3, 448, 448), ("images", "boxes"))
+        got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+            ["boxes"], {"images": np.random.rand(1, 3, 448, 448).astype(np.float32)})[0]
+        self.assertEqual(got.shape, (1, 56 * 56 + 14 * 14, 5))
+        with self.assertRaises(ValueError):
+            D.set_size(450)  # not a multiple of the coarse head's stride
+
     def test_shipped_graph_loads_back_for_further_training(self):
         torch.manual_seed(0)
         for make, shape, names in (
