@@ -556,8 +556,11 @@ def threshold(a):
     sess = ort.InferenceSession(a.onnx, providers=["CPUExecutionProvider"])
     size = sess.get_inputs()[0].shape[2]
     val = read_split("valid")
+
+    def run(x):
+        return sess.run(["boxes"], {"images": x})[0]
+
     for thr in a.thresholds:
-        run = lambda x: sess.run(["boxes"], {"images": x})[0]  # noqa: E731
         r, p, tp, npred, ngt = evaluate_items(run, val, thr, a.nms, size)
         print(f"score >= {thr:.2f}: valid recall {r:.4f} precision {p:.4f} ({tp}/{ngt} gt, {npred} pred)")
 

@@ -70,13 +70,17 @@ def label(a):
         if score < a.min_score or not (4 <= len(text) <= 8):
             continue
         kept += 1
-        rows.append({"image": path, "box": k, "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3],
-                     "text": text, "score": f"{score:.3f}", "two_row": int(two_row)})
+        rows.append(_row(path, k, xyxy, text, int(two_row)) | {"score": f"{score:.3f}"})
     with open(a.out, "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["image"])
         wr.writeheader()
         wr.writerows(rows)
     print(f"{a.split}: {seen} readable-size boxes, {kept} kept with a confident teacher reading -> {a.out}")
+
+
+def _row(path, k, xyxy, text, two_row) -> dict:
+    return {"image": path, "box": k, "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3],
+            "text": text, "two_row": two_row}
 
 
 def row_key(r) -> str:
@@ -156,8 +160,7 @@ def pack(a):
         for key, path, k, xyxy, _ in readable_boxes(a.split):
             text, two_row = fixes.get(key, ("-", ""))
             if key not in teacher_keys and text != "-":
-                kept.append({"image": path, "box": k, "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3],
-                             "text": text, "two_row": two_row or "0"})
+                kept.append(_row(path, k, xyxy, text, two_row or "0"))
                 by_hand += 1
         print(f"hand labels for boxes the teacher did not read: {by_hand}")
         rows = kept

@@ -100,7 +100,13 @@ class ExportTest(unittest.TestCase):
     def test_detector_canvas_size_sets_the_output_grid(self):
         import onnxruntime as ort
 
-        path = self._export(D.Detector(448), (2, 3, 448, 448), ("images", "boxes"))
+        D.set_size(448)
+        try:  # the model and the letterbox follow the process's canvas size
+            model = D.Detector()
+            self.assertEqual(D.letterbox(np.zeros((720, 1280, 3), np.uint8))[0].shape, (448, 448, 3))
+        finally:
+            D.set_size(384)
+        path = self._export(model, (2, 3, 448, 448), ("images", "boxes"))
         got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
             ["boxes"], {"images": np.random.rand(1, 3, 448, 448).astype(np.float32)})[0]
         self.assertEqual(got.shape, (1, 56 * 56 + 14 * 14, 5))
