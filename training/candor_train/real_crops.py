@@ -3,8 +3,12 @@ Apache-2.0 PP-OCRv4 models shipped in the PyPI package rapidocr-onnxruntime (a t
 Only confident, plate-shaped readings are kept; the model card reports how a hand-checked
 sample of them fared.
 
-    python -m candor_train.real_crops label --split train --out work/real_train.csv
-    python -m candor_train.real_crops pack --csv work/real_train.csv --out work/real_train.npz --copies 6
+    python -m candor_train.real_crops label --split train --out teacher_labels_train.csv
+    python -m candor_train.real_crops pack --csv teacher_labels_train.csv --hand hand_labels.csv \
+        --out work/real_train.npz --copies 8
+
+The teacher's output for both splits is committed beside hand_labels.csv, so `label` is only
+needed to re-derive it.
 """
 
 from __future__ import annotations
@@ -79,7 +83,9 @@ def label(a):
 
 
 def _row(path, k, xyxy, text, two_row) -> dict:
-    return {"image": path, "box": k, "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3],
+    # image paths relative to the data folder, so that label files can be committed and
+    # read on another machine
+    return {"image": os.path.relpath(path, D.DATA_ROOT), "box": k, "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3],
             "text": text, "two_row": two_row}
 
 
@@ -168,7 +174,7 @@ def pack(a):
     cache = {}
     for r in rows:
         if r["image"] not in cache:
-            cache = {r["image"]: cv2.imread(r["image"])[..., ::-1]}
+            cache = {r["image"]: cv2.imread(os.path.join(D.DATA_ROOT, r["image"]))[..., ::-1]}
         img = cache[r["image"]]
         xyxy = tuple(float(r[k]) for k in ("x0", "y0", "x1", "y1"))
         for c in range(a.copies):

@@ -214,6 +214,10 @@ def check(a):
             pred += greedy_decode(sess.run(["logits"], {"crops": to_tensor(x[i:i + 256]).numpy()})[0])
         acc = float(np.mean([p == t for p, t in zip(pred, y)]))
         print(f"{a.onnx} on {path}: exact {acc:.4f} ({len(y)} crops)")
+        if a.errors:
+            for i, (p, t) in enumerate(zip(pred, y)):
+                if p != t:
+                    print(f"  #{i}: label {t} read {p or '(nothing)'}")
 
 
 def main():
@@ -240,6 +244,7 @@ def main():
     c = sub.add_parser("check")
     c.add_argument("--onnx", required=True)
     c.add_argument("--data", nargs="+", required=True)
+    c.add_argument("--errors", action="store_true", help="list every misread crop (label, read)")
     a = ap.parse_args()
     {"train": train, "export": export, "check": check}[a.cmd](a)
 

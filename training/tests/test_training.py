@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from candor_train import detector as D
+from candor_train import real_crops
 from candor_train import recognizer as R
 from candor_train import synth
 from candor_train.common import fold_batchnorm, init_from_onnx, onnx_op_types, simplify_graph
@@ -151,6 +152,49 @@ class CtcDecodeTest(unittest.TestCase):
         for t, k in enumerate(seq):
             logits[0, t, k] = 10.0
         self.assertEqual(R.greedy_decode(logits), ["00A"])
+
+
+class RealCropsTest(unittest.TestCase):
+    def test_label_files_name_images_relative_to_the_data_folder(self):
+        import argparse
+        import csv
+
+        import cv2
+
+        with tempfile.TemporaryDirectory() as tmp:
+            data = os.path.join(tmp, "data")
+            images = os.path.join(data, "detect", "s", "train", "images")
+            os.makedirs(images)
+            image = os.path.join(images, "car.png")
+            cv2.imwrite(image, np.full((100, 200, 3), 128, np.uint8))
+            saved = D.DATA_ROOT
+            D.DATA_ROOT = data
+            try:
+                row = real_crops._row(image, 0, (40.0, 30.0, 160.0, 70.0), "ABC123", 0)
+                self.assertEqual(row["image"], "detect/s/train/images/car.png")
+                labels = os.path.join(tmp, "labels.csv")
+                with open(labels, "w", newline="") as f:
+                    w = csv.DictWriter(f, fieldnames=list(row))
+                    w.writeheader()
+                    w.writerow(row)
+                out = os.path.join(tmp, "packed.npz")
+                real_crops.pack(argparse.Namespace(csv=labels, out=out, copies=2, hand=None, seed=1))
+            finally:
+                D.DATA_ROOT = saved
+            packed = np.load(out)
+            self.assertEqual(list(packed["y"]), ["ABC123", "ABC123"])
+            self.assertEqual(packed["x"].shape, (2, real_crops.H, real_crops.W))
+
+    def test_committed_label_files_are_keyed_like_the_hand_file(self):
+        import csv
+
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        for split in ("train", "valid"):
+            rows = list(csv.DictReader(open(os.path.join(here, f"teacher_labels_{split}.csv"))))
+            self.assertTrue(rows)
+            for r in rows:
+                self.assertTrue(r["image"].startswith("detect/") and f"/{split}/images/" in r["image"], r["image"])
+                self.assertRegex(real_crops.row_key(r), r"^[^/]+:\d+$")
 
 
 if __name__ == "__main__":
