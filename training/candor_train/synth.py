@@ -176,12 +176,15 @@ def _rand_color(rng, lo, hi):
     return tuple(int(x) for x in rng.integers(lo, hi + 1, size=3))
 
 
-def _text_image(text: str, font_path: str, size: int, color, spacing: float = 0.0):
-    """Renders text tightly cropped, returns an RGBA PIL image."""
+def _text_image(text: str, font_path: str, size: int, color, spacing: float = 0.0, serif_i: bool = False):
+    """Renders text tightly cropped, returns an RGBA PIL image. `serif_i` draws each I with
+    slab serifs, as California's and several other states' plate fonts do (the real valid
+    crops showed such I's read as T)."""
     f = font(font_path, size)
     stroke = FONT_STROKE.get(font_path, 0)
     ink = dict(font=f, fill=color + (255,), stroke_width=stroke, stroke_fill=color + (255,))
-    if spacing <= 0:
+    serif_i = serif_i and "I" in text
+    if spacing <= 0 and not serif_i:
         l, t, r, b = f.getbbox(text, stroke_width=stroke)
         img = Image.new("RGBA", (r - l + 4, b - t + 4), (0, 0, 0, 0))
         ImageDraw.Draw(img).text((2 - l, 2 - t), text, **ink)
@@ -191,13 +194,24 @@ def _text_image(text: str, font_path: str, size: int, color, spacing: float = 0.
     asc = min(b[1] for b in boxes)
     desc = max(b[3] for b in boxes)
     gap = int(spacing * size)
-    widths = [max(b[2] - b[0], size // 4) for b in boxes]
+    stem = f.getbbox("I", stroke_width=stroke)
+    stem_w, stem_h = stem[2] - stem[0], stem[3] - stem[1]
+    serif_w = max(int(1.8 * stem_w), int(stem_h * 0.5))
+    bar_h = max(2, int(min(0.7 * stem_w, 0.12 * stem_h)))
+    widths = [max(b[2] - b[0], size // 4, serif_w if serif_i and c == "I" else 0) for c, b in zip(text, boxes)]
     total = sum(widths) + gap * (len(text) - 1) + 4
     img = Image.new("RGBA", (max(total, 4), desc - asc + 4), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
     x = 2
     for c, b, w in zip(text, boxes, widths):
-        d.text((x - b[0], 2 - asc), c, **ink)
+        if serif_i and c == "I":
+            # the stem centred in its cell, bars the stem's thickness at top and bottom
+            d.text((x + (w - (b[2] - b[0])) / 2 - b[0], 2 - asc), c, **ink)
+            left = x + (w - serif_w) / 2
+            d.rectangle((left, 2 + b[1] - asc, left + serif_w, 2 + b[1] - asc + bar_h), fill=color + (255,))
+            d.rectangle((left, 2 + b[3] - asc - bar_h, left + serif_w, 2 + b[3] - asc), fill=color + (255,))
+        else:
+            d.text((x - b[0], 2 - asc), c, **ink)
         x += w + gap
     return img
 
@@ -216,8 +230,8 @@ def _paste_text(canvas: Image.Image, timg: Image.Image, box, rng, emboss=False):
     canvas.alpha_composite(t, (x0, y0))
 
 
-def _fit_text(canvas, text, font_path, color, box, rng, emboss=False, spacing=0.0):
-    timg = _text_image(text, font_path, 96, color, spacing)
+def _fit_text(canvas, text, font_path, color, box, rng, emboss=False, spacing=0.0, serif_i=False):
+    timg = _text_image(text, font_path, 96, color, spacing, serif_i)
     _paste_text(canvas, timg, box, rng, emboss)
 
 
@@ -285,7 +299,7 @@ def _emblem(canvas, cx, cy, size, rng):
         d.polygon(pts, fill=col)
 
 
-def _draw_groups(canvas, text, font_path, color, box, rng, emboss):
+def _draw_groups(canvas, text, font_path, color, box, rng, emboss, serif_i=False):
     """Draws a serial with separators: '-' drawn as dash, ' ' as gap, '*' as emblem."""
     x0, y0, x1, y1 = box
     groups = []
@@ -312,7 +326,7 @@ def _draw_groups(canvas, text, font_path, color, box, rng, emboss):
     for i, g in enumerate(groups):
         gw = len(g) * char_w
         if g:
-            _fit_text(canvas, g, font_path, color, (x, y0, x + gw, y1), rng, emboss, spacing)
+            _fit_text(canvas, g, font_path, color, (x, y0, x + gw, y1), rng, emboss, spacing, serif_i)
         x += gw
         if i < len(seps):
             sw = sep_w[seps[i]] * scale
@@ -322,6 +336,27 @@ def _draw_groups(canvas, text, font_path, color, box, rng, emboss):
             elif seps[i] == "*":
                 _emblem(canvas, x + sw / 2, y0 + h / 2, sw * 0.8, rng)
             x += sw
+
+
+def _side_mark(canvas, d, x0, x1, y0, ch, color, rng):
+    """Not-serial marks beside the serial at its height: small letters stacked vertically
+    (Queensland's QLD, month or county codes) or a sticker with small digits; on real valid
+    crops such marks were read as an extra leading character. Returns the serial's new x0, x1."""
+    side_w = ch * rng.uniform(0.16, 0.26)
+    on_left = rng.random() < 0.7
+    sx = x0 if on_left else x1 - side_w
+    if rng.random() < 0.6:
+        word = sample_pattern(rng, ["LLL", "LL", "LLLL"][rng.integers(3)])
+        step = ch / len(word)
+        for i, c in enumerate(word):
+            _decor(canvas, c, color, sx + side_w / 2, y0 + step * (i + 0.5), side_w, step * 0.8, rng)
+    else:
+        top, bottom = y0 + ch * rng.uniform(0.1, 0.3), y0 + ch * rng.uniform(0.7, 0.9)
+        d.rectangle((sx, top, sx + side_w, bottom), fill=_rand_color(rng, 0, 255))
+        _decor(canvas, sample_pattern(rng, "NN"), _rand_color(rng, 0, 255), sx + side_w / 2, (top + bottom) / 2,
+               side_w * 0.9, (bottom - top) * 0.4, rng)
+    gap = side_w * rng.uniform(0.3, 0.8)
+    return (sx + side_w + gap, x1) if on_left else (x0, sx - gap)
 
 
 def render_us(rng) -> FlatPlate:
@@ -347,6 +382,7 @@ def render_us(rng) -> FlatPlate:
         _bolts(d, W, H, rng)
     fpath = all_fonts()[rng.integers(len(all_fonts()))]
     emboss = rng.random() < 0.5
+    serif_i = rng.random() < 0.35
     state_col = fg if rng.random() < 0.5 else _rand_color(rng, 0, 200)
     # Top: state name; bottom: slogan / county.
     if rng.random() < 0.9:
@@ -368,9 +404,9 @@ def render_us(rng) -> FlatPlate:
         bot = sample_pattern(rng, ["NNN", "NNNN", "LLL", "NN"][rng.integers(4)])
         ch = H * 0.3
         _fit_text(canvas, top, fpath, fg, (W / 2 - len(top) * ch * 0.3, H * 0.2, W / 2 + len(top) * ch * 0.3,
-                                           H * 0.2 + ch), rng, emboss)
+                                           H * 0.2 + ch), rng, emboss, serif_i=serif_i)
         _fit_text(canvas, bot, fpath, fg, (W / 2 - len(bot) * ch * 0.3, H * 0.53, W / 2 + len(bot) * ch * 0.3,
-                                           H * 0.53 + ch), rng, emboss)
+                                           H * 0.53 + ch), rng, emboss, serif_i=serif_i)
         text = top + bot
     else:
         if rng.random() < 0.15:  # vanity plate
@@ -384,15 +420,17 @@ def render_us(rng) -> FlatPlate:
         ch = H * rng.uniform(0.42, 0.55)
         y0 = H * 0.5 - ch / 2 + H * rng.uniform(-0.04, 0.04)
         x0, x1 = W * rng.uniform(0.05, 0.12), W * rng.uniform(0.88, 0.95)
+        if rng.random() < 0.2:
+            x0, x1 = _side_mark(canvas, d, x0, x1, y0, ch, state_col, rng)
         stacked = ""
         if rng.random() < 0.12:  # stacked characters at the left (e.g. plate type)
             stacked = sample_pattern(rng, "LL")
             sw = ch * 0.35
             sx = x0
-            _fit_text(canvas, stacked[0], fpath, fg, (sx, y0, sx + sw, y0 + ch * 0.47), rng)
-            _fit_text(canvas, stacked[1], fpath, fg, (sx, y0 + ch * 0.53, sx + sw, y0 + ch), rng)
+            _fit_text(canvas, stacked[0], fpath, fg, (sx, y0, sx + sw, y0 + ch * 0.47), rng, serif_i=serif_i)
+            _fit_text(canvas, stacked[1], fpath, fg, (sx, y0 + ch * 0.53, sx + sw, y0 + ch), rng, serif_i=serif_i)
             x0 = sx + sw * 1.4
-        _draw_groups(canvas, serial, fpath, fg, (x0, y0, x1, y0 + ch), rng, emboss)
+        _draw_groups(canvas, serial, fpath, fg, (x0, y0, x1, y0 + ch), rng, emboss, serif_i)
         text = stacked + serial
     return FlatPlate(np.array(canvas.convert("RGB")), label_of(text), two_row, "us")
 

@@ -36,6 +36,21 @@ class SynthTest(unittest.TestCase):
         self.assertGreater(x[:, :64].mean(), 250)
         self.assertLess(x[:, 64:].mean(), 5)
 
+    def test_serif_i_gets_bars_as_wide_as_half_its_height(self):
+        font = synth.all_fonts()[0]
+
+        def top_bar_width(alpha):  # ink extent of a few rows near the glyph's top
+            cols = np.nonzero(alpha[3:6].max(0) > 128)[0]
+            return cols.max() - cols.min()
+
+        plain = np.array(synth._text_image("I", font, 96, (0, 0, 0)))[..., 3]
+        serif = np.array(synth._text_image("I", font, 96, (0, 0, 0), serif_i=True))[..., 3]
+        self.assertGreater(top_bar_width(serif), 1.5 * top_bar_width(plain))
+        self.assertGreater(top_bar_width(serif), 0.4 * serif.shape[0])
+        # in a word the I's cell widens to hold its bars
+        word = synth._text_image("AIB", font, 96, (0, 0, 0), serif_i=True)
+        self.assertGreater(word.width, synth._text_image("AIB", font, 96, (0, 0, 0)).width)
+
 
 class DetectorDecodeTest(unittest.TestCase):
     def test_in_graph_decode_matches_formula(self):
