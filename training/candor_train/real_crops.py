@@ -85,8 +85,8 @@ def label(a):
 def _row(path, k, xyxy, text, two_row) -> dict:
     # image paths relative to the data folder, so that label files can be committed and
     # read on another machine
-    return {"image": os.path.relpath(path, D.DATA_ROOT), "box": k, "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3],
-            "text": text, "two_row": two_row}
+    return {"image": os.path.relpath(path, D.DATA_ROOT), "box": k,
+            "x0": xyxy[0], "y0": xyxy[1], "x1": xyxy[2], "y1": xyxy[3], "text": text, "two_row": two_row}
 
 
 def row_key(r) -> str:

@@ -205,7 +205,7 @@ def _text_image(text: str, font_path: str, size: int, color, spacing: float = 0.
     x = 2
     for c, b, w in zip(text, boxes, widths):
         if serif_i and c == "I":
-            # the stem centred in its cell, bars the stem's thickness at top and bottom
+            # the stem centred in its cell, thin bars (at most 0.7 of the stem) at top and bottom
             d.text((x + (w - (b[2] - b[0])) / 2 - b[0], 2 - asc), c, **ink)
             left = x + (w - serif_w) / 2
             d.rectangle((left, 2 + b[1] - asc, left + serif_w, 2 + b[1] - asc + bar_h), fill=color + (255,))

@@ -1,9 +1,12 @@
 """Checks of the training code's contracts (run from training/: python -m unittest discover tests)."""
 
+import argparse
+import csv
 import os
 import tempfile
 import unittest
 
+import cv2
 import numpy as np
 import torch
 
@@ -171,11 +174,6 @@ class CtcDecodeTest(unittest.TestCase):
 
 class RealCropsTest(unittest.TestCase):
     def test_label_files_name_images_relative_to_the_data_folder(self):
-        import argparse
-        import csv
-
-        import cv2
-
         with tempfile.TemporaryDirectory() as tmp:
             data = os.path.join(tmp, "data")
             images = os.path.join(data, "detect", "s", "train", "images")
@@ -201,8 +199,6 @@ class RealCropsTest(unittest.TestCase):
             self.assertEqual(packed["x"].shape, (2, real_crops.H, real_crops.W))
 
     def test_committed_label_files_are_keyed_like_the_hand_file(self):
-        import csv
-
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         for split in ("train", "valid"):
             rows = list(csv.DictReader(open(os.path.join(here, f"teacher_labels_{split}.csv"))))
