@@ -28,6 +28,19 @@ def warn_if_bf16_emulated() -> None:
               "emulated and much slower than float32; drop --bf16", flush=True)
 
 
+def pick_device(name: str) -> torch.device:
+    """--device: "auto" takes a CUDA GPU when torch sees one and the CPU otherwise; "cuda"
+    refuses to fall back, so a run meant for a lent GPU does not crawl on the CPU unnoticed."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA GPU here (torch.cuda.is_available() is "
+                         "False); use --device cpu, or install a CUDA build of torch")
+    if name not in ("cpu", "cuda"):
+        raise SystemExit(f"--device {name}: expected auto, cpu or cuda")
+    return torch.device(name)
+
+
 def conv_bn(cin: int, cout: int, k=3, s=1, p=None, act="relu") -> nn.Sequential:
     if p is None:
         p = (k // 2) if isinstance(k, int) else tuple(x // 2 for x in k)

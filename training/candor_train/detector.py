@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from . import synth
-from .common import (conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, save_checkpoint, seed_everything,
-                     simplify_graph, warn_if_bf16_emulated)
+from .common import (conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, pick_device, save_checkpoint,
+                     seed_everything, simplify_graph, warn_if_bf16_emulated)
 
 SIZE = 384
 STRIDE = 8
@@ -372,14 +372,14 @@ def detection_loss(model, raws, boxes_list):
     box_terms, obj_loss = [], 0.0
     for raw, large, kw in heads:
         dec = model.decode(raw, large)
-        bi, gj, gi, tb = build_targets(boxes_list, raw.shape[-1], **kw)
+        bi, gj, gi, tb = (t.to(raw.device) for t in build_targets(boxes_list, raw.shape[-1], **kw))
         obj_t = torch.zeros_like(raw[:, 4])
         if len(bi):
             g_, _ = giou(dec[bi, :4, gj, gi], tb)
             box_terms.append(1 - g_)
             obj_t[bi, gj, gi] = 1.0
         obj_loss = obj_loss + nn.functional.binary_cross_entropy_with_logits(
-            raw[:, 4], obj_t, pos_weight=torch.tensor(2.0))
+            raw[:, 4], obj_t, pos_weight=torch.tensor(2.0, device=raw.device))
     box_loss = torch.cat(box_terms).mean() if box_terms else r8.sum() * 0
     return box_loss + 20.0 * obj_loss, box_loss.detach(), obj_loss.detach()
 
@@ -444,9 +444,11 @@ def evaluate_items(run, items, score_thr=0.35, nms_iou=0.45, size=None):
 
 
 def torch_runner(model):
+    device = next(model.parameters()).device
+
     def run(x):
         with torch.no_grad():
-            return model(torch.from_numpy(x)).numpy()
+            return model(torch.from_numpy(x).to(device)).cpu().numpy()
     return run
 
 
@@ -457,17 +459,16 @@ def train(a):
     set_size(a.size)
     torch.set_num_threads(a.threads)
     seed_everything(a.seed)
-    if a.bf16:
+    device = pick_device(a.device)
+    if a.bf16 and device.type == "cpu":
         warn_if_bf16_emulated()
     items = read_split("train")
     val = read_split("valid")
     model = Detector()
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=5e-4)
     state = load_checkpoint(a.ckpt)
     step, best, elapsed = 0, -1.0, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
         step, best, elapsed = state["step"], state["best"], state["elapsed"]
         print(f"resumed at step {step}, {elapsed / 60:.1f} min, best val F1 {best:.4f}")
     elif a.init:
@@ -480,6 +481,12 @@ def train(a):
         calibration = collate(list(itertools.islice(TrainSet(items, a.seed, a.synth_prob), 32)))[0]
         init_from_onnx(model, a.init_onnx, calibration)
         print(f"initialised from {a.init_onnx}")
+    # weights are loaded on the CPU, then moved; the optimiser is made for the moved weights
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=5e-4)
+    if state is not None:
+        opt.load_state_dict(state["opt"])
+    print(f"training on {device}")
     ds = TrainSet(items, a.seed * 1000 + step, a.synth_prob, a.small_grid_prob)
     dl = torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers, collate_fn=collate)
     budget = a.minutes * 60
@@ -495,8 +502,8 @@ def train(a):
             lr *= (step + 1) / 200
         for pg in opt.param_groups:
             pg["lr"] = lr
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
-            raws = model.raw(x)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
+            raws = model.raw(x.to(device))
         loss, bl, ol = detection_loss(model, [r.float() for r in raws], boxes)
         opt.zero_grad()
         loss.backward()
@@ -580,6 +587,7 @@ def main():
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--workers", type=int, default=1)
+    t.add_argument("--device", default="auto", help="auto (a CUDA GPU when torch sees one), cpu or cuda")
     t.add_argument("--synth-prob", type=float, default=0.5)
     t.add_argument("--size", type=int, default=SIZE, help="square input canvas, a multiple of 32 (engine: manifest input_width)")
     t.add_argument("--small-grid-prob", type=float, default=0.0,

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import (conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, save_checkpoint, seed_everything,
-                     simplify_graph, warn_if_bf16_emulated)
+from .common import (conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, pick_device, save_checkpoint,
+                     seed_everything, simplify_graph, warn_if_bf16_emulated)
 from .synth import ALPHABET
 
 H, W = 32, 128
@@ -92,17 +92,19 @@ def load_sets(paths):
 
 def evaluate(model, x, y, batch=512):
     model.eval()
+    device = next(model.parameters()).device
     preds = []
     with torch.no_grad():
         for i in range(0, len(y), batch):
-            preds.extend(greedy_decode(model(to_tensor(x[i:i + batch])).numpy()))
+            preds.extend(greedy_decode(model(to_tensor(x[i:i + batch]).to(device)).cpu().numpy()))
     return float(np.mean([p == t for p, t in zip(preds, y)]))
 
 
 def train(a):
     torch.set_num_threads(a.threads)
     seed_everything(a.seed)
-    if a.bf16:
+    device = pick_device(a.device)
+    if a.bf16 and device.type == "cpu":
         warn_if_bf16_emulated()
     weights = a.weights or [1.0] * len(a.data)
     if len(weights) != len(a.data):
@@ -116,12 +118,10 @@ def train(a):
     probs = np.array(weights, np.float64) / sum(weights)
     vx, vy = load_sets([a.val])
     model = Recognizer()
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     state = load_checkpoint(a.ckpt)
     step, best, elapsed = 0, -1.0, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
         step, best, elapsed = state["step"], state["best"], state["elapsed"]
         print(f"resumed at step {step}, {elapsed / 60:.1f} min, best val {best:.4f}")
     elif a.init:
@@ -132,6 +132,12 @@ def train(a):
         # continue training a shipped model whose checkpoint is gone
         init_from_onnx(model, a.init_onnx, to_tensor(sets[0][0][:512]))
         print(f"initialised from {a.init_onnx}")
+    # weights are loaded on the CPU, then moved; the optimiser is made for the moved weights
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    if state is not None:
+        opt.load_state_dict(state["opt"])
+    print(f"training on {device}")
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     g = torch.Generator().manual_seed(a.seed + step)
     rng = np.random.default_rng(a.seed + step)
@@ -146,8 +152,8 @@ def train(a):
             idx = rng.integers(0, len(sy), size=c)
             xs_.append(sx[idx])
             ys_.extend(sy[i] for i in idx)
-        xb = augment(to_tensor(np.concatenate(xs_)), g)
-        tg, tl = encode_labels(ys_)
+        xb = augment(to_tensor(np.concatenate(xs_)), g).to(device)
+        tg, tl = (t.to(device) for t in encode_labels(ys_))
         # cosine decay over the time budget
         frac = min(1.0, (time.time() - t0) / budget)
         lr = a.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * frac)))
@@ -155,10 +161,10 @@ def train(a):
             lr *= (step + 1) / 300
         for pg in opt.param_groups:
             pg["lr"] = lr
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits = model(xb)
         logp = logits.float().log_softmax(2).permute(1, 0, 2)  # [T,N,C]
-        il = torch.full((a.batch,), logp.shape[0], dtype=torch.long)
+        il = torch.full((a.batch,), logp.shape[0], dtype=torch.long, device=device)
         loss = ctc(logp, tg, il, tl)
         opt.zero_grad()
         loss.backward()
@@ -235,6 +241,7 @@ def main():
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--device", default="auto", help="auto (a CUDA GPU when torch sees one), cpu or cuda")
     t.add_argument("--eval-every", type=float, default=120, help="seconds between validation runs")
     t.add_argument("--bf16", action="store_true",
                    help="convolutions in bfloat16 (about 1.8x faster on CPUs with AVX512-BF16; much slower without)")

@@ -163,6 +163,38 @@ class ExportTest(unittest.TestCase):
                 self.assertLess(float((got - want).abs().max() / want.abs().max()), 1e-2)
 
 
+class TrainingRunTest(unittest.TestCase):
+    def test_recogniser_run_trains_then_resumes_with_its_optimiser(self):
+        from candor_train import gen_ocr
+
+        x, y = gen_ocr._chunk((3, 24))
+        with tempfile.TemporaryDirectory() as tmp:
+            data = os.path.join(tmp, "d.npz")
+            np.savez_compressed(data, x=x, y=np.array(y))
+            ckpt = os.path.join(tmp, "r.pt")
+            args = argparse.Namespace(data=[data], weights=None, val=data, ckpt=ckpt, init=None, init_onnx=None,
+                                      minutes=0.01, batch=8, lr=1e-3, seed=1, threads=1, device="cpu",
+                                      eval_every=1e9, bf16=False)
+            R.train(args)
+            first = torch.load(ckpt, weights_only=False)
+            self.assertGreater(first["step"], 0)
+            self.assertTrue(first["opt"]["state"], "the optimiser's moments are saved")
+            args.minutes = first["elapsed"] / 60 + 0.01  # the budget counts the first run's time
+            R.train(args)
+            self.assertGreater(torch.load(ckpt, weights_only=False)["step"], first["step"])
+
+    def test_device_choice_never_falls_back_silently(self):
+        from candor_train.common import pick_device
+
+        self.assertEqual(pick_device("cpu").type, "cpu")
+        self.assertEqual(pick_device("auto").type, "cuda" if torch.cuda.is_available() else "cpu")
+        with self.assertRaisesRegex(SystemExit, "expected auto, cpu or cuda"):
+            pick_device("tpu")
+        if not torch.cuda.is_available():
+            with self.assertRaisesRegex(SystemExit, "sees no CUDA GPU"):
+                pick_device("cuda")
+
+
 class CtcDecodeTest(unittest.TestCase):
     def test_greedy_decode_collapses_repeats_and_blanks(self):
         seq = [0, 1, 1, 0, 1, 11, 11, 0]  # "0", "0", "A"
