@@ -1,8 +1,9 @@
 #!/bin/sh
 # One recogniser run on a machine with a CUDA GPU and many cores: renders a fresh synthetic
 # set with every core, packs the real crops, continues an exported recogniser on the GPU for a
-# time budget, then exports the best checkpoint and checks it on the synthetic and real valid
-# crops (never ocr-eval: that is `candor eval`'s job, once a candidate is chosen).
+# time budget, then exports the best checkpoint and checks it on the synthetic crops and the
+# real crops of the detection valid and test splits (never ocr-eval: that is `candor eval`'s
+# job, once a candidate is chosen).
 #
 #   training/gpu_recognizer.sh INIT_ONNX OUT_DIR [MINUTES] [SEED]
 #
@@ -34,8 +35,10 @@ python -m candor_train.gen_ocr --out work/gpu_ocr_train.npz --count "${COUNT:-12
     --workers "$workers"
 python -m candor_train.real_crops pack --csv teacher_labels_train.csv --hand hand_labels.csv \
     --out work/real_train.npz --copies 8 --seed 1
-python -m candor_train.real_crops pack --split valid --csv teacher_labels_valid.csv --hand hand_labels.csv \
-    --out work/real_valid.npz --copies 1 --seed 1
+for split in valid test; do
+    python -m candor_train.real_crops pack --split $split --csv teacher_labels_$split.csv --hand hand_labels.csv \
+        --out work/real_$split.npz --copies 1 --seed 1
+done
 rm -f work/gpu_rec.pt work/gpu_rec.pt.best
 python -m candor_train.recognizer train --device "${DEVICE:-cuda}" \
     --data work/gpu_ocr_train.npz work/real_train.npz --weights 0.8 0.2 --val work/gpu_ocr_val.npz \
@@ -43,6 +46,6 @@ python -m candor_train.recognizer train --device "${DEVICE:-cuda}" \
     --lr "${LR:-1e-3}" --seed "$seed" --eval-every 60 2>&1 | tee "$out/train.log"
 python -m candor_train.recognizer export --ckpt work/gpu_rec.pt.best --out "$out/plate_recognizer.onnx"
 python -m candor_train.recognizer check --onnx "$out/plate_recognizer.onnx" \
-    --data work/real_valid.npz work/gpu_ocr_val.npz --errors 2>&1 | tee "$out/check.txt"
-python -m candor_train.recognizer check --onnx "$init" --data work/real_valid.npz work/gpu_ocr_val.npz \
-    2>&1 | tee "$out/check_init.txt"
+    --data work/real_valid.npz work/real_test.npz work/gpu_ocr_val.npz --errors 2>&1 | tee "$out/check.txt"
+python -m candor_train.recognizer check --onnx "$init" \
+    --data work/real_valid.npz work/real_test.npz work/gpu_ocr_val.npz 2>&1 | tee "$out/check_init.txt"

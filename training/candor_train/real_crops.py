@@ -1,4 +1,4 @@
-"""Cuts plate crops from the detection sets' train/valid splits and labels them with the
+"""Cuts plate crops from the detection sets' splits and labels them with the
 Apache-2.0 PP-OCRv4 models shipped in the PyPI package rapidocr-onnxruntime (a teacher).
 Only confident, plate-shaped readings are kept; the model card reports how a hand-checked
 sample of them fared.
@@ -7,8 +7,9 @@ sample of them fared.
     python -m candor_train.real_crops pack --csv teacher_labels_train.csv --hand hand_labels.csv \
         --out work/real_train.npz --copies 8
 
-The teacher's output for both splits is committed beside hand_labels.csv, so `label` is only
-needed to re-derive it.
+The teacher's output for every split is committed beside hand_labels.csv, so `label` is only
+needed to re-derive it. Only the train split's crops are trained on; the valid and test
+splits' crops are the real check for choosing between recogniser candidates.
 """
 
 from __future__ import annotations
@@ -117,8 +118,11 @@ def read_hand(path: str) -> dict:
 
 def sheets(a):
     """Contact sheets of the readable boxes that neither the teacher nor the hand file has
-    labelled yet, numbered, for labelling by eye; the keys go to index.txt in the same order."""
-    done = {row_key(r) for r in csv.DictReader(open(a.csv))} | set(read_hand(a.hand))
+    labelled yet, numbered, for labelling by eye; the keys go to index.txt in the same order.
+    With --check-teacher the teacher's readings are drawn too, each beside its number, so that
+    every one of them can be checked by eye before the hand file fixes or drops it."""
+    teacher = {row_key(r): r["text"] for r in csv.DictReader(open(a.csv))}
+    done = set(read_hand(a.hand)) | (set() if a.check_teacher else set(teacher))
     todo = [b[:4] for b in readable_boxes(a.split) if b[0] not in done]  # not the images: memory
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "index.txt"), "w") as f:
@@ -135,11 +139,13 @@ def sheets(a):
                 crop = cv2.resize(crop, (max(1, int(crop.shape[1] * sc)), max(1, int(crop.shape[0] * sc))),
                                   interpolation=cv2.INTER_CUBIC)
                 tile[2:2 + crop.shape[0], 2:2 + crop.shape[1]] = crop
-                cv2.putText(tile, str(n), (4, 82), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1)
+                caption = f"{n}  teacher: {teacher[todo[n][0]]}" if todo[n][0] in teacher else str(n)
+                cv2.putText(tile, caption, (4, 82), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1)
             tiles.append(tile)
         rows = [np.concatenate(tiles[i:i + 4], 1) for i in range(0, per, 4)]
         cv2.imwrite(os.path.join(a.out, f"sheet_{s0 // per:03d}.png"), np.concatenate(rows, 0))
-    print(f"{len(todo)} unlabelled readable boxes -> {a.out}/sheet_*.png, keys in {a.out}/index.txt")
+    what = "readable boxes not in the hand file" if a.check_teacher else "unlabelled readable boxes"
+    print(f"{len(todo)} {what} -> {a.out}/sheet_*.png, keys in {a.out}/index.txt")
 
 
 def pack(a):
@@ -211,6 +217,8 @@ def main():
     s.add_argument("--hand", required=True)
     s.add_argument("--split", default="train")
     s.add_argument("--out", required=True)
+    s.add_argument("--check-teacher", action="store_true",
+                   help="also draw the boxes the teacher read, with its reading, for checking by eye")
     a = ap.parse_args()
     {"label": label, "pack": pack, "sheets": sheets}[a.cmd](a)
 

@@ -233,7 +233,7 @@ class RealCropsTest(unittest.TestCase):
     def test_committed_label_files_are_keyed_like_the_hand_file(self):
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         hand = real_crops.read_hand(os.path.join(here, "hand_labels.csv"))
-        for split in ("train", "valid"):
+        for split in ("train", "valid", "test"):
             rows = list(csv.DictReader(open(os.path.join(here, f"teacher_labels_{split}.csv"))))
             for r in rows:
                 self.assertTrue(r["image"].startswith("detect/") and f"/{split}/images/" in r["image"], r["image"])
