@@ -1,9 +1,10 @@
 //! Inter-agency sharing end to end: three Candor servers on loopback, each with its own data
-//! directory and federation key, set up agreements through the management API (draft,
-//! sign, import, sign, import back), then query each other and push hits. Every denial
-//! is checked with its code and explanation. Also: named hot lists pulled from a partner,
-//! partner hits on the alert stream and console, partner search in a real headless
-//! Chromium, and shared-query counts on the reports page.
+//! directory and federation key (the second on PostgreSQL when the run has one, the others
+//! on SQLite), set up agreements through the management API (draft, sign, import, sign,
+//! import back), then query each other and push hits. Every denial is checked with its code
+//! and explanation. Also: named hot lists pulled from a partner, partner hits on the alert
+//! stream and console, partner search in a real headless Chromium, and shared-query counts
+//! on the reports page.
 
 mod common;
 
@@ -11,6 +12,7 @@ use candor_server::federation::outbox::send_signed;
 use candor_server::federation::partner::{HITS_PATH, HOTLISTS_PATH, QUERY_PATH};
 use candor_server::federation::signing::sign_request;
 use candor_store::audit_log::AuditFilter;
+use candor_store::testing::TestDb;
 use common::{TestServer, TestSession};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -25,8 +27,22 @@ struct Node {
 }
 
 impl Node {
+    /// A node on SQLite.
     async fn start(agency: &'static str) -> Node {
-        let db = candor_store::testing::TestDb::sqlite().unwrap();
+        Self::start_on(agency, TestDb::sqlite().unwrap()).await
+    }
+
+    /// A node on PostgreSQL where the run has one (`.ci/run` does), else on SQLite: each test
+    /// starts its second agency this way, so every exchange crosses the two backends.
+    async fn start_postgres(agency: &'static str) -> Node {
+        let db = match TestDb::postgres().await.unwrap() {
+            Some(db) => db,
+            None => TestDb::sqlite().unwrap(),
+        };
+        Self::start_on(agency, db).await
+    }
+
+    async fn start_on(agency: &'static str, db: TestDb) -> Node {
         let server = TestServer::start(db).await;
         let pm = server.create_user("pm", "program_manager").await;
         let investigator = server.create_user("det", "investigator").await;
@@ -254,7 +270,7 @@ where
 #[tokio::test]
 async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reasons() {
     let a = Node::start("Northtown PD").await;
-    let b = Node::start("Southville SO").await;
+    let b = Node::start_postgres("Southville SO").await;
     b.ingest("cam-b1", &["ABC1234", "XYZ999"]).await;
     let id = agree(&a, &b, terms(&["V"], true)).await;
     assert_eq!(status_of(&a, &id).await["status"], "in_force");
@@ -617,7 +633,7 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
 #[tokio::test]
 async fn hits_reach_only_partners_sharing_their_type_and_never_go_onward() {
     let a = Node::start("Northtown PD").await;
-    let b = Node::start("Southville SO").await;
+    let b = Node::start_postgres("Southville SO").await;
     let c = Node::start("Westburg PD").await;
     // A shares stolen-vehicle hits (V) with B, warrant hits (W) with C; B and C share
     // queries and V hits with each other.
@@ -731,7 +747,7 @@ async fn hits_reach_only_partners_sharing_their_type_and_never_go_onward() {
 #[tokio::test]
 async fn agreements_are_validated_and_signed_copies_must_match() {
     let a = Node::start("Northtown PD").await;
-    let b = Node::start("Southville SO").await;
+    let b = Node::start_postgres("Southville SO").await;
     let mut bad = terms(&["V"], true);
     bad["onward_sharing"] = json!(true);
     let draft = json!({
@@ -863,7 +879,7 @@ async fn agreements_are_validated_and_signed_copies_must_match() {
 #[tokio::test]
 async fn a_partial_plate_is_answered_only_where_the_agreement_states_it() {
     let a = Node::start("Northtown PD").await;
-    let b = Node::start("Southville SO").await;
+    let b = Node::start_postgres("Southville SO").await;
     b.ingest("cam-b1", &["ABC1234", "ABD1234", "XYZ999"]).await;
     let mut t = terms(&["V"], true);
     t["limits"]["partial_plates"] = json!(true);
@@ -909,7 +925,7 @@ fn pull(from: &Node, name: &str) -> Value {
 #[tokio::test]
 async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_them() {
     let a = Node::start("Northtown PD").await;
-    let b = Node::start("Southville SO").await;
+    let b = Node::start_postgres("Southville SO").await;
     let c = Node::start("Westburg PD").await;
     let mut t = terms(&[], true);
     t["sharing"]["hot_lists"] = json!(["stolen"]);
@@ -1148,7 +1164,7 @@ fn listen(
 #[tokio::test]
 async fn partner_hits_reach_the_alert_stream_only_where_the_agreement_covers_them() {
     let a = Node::start("Northtown PD").await;
-    let b = Node::start("Southville SO").await;
+    let b = Node::start_postgres("Southville SO").await;
     let c = Node::start("Westburg PD").await;
     // A shares V hits with B (time, not place) and W hits with C.
     let mut t = terms(&["V"], false);
@@ -1301,7 +1317,7 @@ async fn shared_query_counts_on_the_reports_page_match_the_seed() {
 #[tokio::test]
 async fn partner_search_in_the_console_asks_partners_and_shows_each_answer_or_refusal() {
     let a = Node::start("Northtown PD").await;
-    let b = Node::start("Southville SO").await;
+    let b = Node::start_postgres("Southville SO").await;
     let c = Node::start("Westburg PD").await;
     let ab = agree(&a, &b, terms(&[], true)).await;
     // C agrees to violent-crime queries only.

@@ -38,8 +38,9 @@ pub const HITS_PATH: &str = "/federation/v1/hits";
 pub const REVOCATIONS_PATH: &str = "/federation/v1/revocations";
 pub const HOTLISTS_PATH: &str = "/federation/v1/hotlists";
 const MAX_BODY: usize = 256 * 1024;
-/// Most entries one shared hot list carries.
-pub const MAX_SHARED_ENTRIES: i64 = 200_000;
+/// Most entries one shared hot list carries. A larger list is refused whole, never cut short:
+/// a partner holding part of a list would miss the plates left out without knowing it.
+pub const MAX_SHARED_ENTRIES: usize = 200_000;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -313,6 +314,18 @@ pub async fn verify(
 
 fn denied(d: &AgreementDenial) -> ApiError {
     ApiError::forbidden(d.code(), d.to_string())
+}
+
+/// A hot list goes to a partner whole or not at all (see [`MAX_SHARED_ENTRIES`]).
+fn fits_one_pull(list: &str, stored_entries: usize) -> Result<(), ApiError> {
+    if stored_entries <= MAX_SHARED_ENTRIES {
+        return Ok(());
+    }
+    Err(ApiError::payload_too_large(format!(
+        "hot list {list:?} holds more than {MAX_SHARED_ENTRIES} entries, more than one pull \
+         carries, so none were sent; its holder can split it into named lists of at most \
+         {MAX_SHARED_ENTRIES} entries and name each in the agreement"
+    )))
 }
 
 async fn audit_partner(
@@ -649,7 +662,8 @@ pub async fn partner_revocation(
     (status = 401, description = "unsigned, forged or stale request", body = ErrorBody),
     (status = 403, description = "the agreement does not name this list, or is not in force", body = ErrorBody),
     (status = 404, description = "the list is named but not held here", body = ErrorBody),
-    (status = 409, description = "replayed request", body = ErrorBody)))]
+    (status = 409, description = "replayed request", body = ErrorBody),
+    (status = 413, description = "the list holds more entries than one pull carries", body = ErrorBody)))]
 pub async fn partner_hot_list(
     State(state): State<AppState>,
     method: Method,
@@ -687,7 +701,7 @@ pub async fn partner_hot_list(
     }
     let Some((list, entries)) = state
         .store
-        .hot_list_by_name(&pull.name, MAX_SHARED_ENTRIES)
+        .hot_list_by_name(&pull.name, MAX_SHARED_ENTRIES as i64 + 1)
         .await?
     else {
         return Err(ApiError::not_found(format!(
@@ -696,6 +710,20 @@ pub async fn partner_hot_list(
             v.our_agency()
         )));
     };
+    if let Err(refusal) = fits_one_pull(&list.name, entries.len()) {
+        let mut details = details;
+        details["reason"] = json!(refusal.message);
+        audit_partner(
+            &state,
+            &v,
+            &pull.user.name,
+            "federation.hotlist.incoming",
+            candor_audit::Outcome::Failure,
+            details,
+        )
+        .await?;
+        return Err(refusal);
+    }
     let now = candor_store::now_ms();
     let entries: Vec<SharedHotListEntry> = entries
         .into_iter()
@@ -729,4 +757,22 @@ pub async fn partner_hot_list(
         version: list.version,
         entries,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hot_list_is_shared_whole_or_refused_with_what_to_do() {
+        assert!(fits_one_pull("stolen", MAX_SHARED_ENTRIES).is_ok());
+        let refused = fits_one_pull("stolen", MAX_SHARED_ENTRIES + 1).unwrap_err();
+        assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let message = &refused.message;
+        assert!(
+            message.contains("\"stolen\" holds more than 200000 entries"),
+            "{message}"
+        );
+        assert!(message.contains("split it"), "{message}");
+    }
 }
