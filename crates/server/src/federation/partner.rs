@@ -675,6 +675,18 @@ pub async fn partner_hot_list(
     let pull: HotListPull = parse_json(&v.body)?;
     let details = json!({"agreement_id": v.record.id, "partner": v.partner_agency(),
         "partner_user": pull.user, "list": pull.name});
+    // refusals by the agreement or by size, and the list itself, are audited before they leave
+    let audit = async |outcome, details| {
+        audit_partner(
+            &state,
+            &v,
+            &pull.user.name,
+            "federation.hotlist.incoming",
+            outcome,
+            details,
+        )
+        .await
+    };
     let decision = if pull.user.agency != v.partner_agency() {
         Err(AgreementDenial::OnwardSharing {
             what: "the request",
@@ -688,15 +700,7 @@ pub async fn partner_hot_list(
         let mut details = details;
         details["denial"] = json!(d.code());
         details["reason"] = json!(d.to_string());
-        audit_partner(
-            &state,
-            &v,
-            &pull.user.name,
-            "federation.hotlist.incoming",
-            candor_audit::Outcome::Denied,
-            details,
-        )
-        .await?;
+        audit(candor_audit::Outcome::Denied, details).await?;
         return Err(denied(&d));
     }
     let Some((list, entries)) = state
@@ -713,15 +717,7 @@ pub async fn partner_hot_list(
     if let Err(refusal) = fits_one_pull(&list.name, entries.len()) {
         let mut details = details;
         details["reason"] = json!(refusal.message);
-        audit_partner(
-            &state,
-            &v,
-            &pull.user.name,
-            "federation.hotlist.incoming",
-            candor_audit::Outcome::Failure,
-            details,
-        )
-        .await?;
+        audit(candor_audit::Outcome::Failure, details).await?;
         return Err(refusal);
     }
     let now = candor_store::now_ms();
@@ -739,15 +735,7 @@ pub async fn partner_hot_list(
     let mut details = details;
     details["version"] = json!(list.version);
     details["entries"] = json!(entries.len());
-    audit_partner(
-        &state,
-        &v,
-        &pull.user.name,
-        "federation.hotlist.incoming",
-        candor_audit::Outcome::Success,
-        details,
-    )
-    .await?;
+    audit(candor_audit::Outcome::Success, details).await?;
     Ok(Json(SharedHotList {
         agreement_id: v.record.id.clone(),
         agency: v.our_agency().to_string(),
