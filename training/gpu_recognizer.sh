@@ -9,7 +9,7 @@
 #
 # Environment: COUNT (synthetic crops, default 120000), BATCH (256), LR (1e-3),
 # DEVICE (cuda; cpu to try the script without a GPU), CANDOR_DATA (the data folder).
-# Everything it writes lands in OUT_DIR: the export, both data sets' figures, the training log.
+# What it writes lands in OUT_DIR: the export, its figures and the starting file's, the log.
 set -eu
 [ -f "${1:-}" ] && [ -n "${2:-}" ] || { echo "usage: $0 INIT_ONNX OUT_DIR [MINUTES] [SEED]" >&2; exit 2; }
 init=$(realpath "$1")
