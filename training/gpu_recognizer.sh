@@ -8,7 +8,8 @@
 #   training/gpu_recognizer.sh INIT_ONNX OUT_DIR [MINUTES] [SEED]
 #
 # Environment: COUNT (synthetic crops, default 120000), BATCH (256), LR (1e-3),
-# DEVICE (cuda; cpu to try the script without a GPU), CANDOR_DATA (the data folder).
+# DEVICE (cuda; cpu to try the script without a GPU), CANDOR_DATA (the data folder),
+# PYTHON (python3).
 # What it writes lands in OUT_DIR: the export, its figures and the starting file's, the log.
 set -eu
 [ -f "${1:-}" ] && [ -n "${2:-}" ] || { echo "usage: $0 INIT_ONNX OUT_DIR [MINUTES] [SEED]" >&2; exit 2; }
@@ -17,12 +18,13 @@ out=$(mkdir -p "$2" && realpath "$2")
 minutes=${3:-6}
 seed=${4:-61}
 workers=$(nproc)
+py=${PYTHON:-python3}
 cd "$(dirname "$0")"
 mkdir -p work
 export PYTHONUNBUFFERED=1
 
 # the renderer skips missing fonts; a run meant to continue the shipped models needs them all
-python -c "
+"$py" -c "
 import os, sys
 from candor_train import synth
 paths = [f for files in synth.FONT_FILES.values() for f in files] + synth.DECOR_FONT_FILES
@@ -30,22 +32,22 @@ missing = sorted({f for f in paths if not os.path.exists(f)})
 sys.exit('missing fonts (training/README.md names their packages): ' + ' '.join(missing) if missing else 0)
 "
 
-python -m candor_train.gen_ocr --out work/gpu_ocr_val.npz --count 2000 --seed 99 --workers "$workers"
-python -m candor_train.gen_ocr --out work/gpu_ocr_train.npz --count "${COUNT:-120000}" --seed "$seed" \
+"$py" -m candor_train.gen_ocr --out work/gpu_ocr_val.npz --count 2000 --seed 99 --workers "$workers"
+"$py" -m candor_train.gen_ocr --out work/gpu_ocr_train.npz --count "${COUNT:-120000}" --seed "$seed" \
     --workers "$workers"
-python -m candor_train.real_crops pack --csv teacher_labels_train.csv --hand hand_labels.csv \
+"$py" -m candor_train.real_crops pack --csv teacher_labels_train.csv --hand hand_labels.csv \
     --out work/real_train.npz --copies 8 --seed 1
 for split in valid test; do
-    python -m candor_train.real_crops pack --split $split --csv teacher_labels_$split.csv --hand hand_labels.csv \
+    "$py" -m candor_train.real_crops pack --split $split --csv teacher_labels_$split.csv --hand hand_labels.csv \
         --out work/real_$split.npz --copies 1 --seed 1
 done
 rm -f work/gpu_rec.pt work/gpu_rec.pt.best
-python -m candor_train.recognizer train --device "${DEVICE:-cuda}" \
+"$py" -m candor_train.recognizer train --device "${DEVICE:-cuda}" \
     --data work/gpu_ocr_train.npz work/real_train.npz --weights 0.8 0.2 --val work/gpu_ocr_val.npz \
     --ckpt work/gpu_rec.pt --init-onnx "$init" --minutes "$minutes" --threads 4 --batch "${BATCH:-256}" \
     --lr "${LR:-1e-3}" --seed "$seed" --eval-every 60 2>&1 | tee "$out/train.log"
-python -m candor_train.recognizer export --ckpt work/gpu_rec.pt.best --out "$out/plate_recognizer.onnx"
-python -m candor_train.recognizer check --onnx "$out/plate_recognizer.onnx" \
+"$py" -m candor_train.recognizer export --ckpt work/gpu_rec.pt.best --out "$out/plate_recognizer.onnx"
+"$py" -m candor_train.recognizer check --onnx "$out/plate_recognizer.onnx" \
     --data work/real_valid.npz work/real_test.npz work/gpu_ocr_val.npz --errors 2>&1 | tee "$out/check.txt"
-python -m candor_train.recognizer check --onnx "$init" \
+"$py" -m candor_train.recognizer check --onnx "$init" \
     --data work/real_valid.npz work/real_test.npz work/gpu_ocr_val.npz 2>&1 | tee "$out/check_init.txt"
