@@ -78,6 +78,13 @@ impl Node {
             .unwrap()
     }
 
+    /// Audit records whose action starts with `prefix`, once there is at least one: a
+    /// partner's notice is stored before it is audited, so its visible effect comes first.
+    async fn audit_when_written(&self, prefix: &str) -> Vec<candor_audit::AuditRecord> {
+        wait_for(prefix, || async { !self.audit(prefix).await.is_empty() }).await;
+        self.audit(prefix).await
+    }
+
     /// Stores reads of `plates` from an approved camera through the ingest API.
     async fn ingest(&self, camera: &str, plates: &[&str]) {
         let key = self.server.camera(camera).await;
@@ -609,7 +616,7 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
     .await;
     assert_eq!((s, code(&out)), (403, "agreement_revoked"), "{out}");
     assert_eq!(
-        b.audit("federation.agreement.revoked_by_partner")
+        b.audit_when_written("federation.agreement.revoked_by_partner")
             .await
             .len(),
         1
@@ -1078,7 +1085,9 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
             .unwrap()
             .is_empty()
     );
-    let told = b.audit("federation.agreement.revoked_by_partner").await;
+    let told = b
+        .audit_when_written("federation.agreement.revoked_by_partner")
+        .await;
     assert_eq!(
         told[0].entry.details["withdrawn_hot_lists"],
         json!(["stolen (from Northtown PD)"])
