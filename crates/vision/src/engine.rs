@@ -252,7 +252,8 @@ impl Reader<'_> {
         ))
     }
 
-    /// Reads an image that is already a plate crop, without detection.
+    /// Reads an image that is already a plate crop, without detection. The caller vouches
+    /// that it is a plate, so text without digits (a vanity plate's `GLENIE`) is kept.
     pub fn read_crop(&self, crop: &RgbImage) -> Result<Option<PlateRead>> {
         if crop.width() < 2 || crop.height() < 2 {
             return Err(VisionError::TooSmall {
@@ -265,20 +266,24 @@ impl Reader<'_> {
             bbox: BoxF::new(0.0, 0.0, crop.width() as f32, crop.height() as f32),
             score: 1.0,
         };
-        Ok(self.read_boxes(crop, &[whole], 0.0)?.into_iter().next())
+        Ok(self
+            .read_boxes(crop, &[whole], 0.0, rank::Source::Crop)?
+            .into_iter()
+            .next())
     }
 
     fn read_regions(&self, image: &RgbImage, detections: &[Detection]) -> Result<Vec<PlateRead>> {
-        self.read_boxes(image, detections, CROP_MARGIN)
+        self.read_boxes(image, detections, CROP_MARGIN, rank::Source::Detection)
     }
 
     /// Reads the text in each box (grown by `margin`); boxes whose text is not a plate
-    /// are left out.
+    /// are left out (see [`rank::keeps`]).
     fn read_boxes(
         &self,
         image: &RgbImage,
         detections: &[Detection],
         margin: f32,
+        source: rank::Source,
     ) -> Result<Vec<PlateRead>> {
         if detections.is_empty() {
             return Ok(Vec::new());
@@ -357,7 +362,7 @@ impl Reader<'_> {
             .filter_map(|(det, reading)| {
                 let (candidates, two_row) = reading?;
                 let top = &candidates[0];
-                if !rank::looks_like_plate(&top.plate) {
+                if !rank::keeps(&top.plate, source) {
                     return None;
                 }
                 let layout = rank::layout_of(&top.plate);

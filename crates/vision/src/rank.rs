@@ -63,11 +63,33 @@ pub fn rank(hypotheses: &[Hypothesis], top_n: usize) -> Vec<Candidate> {
         .collect()
 }
 
+/// Characters in a plate's text.
+const PLATE_LENGTH: std::ops::RangeInclusive<usize> = 2..=10;
+
+/// Where a box to read came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The detector found it in a scene: it may be a sign or a badge.
+    Detection,
+    /// The caller gave it as a plate crop.
+    Crop,
+}
+
+/// Whether a read is reported. A detection's text must look like a plate
+/// ([`looks_like_plate`]); a crop is a plate by the caller's word, so any text of plate
+/// length is kept, vanity plates without digits too.
+pub fn keeps(plate: &str, source: Source) -> bool {
+    match source {
+        Source::Detection => looks_like_plate(plate),
+        Source::Crop => PLATE_LENGTH.contains(&plate.chars().count()),
+    }
+}
+
 /// Plate texts run from 2 to 10 characters. Text with no digit (a road sign's `STOP`,
 /// `ONE WAY`) is taken as a plate only when it fits a specific layout.
 pub fn looks_like_plate(plate: &str) -> bool {
     let len = plate.chars().count();
-    if !(2..=10).contains(&len) {
+    if !PLATE_LENGTH.contains(&len) {
         return false;
     }
     plate.chars().any(|c| c.is_ascii_digit()) || formats::matching(plate).iter().any(|f| !f.generic)
@@ -142,6 +164,15 @@ mod tests {
         assert!(!looks_like_plate("ABCDEFGHIJ1"));
         assert!(looks_like_plate("ABC1234"));
         assert!(looks_like_plate("7ABC123"));
+    }
+
+    #[test]
+    fn a_crop_keeps_vanity_text_a_detection_does_not() {
+        assert!(keeps("GLENIE", Source::Crop));
+        assert!(!keeps("GLENIE", Source::Detection), "could be a sign");
+        assert!(keeps("ABC1234", Source::Detection));
+        assert!(!keeps("A", Source::Crop));
+        assert!(!keeps("ABCDEFGHIJK", Source::Crop));
     }
 
     #[test]
