@@ -24,13 +24,8 @@ mkdir -p work
 export PYTHONUNBUFFERED=1
 
 # the renderer skips missing fonts; a run meant to continue the shipped models needs them all
-"$py" -c "
-import os, sys
-from candor_train import synth
-paths = [f for files in synth.FONT_FILES.values() for f in files] + synth.DECOR_FONT_FILES
-missing = sorted({f for f in paths if not os.path.exists(f)})
-sys.exit('missing fonts (training/README.md names their packages): ' + ' '.join(missing) if missing else 0)
-"
+"$py" -c "import sys; from candor_train.synth import missing_fonts as m; sys.exit(
+    'missing fonts (training/README.md names their packages): ' + ' '.join(m()) if m() else 0)"
 
 "$py" -m candor_train.gen_ocr --out work/gpu_ocr_val.npz --count 2000 --seed 99 --workers "$workers"
 "$py" -m candor_train.gen_ocr --out work/gpu_ocr_train.npz --count "${COUNT:-120000}" --seed "$seed" \

@@ -148,44 +148,59 @@ def sheets(a):
     print(f"{len(todo)} {what} -> {a.out}/sheet_*.png, keys in {a.out}/index.txt")
 
 
-def pack(a):
-    rng = np.random.default_rng(a.seed)
-    rows = list(csv.DictReader(open(a.csv)))
-    if a.hand:
-        # every teacher label was checked by eye; the hand file fixes or drops the ones found
-        # wrong and labels boxes the teacher could not read
-        fixes = read_hand(a.hand)
-        teacher_keys = {row_key(r) for r in rows}
-        kept = []
-        for r in rows:
-            text, two_row = fixes.get(row_key(r), (r["text"], ""))
-            if text == "-":
-                continue
-            r["text"] = text
-            if two_row:
-                r["two_row"] = two_row
-            kept.append(r)
-        print(f"hand check: {len(teacher_keys & set(fixes))} of {len(rows)} teacher labels fixed or dropped; "
-              f"{len(kept)} kept")
-        # boxes the teacher could not read, labelled by eye from the contact sheets
-        by_hand = 0
-        for key, path, k, xyxy, _ in readable_boxes(a.split):
-            text, two_row = fixes.get(key, ("-", ""))
-            if key not in teacher_keys and text != "-":
-                kept.append(_row(path, k, xyxy, text, two_row or "0"))
-                by_hand += 1
-        print(f"hand labels for boxes the teacher did not read: {by_hand}")
-        rows = kept
-    xs, ys = [], []
+# crop margins (x, y; each side) of the plain copy of a box; the other copies jitter it
+PLAIN_MARGINS = ((0.02, 0.02), (0.04, 0.04))
+
+
+def labelled_rows(teacher_csv: str, hand: str | None, split: str) -> list[dict]:
+    """The teacher's rows for a split, with the hand file's fixes and drops applied and its
+    labels for the boxes the teacher could not read added."""
+    rows = list(csv.DictReader(open(teacher_csv)))
+    if not hand:
+        return rows
+    # every teacher label was checked by eye; the hand file fixes or drops the ones found
+    # wrong and labels boxes the teacher could not read
+    fixes = read_hand(hand)
+    teacher_keys = {row_key(r) for r in rows}
+    kept = []
+    for r in rows:
+        text, two_row = fixes.get(row_key(r), (r["text"], ""))
+        if text == "-":
+            continue
+        r["text"] = text
+        if two_row:
+            r["two_row"] = two_row
+        kept.append(r)
+    print(f"hand check: {len(teacher_keys & set(fixes))} of {len(rows)} teacher labels fixed or dropped; "
+          f"{len(kept)} kept")
+    # boxes the teacher could not read, labelled by eye from the contact sheets
+    by_hand = 0
+    for key, path, k, xyxy, _ in readable_boxes(split):
+        text, two_row = fixes.get(key, ("-", ""))
+        if key not in teacher_keys and text != "-":
+            kept.append(_row(path, k, xyxy, text, two_row or "0"))
+            by_hand += 1
+    print(f"hand labels for boxes the teacher did not read: {by_hand}")
+    return kept
+
+
+def _images(rows):
+    """(row, image RGB, box) per row, reading each image once (rows come grouped by image)."""
     cache = {}
     for r in rows:
         if r["image"] not in cache:
             cache = {r["image"]: cv2.imread(os.path.join(D.DATA_ROOT, r["image"]))[..., ::-1]}
-        img = cache[r["image"]]
-        xyxy = tuple(float(r[k]) for k in ("x0", "y0", "x1", "y1"))
+        yield r, cache[r["image"]], tuple(float(r[k]) for k in ("x0", "y0", "x1", "y1"))
+
+
+def pack(a):
+    rng = np.random.default_rng(a.seed)
+    rows = labelled_rows(a.csv, a.hand, a.split)
+    xs, ys = [], []
+    for r, img, xyxy in _images(rows):
         for c in range(a.copies):
             if c == 0:
-                mx, my = (0.02, 0.02), (0.04, 0.04)
+                mx, my = PLAIN_MARGINS
             else:  # detector-like jitter of the box
                 mx, my = rng.uniform(-0.03, 0.1, 2), rng.uniform(-0.05, 0.15, 2)
             crop = _crop(img, xyxy, mx, my)
@@ -195,6 +210,20 @@ def pack(a):
             ys.append(r["text"])
     np.savez_compressed(a.out, x=np.stack(xs), y=np.array(ys))
     print(f"packed {len(ys)} crops from {len(rows)} plates -> {a.out}")
+
+
+def crops(a):
+    """The labelled crops as a folder `candor eval` reads (PNG files and labels.csv), so the
+    engine, not only the exported graph, can be measured on real crops."""
+    os.makedirs(a.out, exist_ok=True)
+    rows = labelled_rows(a.csv, a.hand, a.split)
+    with open(os.path.join(a.out, "labels.csv"), "w") as f:
+        f.write("file,plate,region\n")
+        for i, (r, img, xyxy) in enumerate(_images(rows)):
+            name = f"{i:03d}.png"
+            cv2.imwrite(os.path.join(a.out, name), _crop(img, xyxy, *PLAIN_MARGINS)[..., ::-1])
+            f.write(f"{name},{r['text']},\n")
+    print(f"wrote {len(rows)} crops -> {a.out}")
 
 
 def main():
@@ -219,8 +248,13 @@ def main():
     s.add_argument("--out", required=True)
     s.add_argument("--check-teacher", action="store_true",
                    help="also draw the boxes the teacher read, with its reading, for checking by eye")
+    c = sub.add_parser("crops", help="write the labelled crops as a folder for candor eval")
+    c.add_argument("--csv", required=True)
+    c.add_argument("--hand", required=True)
+    c.add_argument("--split", default="valid")
+    c.add_argument("--out", required=True)
     a = ap.parse_args()
-    {"label": label, "pack": pack, "sheets": sheets}[a.cmd](a)
+    {"label": label, "pack": pack, "sheets": sheets, "crops": crops}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -116,6 +116,13 @@ def all_fonts() -> list[str]:
     return fonts
 
 
+def missing_fonts() -> list[str]:
+    """Font files the renderer would use but cannot find; it skips them silently, so a data
+    set meant to match a documented run should be made only when this is empty."""
+    paths = [f for files in FONT_FILES.values() for f in files] + DECOR_FONT_FILES
+    return sorted({f for f in paths if not os.path.exists(f)})
+
+
 _FONT_CACHE: dict[tuple[str, int], ImageFont.FreeTypeFont] = {}
 
 

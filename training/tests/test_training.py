@@ -181,7 +181,10 @@ class TrainingRunTest(unittest.TestCase):
             self.assertTrue(first["opt"]["state"], "the optimiser's moments are saved")
             args.minutes = first["elapsed"] / 60 + 0.01  # the budget counts the first run's time
             R.train(args)
-            self.assertGreater(torch.load(ckpt, weights_only=False)["step"], first["step"])
+            second = torch.load(ckpt, weights_only=False)
+            self.assertGreater(second["step"], first["step"])
+            # AdamW counts its own steps: they run on from the first run's only if its state was loaded
+            self.assertEqual(int(second["opt"]["state"][0]["step"]), second["step"])
 
     def test_device_choice_never_falls_back_silently(self):
         from candor_train.common import pick_device
@@ -223,7 +226,7 @@ class RealCropsTest(unittest.TestCase):
                     w.writeheader()
                     w.writerow(row)
                 out = os.path.join(tmp, "packed.npz")
-                real_crops.pack(argparse.Namespace(csv=labels, out=out, copies=2, hand=None, seed=1))
+                real_crops.pack(argparse.Namespace(csv=labels, out=out, copies=2, hand=None, seed=1, split="train"))
             finally:
                 D.DATA_ROOT = saved
             packed = np.load(out)
