@@ -16,16 +16,45 @@ const PLATE: BoxF = BoxF {
     w: 200.0,
     h: 56.0,
 };
+const TWO_ROW_TOP: &str = "KA05MX";
+const TWO_ROW_BOTTOM: &str = "4821";
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plate_scene.png")
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 fn fill(image: &mut RgbImage, b: BoxF, colour: [u8; 3]) {
     for y in b.y as u32..(b.y + b.h) as u32 {
         for x in b.x as u32..(b.x + b.w) as u32 {
             image.put_pixel(x, y, Rgb(colour));
+        }
+    }
+}
+
+/// Draws `text` in dark ink centred on `area`, `px` high.
+fn draw_text(image: &mut RgbImage, font: &FontVec, text: &str, area: BoxF, px: f32) {
+    let scale = PxScale::from(px);
+    let scaled = font.as_scaled(scale);
+    let width: f32 = text
+        .chars()
+        .map(|c| scaled.h_advance(font.glyph_id(c)))
+        .sum();
+    let mut caret = area.x + (area.w - width) / 2.0;
+    let baseline = area.y + area.h / 2.0 + (scaled.ascent() + scaled.descent()) / 2.0 - 2.0;
+    for c in text.chars() {
+        let id = font.glyph_id(c);
+        let glyph = id.with_scale_and_position(scale, point(caret, baseline));
+        caret += scaled.h_advance(id);
+        if let Some(outline) = font.outline_glyph(glyph) {
+            let bounds = outline.px_bounds();
+            outline.draw(|gx, gy, coverage| {
+                let (x, y) = (bounds.min.x as u32 + gx, bounds.min.y as u32 + gy);
+                let p = image.get_pixel_mut(x, y);
+                for ch in p.0.iter_mut() {
+                    *ch = (f32::from(*ch) * (1.0 - coverage) + 15.0 * coverage) as u8;
+                }
+            });
         }
     }
 }
@@ -76,51 +105,55 @@ fn render_scene(font: &FontVec) -> RgbImage {
     fill(&mut scene, PLATE, [20, 20, 20]);
     let face = BoxF::new(PLATE.x + 3.0, PLATE.y + 3.0, PLATE.w - 6.0, PLATE.h - 6.0);
     fill(&mut scene, face, [240, 240, 236]);
-    let scale = PxScale::from(40.0);
-    let scaled = font.as_scaled(scale);
-    let width: f32 = PLATE_TEXT
-        .chars()
-        .map(|c| scaled.h_advance(font.glyph_id(c)))
-        .sum();
-    let mut caret = PLATE.x + (PLATE.w - width) / 2.0;
-    let baseline = PLATE.y + PLATE.h / 2.0 + (scaled.ascent() + scaled.descent()) / 2.0 - 2.0;
-    for c in PLATE_TEXT.chars() {
-        let id = font.glyph_id(c);
-        let glyph = id.with_scale_and_position(scale, point(caret, baseline));
-        caret += scaled.h_advance(id);
-        if let Some(outline) = font.outline_glyph(glyph) {
-            let bounds = outline.px_bounds();
-            outline.draw(|gx, gy, coverage| {
-                let (x, y) = (bounds.min.x as u32 + gx, bounds.min.y as u32 + gy);
-                let p = scene.get_pixel_mut(x, y);
-                for ch in p.0.iter_mut() {
-                    *ch = (f32::from(*ch) * (1.0 - coverage) + 15.0 * coverage) as u8;
-                }
-            });
-        }
-    }
+    draw_text(&mut scene, font, PLATE_TEXT, PLATE, 40.0);
     scene
 }
 
-/// The scene drawn with DejaVu Sans Bold when the system has it, else the committed
-/// fixture (the same drawing, saved with `CANDOR_WRITE_FIXTURE=1`).
-fn scene() -> RgbImage {
+/// An image drawn with DejaVu Sans Bold when the system has it, else the committed fixture
+/// `name` (the same drawing, saved with `CANDOR_WRITE_FIXTURE=1`).
+fn drawing(name: &str, render: fn(&FontVec) -> RgbImage) -> RgbImage {
+    let fixture = fixtures().join(name);
     match std::fs::read(FONT)
         .ok()
         .and_then(|b| FontVec::try_from_vec(b).ok())
     {
         Some(font) => {
-            let scene = render_scene(&font);
+            let image = render(&font);
             if std::env::var_os("CANDOR_WRITE_FIXTURE").is_some() {
-                scene.save(fixture()).unwrap();
+                image.save(&fixture).unwrap();
             }
-            scene
+            image
         }
         None => {
-            eprintln!("{FONT} not found: using the committed fixture");
-            candor_vision::load_image(&fixture()).unwrap()
+            eprintln!("{FONT} not found: using the committed fixture {name}");
+            candor_vision::load_image(&fixture).unwrap()
         }
     }
+}
+
+fn scene() -> RgbImage {
+    drawing("plate_scene.png", render_scene)
+}
+
+/// A two-row plate as a tight crop 2.5 times as wide as high (as Indian two-row plates
+/// are often cut): series on the top row, number on the bottom.
+fn render_two_row_crop(font: &FontVec) -> RgbImage {
+    let mut crop = RgbImage::from_pixel(250, 100, Rgb([240, 240, 236]));
+    draw_text(
+        &mut crop,
+        font,
+        TWO_ROW_TOP,
+        BoxF::new(0.0, 4.0, 250.0, 46.0),
+        40.0,
+    );
+    draw_text(
+        &mut crop,
+        font,
+        TWO_ROW_BOTTOM,
+        BoxF::new(0.0, 50.0, 250.0, 46.0),
+        40.0,
+    );
+    crop
 }
 
 fn engine() -> Option<Engine> {
@@ -178,4 +211,24 @@ fn batch_gives_the_same_reads_as_one_at_a_time() {
         "a flat grey frame has no plate"
     );
     assert_eq!(batch[2].as_ref().unwrap().len(), single.len());
+}
+
+#[test]
+fn wide_two_row_crop_is_read_as_two_rows() {
+    let Some(engine) = engine() else { return };
+    let crop = drawing("two_row_crop.png", render_two_row_crop);
+    let read = engine
+        .reader()
+        .read_crop(&crop)
+        .unwrap()
+        .expect("a plate crop gives a read");
+    eprintln!("read: {read:#?}");
+    let want = format!("{TWO_ROW_TOP}{TWO_ROW_BOTTOM}");
+    assert!(read.two_row, "read {:?} as one row", read.plate);
+    let cer = edit_distance(&read.plate, &want) as f32 / want.len() as f32;
+    assert!(
+        cer <= 0.2,
+        "read {:?} for {want}: character error rate {cer}",
+        read.plate
+    );
 }
