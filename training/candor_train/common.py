@@ -133,6 +133,38 @@ def simplify_graph(path: str) -> None:
     onnx.save(m, path)
 
 
+def average_onnx(paths: list[str], out: str, weights: list[float] | None = None) -> None:
+    """Writes the weighted average of exported graphs that share one graph and differ only
+    in their weights ("model soup"). Runs warm-started from one another stay close enough in
+    weight space that the average is a working model, often better than each; it is checked
+    like any other candidate before it ships."""
+    import onnx
+    from onnx import numpy_helper
+
+    if len(paths) < 2:
+        raise ValueError("averaging needs at least two exported files")
+    weights = weights or [1.0 / len(paths)] * len(paths)
+    if len(weights) != len(paths) or abs(sum(weights) - 1.0) > 1e-6 or min(weights) < 0:
+        raise ValueError(f"weights {weights} must be one per file, non-negative, summing to 1")
+    models = [onnx.load(p) for p in paths]
+    base = models[0]
+    for p, m in zip(paths[1:], models[1:]):
+        if [(n.op_type, list(n.input), list(n.output)) for n in m.graph.node] != \
+                [(n.op_type, list(n.input), list(n.output)) for n in base.graph.node]:
+            raise ValueError(f"{p} has another graph than {paths[0]}; only weights may differ")
+    tensors = [{i.name: numpy_helper.to_array(i) for i in m.graph.initializer} for m in models]
+    for init in base.graph.initializer:
+        arrays = [t[init.name] for t in tensors]
+        if any(a.shape != arrays[0].shape for a in arrays):
+            raise ValueError(f"initializer {init.name} differs in shape between the files")
+        if arrays[0].dtype.kind != "f":  # shapes and indices stay as they are
+            continue
+        mean = sum(w * a.astype(np.float64) for w, a in zip(weights, arrays)).astype(arrays[0].dtype)
+        init.CopyFrom(numpy_helper.from_array(mean, init.name))
+    onnx.checker.check_model(base)
+    onnx.save(base, out)
+
+
 def init_from_onnx(model: nn.Module, path: str, calibration: torch.Tensor) -> None:
     """Loads the weights of an exported (BatchNorm-folded) ONNX graph back into `model`, so a
     shipped model can be trained further when its checkpoint is gone.

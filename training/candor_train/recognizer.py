@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import (conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, pick_device, save_checkpoint,
+from .common import (average_onnx, conv_bn, fold_batchnorm, init_from_onnx, load_checkpoint, pick_device, save_checkpoint,
                      seed_everything, simplify_graph, warn_if_bf16_emulated)
 from .synth import ALPHABET
 
@@ -207,6 +207,11 @@ def export(a):
     assert err < 1e-3, "ONNX output differs from torch"
 
 
+def average(a):
+    average_onnx(a.onnx, a.out, a.weights)
+    print(f"averaged {len(a.onnx)} files -> {a.out}")
+
+
 def check(a):
     """Exact-plate accuracy of an exported file on validation .npz sets (synthetic or the
     hand-labelled real valid crops), for choosing between checkpoints; never ocr-eval."""
@@ -248,12 +253,16 @@ def main():
     e = sub.add_parser("export")
     e.add_argument("--ckpt", required=True)
     e.add_argument("--out", required=True)
+    s = sub.add_parser("average", help="average the weights of exported files of one graph (model soup)")
+    s.add_argument("--onnx", nargs="+", required=True)
+    s.add_argument("--weights", nargs="+", type=float, help="one per file, summing to 1 (default: equal)")
+    s.add_argument("--out", required=True)
     c = sub.add_parser("check")
     c.add_argument("--onnx", required=True)
     c.add_argument("--data", nargs="+", required=True)
     c.add_argument("--errors", action="store_true", help="list every misread crop (label, read)")
     a = ap.parse_args()
-    {"train": train, "export": export, "check": check}[a.cmd](a)
+    {"train": train, "export": export, "average": average, "check": check}[a.cmd](a)
 
 
 if __name__ == "__main__":

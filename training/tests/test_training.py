@@ -14,7 +14,7 @@ from candor_train import detector as D
 from candor_train import real_crops
 from candor_train import recognizer as R
 from candor_train import synth
-from candor_train.common import fold_batchnorm, init_from_onnx, onnx_op_types, simplify_graph
+from candor_train.common import average_onnx, fold_batchnorm, init_from_onnx, onnx_op_types, simplify_graph
 
 ALLOWED_OPS = {"Conv", "Relu", "LeakyRelu", "Sigmoid", "MaxPool", "AveragePool", "Add", "Mul", "Concat",
                "Resize", "Reshape", "Transpose", "Flatten", "MatMul", "Gemm", "Softmax", "Constant"}
@@ -131,6 +131,30 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(got.shape, (1, 56 * 56 + 14 * 14, 5))
         with self.assertRaises(ValueError):
             D.set_size(450)  # not a multiple of the coarse head's stride
+
+    def test_average_of_exports_is_the_weighted_mean_of_their_weights(self):
+        import onnx
+        import onnxruntime as ort
+        from onnx import numpy_helper
+
+        torch.manual_seed(0)
+        shape, names = (2, 1, 32, 128), ("crops", "logits")
+        a, b = (self._export(R.Recognizer(), shape, names) for _ in range(2))
+        out = os.path.join(tempfile.mkdtemp(), "avg.onnx")
+        average_onnx([a, b], out, [0.25, 0.75])
+        weights = [{i.name: numpy_helper.to_array(i) for i in onnx.load(p).graph.initializer} for p in (a, b, out)]
+        convs = [k for k, v in weights[0].items() if v.dtype.kind == "f"]
+        self.assertTrue(any(not np.allclose(weights[0][k], weights[1][k]) for k in convs))  # the runs differ
+        for k in convs:
+            np.testing.assert_allclose(weights[2][k], 0.25 * weights[0][k] + 0.75 * weights[1][k], rtol=1e-5, atol=1e-6)
+        got = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(
+            ["logits"], {"crops": np.zeros((1, 1, 32, 128), np.float32)})[0]
+        self.assertEqual(got.shape, (1, 32, 37))
+        other = self._export(D.Detector(), (2, 3, 384, 384), ("images", "boxes"))
+        with self.assertRaisesRegex(ValueError, "another graph"):
+            average_onnx([a, other], out)
+        with self.assertRaisesRegex(ValueError, "summing to 1"):
+            average_onnx([a, b], out, [0.5, 0.6])
 
     def test_shipped_graph_loads_back_for_further_training(self):
         torch.manual_seed(0)
