@@ -1,12 +1,18 @@
-"""Generates a synthetic recogniser set: grey uint8 crops already in the engine's input layout.
+"""Generates a synthetic recogniser set: grey uint8 crops already in the engine's input layout,
+or (--crops-dir) the same crops as plain images in a folder `candor eval` reads, so the engine's
+own layout choice is measured too.
 
     python -m candor_train.gen_ocr --out work/ocr_train.npz --count 120000 --seed 1
+    python -m candor_train.gen_ocr --crops-dir work/synth_val_crops --count 2000 --seed 99
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
+
+import cv2
 
 import numpy as np
 
@@ -16,20 +22,25 @@ H, W = 32, 128
 
 
 def _chunk(args):
-    seed, n = args
+    seed, n, crops_dir, first = args
     rng = np.random.default_rng(seed)
     xs = np.empty((n, H, W), np.uint8)
     labels = []
     for i in range(n):
         crop, text, two_row = synth.render_crop(rng)
-        xs[i] = np.clip(synth.recogniser_input(crop, H, W, two_row), 0, 255).astype(np.uint8)
+        if crops_dir:
+            cv2.imwrite(os.path.join(crops_dir, f"{first + i:06d}.png"), crop[..., ::-1])
+        else:
+            xs[i] = np.clip(synth.recogniser_input(crop, H, W, two_row), 0, 255).astype(np.uint8)
         labels.append(text)
     return xs, labels
 
 
-def generate(count: int, seed: int, workers: int):
+def generate(count: int, seed: int, workers: int, crops_dir: str | None = None):
+    """The same seed renders the same crops whether they are laid out or written as images."""
     chunk = 500
-    jobs = [(seed * 1_000_003 + i, min(chunk, count - i * chunk)) for i in range((count + chunk - 1) // chunk)]
+    jobs = [(seed * 1_000_003 + i, min(chunk, count - i * chunk), crops_dir, i * chunk)
+            for i in range((count + chunk - 1) // chunk)]
     with mp.Pool(workers) as pool:
         parts = pool.map(_chunk, jobs)
     xs = np.concatenate([p[0] for p in parts])
@@ -39,12 +50,22 @@ def generate(count: int, seed: int, workers: int):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
+    out = ap.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", help=".npz of crops in the engine's input layout, for training")
+    out.add_argument("--crops-dir", help="folder of crop images and labels.csv, for candor eval")
     ap.add_argument("--count", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    xs, labels = generate(a.count, a.seed, a.workers)
+    if a.crops_dir:
+        os.makedirs(a.crops_dir, exist_ok=True)
+    xs, labels = generate(a.count, a.seed, a.workers, a.crops_dir)
+    if a.crops_dir:
+        with open(os.path.join(a.crops_dir, "labels.csv"), "w") as f:
+            f.write("file,plate,region\n")
+            f.writelines(f"{i:06d}.png,{t},\n" for i, t in enumerate(labels))
+        print(f"wrote {len(labels)} crop images to {a.crops_dir}")
+        return
     np.savez_compressed(a.out, x=xs, y=np.array(labels))
     print(f"wrote {len(labels)} crops to {a.out}")
 

@@ -55,6 +55,21 @@ class SynthTest(unittest.TestCase):
         self.assertGreater(word.width, synth._text_image("AIB", font, 96, (0, 0, 0)).width)
 
 
+class GenOcrTest(unittest.TestCase):
+    def test_crop_images_are_the_same_plates_as_the_training_layout(self):
+        from candor_train import gen_ocr
+
+        xs, labels = gen_ocr.generate(3, seed=5, workers=1)
+        folder = tempfile.mkdtemp()
+        _, image_labels = gen_ocr.generate(3, seed=5, workers=1, crops_dir=folder)
+        self.assertEqual(labels, image_labels)
+        for i, text in enumerate(labels):
+            crop = cv2.imread(os.path.join(folder, f"{i:06d}.png"))[..., ::-1]
+            grey = np.clip(synth.recogniser_input(crop, gen_ocr.H, gen_ocr.W, False), 0, 255).astype(np.uint8)
+            two_row = np.clip(synth.recogniser_input(crop, gen_ocr.H, gen_ocr.W, True), 0, 255).astype(np.uint8)
+            self.assertTrue(np.array_equal(grey, xs[i]) or np.array_equal(two_row, xs[i]), text)
+
+
 class DetectorDecodeTest(unittest.TestCase):
     def test_in_graph_decode_matches_formula(self):
         m = D.Detector().eval()
