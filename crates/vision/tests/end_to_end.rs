@@ -1,5 +1,5 @@
-//! End to end: a plate rendered into a street-like scene is found at the right place and
-//! its text read back by the shipped models.
+//! End to end with the shipped models: a plate rendered into a street-like scene is found
+//! at the right place and its text read back, and a drawn two-row crop is read as two rows.
 
 use std::path::{Path, PathBuf};
 
