@@ -206,7 +206,7 @@ class TrainingRunTest(unittest.TestCase):
     def test_recogniser_run_trains_then_resumes_with_its_optimiser(self):
         from candor_train import gen_ocr
 
-        x, y = gen_ocr._chunk((3, 24))
+        x, y = gen_ocr.generate(24, seed=3, workers=1)
         with tempfile.TemporaryDirectory() as tmp:
             data = os.path.join(tmp, "d.npz")
             np.savez_compressed(data, x=x, y=np.array(y))
