@@ -25,15 +25,16 @@ def _chunk(args):
     seed, n, crops_dir, first = args
     rng = np.random.default_rng(seed)
     xs = np.empty((n, H, W), np.uint8)
-    labels = []
+    labels, regions = [], []
     for i in range(n):
-        crop, text, two_row = synth.render_crop(rng)
+        crop, text, two_row, region = synth.render_crop(rng)
         if crops_dir:
             cv2.imwrite(os.path.join(crops_dir, f"{first + i:06d}.png"), crop[..., ::-1])
         else:
             xs[i] = np.clip(synth.recogniser_input(crop, H, W, two_row), 0, 255).astype(np.uint8)
         labels.append(text)
-    return xs, labels
+        regions.append(region)
+    return xs, labels, regions
 
 
 def generate(count: int, seed: int, workers: int, crops_dir: str | None = None):
@@ -45,7 +46,8 @@ def generate(count: int, seed: int, workers: int, crops_dir: str | None = None):
         parts = pool.map(_chunk, jobs)
     xs = np.concatenate([p[0] for p in parts])
     labels = [t for p in parts for t in p[1]]
-    return xs, labels
+    regions = [r for p in parts for r in p[2]]
+    return xs, labels, regions
 
 
 def main():
@@ -59,14 +61,15 @@ def main():
     a = ap.parse_args()
     if a.crops_dir:
         os.makedirs(a.crops_dir, exist_ok=True)
-    xs, labels = generate(a.count, a.seed, a.workers, a.crops_dir)
+    xs, labels, regions = generate(a.count, a.seed, a.workers, a.crops_dir)
     if a.crops_dir:
         with open(os.path.join(a.crops_dir, "labels.csv"), "w") as f:
             f.write("file,plate,region\n")
-            f.writelines(f"{i:06d}.png,{t},\n" for i, t in enumerate(labels))
+            f.writelines(f"{i:06d}.png,{t},{r}\n" for i, (t, r) in enumerate(zip(labels, regions)))
         print(f"wrote {len(labels)} crop images to {a.crops_dir}")
         return
-    np.savez_compressed(a.out, x=xs, y=np.array(labels))
+    # the region of each plate lets `recognizer check` score every region on its own
+    np.savez_compressed(a.out, x=xs, y=np.array(labels), region=np.array(regions))
     print(f"wrote {len(labels)} crops to {a.out}")
 
 

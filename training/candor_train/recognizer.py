@@ -223,8 +223,13 @@ def check(a):
         pred = []
         for i in range(0, len(x), 256):
             pred += greedy_decode(sess.run(["logits"], {"crops": to_tensor(x[i:i + 256]).numpy()})[0])
-        acc = float(np.mean([p == t for p, t in zip(pred, y)]))
-        print(f"{a.onnx} on {path}: exact {acc:.4f} ({len(y)} crops)")
+        right = np.array([p == t for p, t in zip(pred, y)])
+        print(f"{a.onnx} on {path}: exact {right.mean():.4f} ({len(y)} crops)")
+        regions = np.load(path).get("region")
+        if regions is not None:  # synthetic sets: each region on its own (eu-de, eu-fr, ... as eu)
+            groups = np.array([str(r).split("-")[0] for r in regions])
+            for g in sorted(set(groups)):
+                print(f"  {g}: exact {right[groups == g].mean():.4f} ({int((groups == g).sum())} crops)")
         if a.errors:
             for i, (p, t) in enumerate(zip(pred, y)):
                 if p != t:

@@ -709,8 +709,9 @@ def degrade_flat(plate: FlatPlate, rng) -> np.ndarray:
     return img
 
 
-def render_crop(rng, region: str | None = None) -> tuple[np.ndarray, str, bool]:
-    """One recogniser training crop: RGB uint8 array, label text, two-row flag."""
+def render_crop(rng, region: str | None = None) -> tuple[np.ndarray, str, bool, str]:
+    """One recogniser training crop: RGB uint8 array, label text, two-row flag, region
+    (`us`, `br` or `eu-XX`)."""
     plate = render_flat(rng, region)
     img = degrade_flat(plate, rng)
     crop = perspective_crop(img, rng)
@@ -718,7 +719,7 @@ def render_crop(rng, region: str | None = None) -> tuple[np.ndarray, str, bool]:
         s = 80 / crop.shape[0]
         crop = cv2.resize(crop, (max(8, int(crop.shape[1] * s)), 80), interpolation=cv2.INTER_AREA)
     crop = photometric(crop, rng)
-    return crop, plate.text, plate.two_row
+    return crop, plate.text, plate.two_row, plate.region
 
 
 # ---------------------------------------------------------------- recogniser input

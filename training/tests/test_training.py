@@ -59,10 +59,12 @@ class GenOcrTest(unittest.TestCase):
     def test_crop_images_are_the_same_plates_as_the_training_layout(self):
         from candor_train import gen_ocr
 
-        xs, labels = gen_ocr.generate(3, seed=5, workers=1)
+        xs, labels, regions = gen_ocr.generate(3, seed=5, workers=1)
         folder = tempfile.mkdtemp()
-        _, image_labels = gen_ocr.generate(3, seed=5, workers=1, crops_dir=folder)
+        _, image_labels, image_regions = gen_ocr.generate(3, seed=5, workers=1, crops_dir=folder)
         self.assertEqual(labels, image_labels)
+        self.assertEqual(regions, image_regions)
+        self.assertTrue(all(r in ("us", "br") or r.startswith("eu-") for r in regions), regions)
         for i, text in enumerate(labels):
             crop = cv2.imread(os.path.join(folder, f"{i:06d}.png"))[..., ::-1]
             grey = np.clip(synth.recogniser_input(crop, gen_ocr.H, gen_ocr.W, False), 0, 255).astype(np.uint8)
@@ -206,7 +208,7 @@ class TrainingRunTest(unittest.TestCase):
     def test_recogniser_run_trains_then_resumes_with_its_optimiser(self):
         from candor_train import gen_ocr
 
-        x, y = gen_ocr.generate(24, seed=3, workers=1)
+        x, y, _ = gen_ocr.generate(24, seed=3, workers=1)
         with tempfile.TemporaryDirectory() as tmp:
             data = os.path.join(tmp, "d.npz")
             np.savez_compressed(data, x=x, y=np.array(y))
