@@ -24,7 +24,8 @@ H, W = 32, 128
 def _chunk(args):
     seed, n, crops_dir, first = args
     rng = np.random.default_rng(seed)
-    xs = np.empty((n, H, W), np.uint8)
+    # a crops folder gets the images themselves, so no laid-out array is kept
+    xs = np.empty((0 if crops_dir else n, H, W), np.uint8)
     labels, regions = [], []
     for i in range(n):
         crop, text, two_row, region = synth.render_crop(rng)

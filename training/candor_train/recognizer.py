@@ -219,13 +219,14 @@ def check(a):
 
     sess = session(a.onnx)
     for path in a.data:
-        x, y = load_sets([path])
+        d = np.load(path)
+        x, y = d["x"], [str(t) for t in d["y"]]
         pred = []
         for i in range(0, len(x), 256):
             pred += greedy_decode(sess.run(["logits"], {"crops": to_tensor(x[i:i + 256]).numpy()})[0])
         right = np.array([p == t for p, t in zip(pred, y)])
         print(f"{a.onnx} on {path}: exact {right.mean():.4f} ({len(y)} crops)")
-        regions = np.load(path).get("region")
+        regions = d.get("region")
         if regions is not None:  # synthetic sets: each region on its own (eu-de, eu-fr, ... as eu)
             groups = np.array([str(r).split("-")[0] for r in regions])
             for g in sorted(set(groups)):

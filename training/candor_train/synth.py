@@ -48,6 +48,13 @@ FONT_FILES = {
         "/usr/share/fonts/truetype/roboto/unhinted/RobotoCondensed-Bold.ttf",
         "/usr/share/fonts/truetype/roboto/unhinted/RobotoCondensed-Medium.ttf",
     ],
+    # Clones of the US highway sign alphabets (FHWA Series B, C, D), which many states' serials
+    # follow more closely than any font above.
+    "fonts-roadgeek": [
+        "/usr/share/fonts/truetype/roadgeek/RG2014B.ttf",
+        "/usr/share/fonts/truetype/roadgeek/RG2014C.ttf",
+        "/usr/share/fonts/truetype/roadgeek/RG2014D.ttf",
+    ],
     "fonts-dejavu-core": [
         "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
         "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
@@ -55,8 +62,9 @@ FONT_FILES = {
         "/usr/share/fonts/truetype/dejavu/DejaVuSerifCondensed-Bold.ttf",
     ],
 }
-# Stroke width (at the 96 px render size) that turns a monoline font into plate-weight strokes.
-FONT_STROKE = dict(zip(FONT_FILES["fonts-routed-gothic"], (2, 3)))
+# Stroke width (at the 96 px render size) that turns a monoline or sign-weight font into
+# plate-weight strokes.
+FONT_STROKE = dict(zip(FONT_FILES["fonts-routed-gothic"] + FONT_FILES["fonts-roadgeek"], (2, 3, 2, 2, 1)))
 
 # Fonts for small distractor text (state names, slogans, dealer frames).
 DECOR_FONT_FILES = [
