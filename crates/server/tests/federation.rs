@@ -935,7 +935,8 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
     let b = Node::start_postgres("Southville SO").await;
     let c = Node::start("Westburg PD").await;
     let mut t = terms(&[], true);
-    t["sharing"]["hot_lists"] = json!(["stolen"]);
+    // "amber" is named but A holds no such list (yet).
+    t["sharing"]["hot_lists"] = json!(["stolen", "amber"]);
     let ab = agree(&a, &b, t).await;
     a.server
         .hot_list("stolen", "V", "plate,reason\nHOT111,stolen sedan\n")
@@ -1039,6 +1040,24 @@ async fn named_hot_lists_are_pulled_only_under_an_agreement_in_force_that_names_
             .iter()
             .any(|r| r.entry.details["denial"] == "hot_list_not_shared"),
         "{refusals:?}"
+    );
+    // Named but not held: a clear 404, audited like every other answer to a pull.
+    let (s, out) = signed(&b, &a, &ab, HOTLISTS_PATH, &pull(&b, "amber")).await;
+    assert_eq!((s, code(&out)), (404, "not_found"), "{out}");
+    let unheld: Vec<_> = a
+        .audit("federation.hotlist.incoming")
+        .await
+        .into_iter()
+        .filter(|r| r.entry.details["list"] == "amber")
+        .collect();
+    assert_eq!(unheld.len(), 1, "{unheld:?}");
+    assert_eq!(unheld[0].entry.outcome, candor_audit::Outcome::Failure);
+    assert!(
+        unheld[0].entry.details["reason"]
+            .as_str()
+            .unwrap()
+            .contains("holds no list of that name"),
+        "{unheld:?}"
     );
     // Asked on behalf of a third agency: onward sharing, refused.
     let mut relayed = pull(&b, "stolen");

@@ -321,11 +321,25 @@ fn fits_one_pull(list: &str, stored_entries: usize) -> Result<(), ApiError> {
     if stored_entries <= MAX_SHARED_ENTRIES {
         return Ok(());
     }
+    let limit = grouped(MAX_SHARED_ENTRIES);
     Err(ApiError::payload_too_large(format!(
-        "hot list {list:?} holds more than {MAX_SHARED_ENTRIES} entries, more than one pull \
-         carries, so none were sent; its holder can split it into named lists of at most \
-         {MAX_SHARED_ENTRIES} entries and name each in the agreement"
+        "hot list {list:?} holds more than {limit} entries, more than one pull carries, so \
+         none were sent; its holder can split it into named lists of at most {limit} entries \
+         and name each in the agreement"
     )))
+}
+
+/// `200000` as `200,000`: people read limits in messages, not code.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 async fn audit_partner(
@@ -675,7 +689,8 @@ pub async fn partner_hot_list(
     let pull: HotListPull = parse_json(&v.body)?;
     let details = json!({"agreement_id": v.record.id, "partner": v.partner_agency(),
         "partner_user": pull.user, "list": pull.name});
-    // refusals by the agreement or by size, and the list itself, are audited before they leave
+    // refusals by the agreement, by size or for a list not held, and the list itself, are
+    // audited before they leave
     let audit = async |outcome, details| {
         audit_partner(
             &state,
@@ -708,11 +723,15 @@ pub async fn partner_hot_list(
         .hot_list_by_name(&pull.name, MAX_SHARED_ENTRIES as i64 + 1)
         .await?
     else {
-        return Err(ApiError::not_found(format!(
+        let missing = ApiError::not_found(format!(
             "hot list {:?} is named in the agreement but {} holds no list of that name now",
             pull.name,
             v.our_agency()
-        )));
+        ));
+        let mut details = details;
+        details["reason"] = json!(missing.message);
+        audit(candor_audit::Outcome::Failure, details).await?;
+        return Err(missing);
     };
     if let Err(refusal) = fits_one_pull(&list.name, entries.len()) {
         let mut details = details;
@@ -758,9 +777,18 @@ mod tests {
         assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
         let message = &refused.message;
         assert!(
-            message.contains("\"stolen\" holds more than 200000 entries"),
+            message.contains("\"stolen\" holds more than 200,000 entries"),
             "{message}"
         );
         assert!(message.contains("split it"), "{message}");
+    }
+
+    #[test]
+    fn limits_are_grouped_by_thousands() {
+        assert_eq!(grouped(7), "7");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(200_000), "200,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
     }
 }
