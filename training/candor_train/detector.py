@@ -456,6 +456,7 @@ def torch_runner(model):
 
 
 def train(a):
+    synth.require_fonts("detector train")  # composites paste rendered plates
     set_size(a.size)
     torch.set_num_threads(a.threads)
     seed_everything(a.seed)

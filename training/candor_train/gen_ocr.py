@@ -60,6 +60,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
+    synth.require_fonts("gen_ocr")
     if a.crops_dir:
         os.makedirs(a.crops_dir, exist_ok=True)
     xs, labels, regions = generate(a.count, a.seed, a.workers, a.crops_dir)

@@ -116,19 +116,43 @@ BR_CITIES = [
 OFL_PACKAGES = ("fonts-opendin", "fonts-bebas-neue", "fonts-routed-gothic")
 
 
+def _ofl_only() -> bool:
+    return os.environ.get("CANDOR_FONTS") == "ofl"
+
+
+def _packages() -> tuple[str, ...]:
+    return OFL_PACKAGES if _ofl_only() else tuple(FONT_FILES)
+
+
 def all_fonts() -> list[str]:
-    packages = OFL_PACKAGES if os.environ.get("CANDOR_FONTS") == "ofl" else tuple(FONT_FILES)
-    fonts = [f for p in packages for f in FONT_FILES[p] if os.path.exists(f)]
+    fonts = [f for p in _packages() for f in FONT_FILES[p] if os.path.exists(f)]
     if not fonts:
         raise FileNotFoundError("no plate fonts found: apt-get install " + " ".join(FONT_FILES))
     return fonts
 
 
 def missing_fonts() -> list[str]:
-    """Font files the renderer would use but cannot find; it skips them silently, so a data
-    set meant to match a documented run should be made only when this is empty."""
-    paths = [f for files in FONT_FILES.values() for f in files] + DECOR_FONT_FILES
+    """Font files the renderer would use (under the CANDOR_FONTS in force) but cannot find.
+    It skips them, and the same seed then renders other plates than a documented run's, so
+    the tools that render refuse to run while this is not empty (`require_fonts`)."""
+    paths = [f for p in _packages() for f in FONT_FILES[p]]
+    if not _ofl_only():  # in OFL mode the distractor text uses the plate fonts
+        paths += DECOR_FONT_FILES
     return sorted({f for f in paths if not os.path.exists(f)})
+
+
+def require_fonts(tool: str) -> None:
+    """Stops `tool` before it renders anything while a font is missing, naming each file and
+    the Debian package to install (distractor fonts share the plate fonts' folders)."""
+    missing = missing_fonts()
+    if not missing:
+        return
+    owner = {f: p for p, files in FONT_FILES.items() for f in files}
+    by_dir = {os.path.dirname(f): p for f, p in owner.items()}
+    packages = sorted({owner.get(f) or by_dir.get(os.path.dirname(f), "?") for f in missing})
+    raise SystemExit(
+        f"{tool}: missing fonts: {' '.join(missing)}; install them with apt-get install "
+        f"{' '.join(packages)} (or set CANDOR_FONTS=ofl to render with the OFL fonts only)")
 
 
 _FONT_CACHE: dict[tuple[str, int], ImageFont.FreeTypeFont] = {}

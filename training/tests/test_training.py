@@ -72,6 +72,22 @@ class GenOcrTest(unittest.TestCase):
             self.assertTrue(np.array_equal(grey, xs[i]) or np.array_equal(two_row, xs[i]), text)
 
 
+    def test_refuses_to_render_when_a_font_is_missing(self):
+        from unittest import mock
+
+        from candor_train import gen_ocr
+
+        fonts = dict(synth.FONT_FILES, **{"fonts-gone": ["/nonexistent/Gone.ttf"]})
+        argv = ["gen_ocr", "--out", os.path.join(tempfile.mkdtemp(), "x.npz"), "--count", "1"]
+        with mock.patch.object(synth, "FONT_FILES", fonts), mock.patch("sys.argv", argv):
+            with self.assertRaises(SystemExit) as refused:
+                gen_ocr.main()
+        self.assertIn("/nonexistent/Gone.ttf", str(refused.exception))
+        self.assertIn("apt-get install fonts-gone", str(refused.exception))
+        self.assertFalse(os.path.exists(argv[2]))
+        self.assertEqual(synth.missing_fonts(), [])
+
+
 class DetectorDecodeTest(unittest.TestCase):
     def test_in_graph_decode_matches_formula(self):
         m = D.Detector().eval()
