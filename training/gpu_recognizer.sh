@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # One recogniser run on a machine with a CUDA GPU and many cores: renders a fresh synthetic
 # set with every core, packs the real crops, continues an exported recogniser on the GPU for a
 # time budget, then exports the best checkpoint and checks it on the synthetic crops and the
@@ -11,7 +11,7 @@
 # DEVICE (cuda; cpu to try the script without a GPU), CANDOR_DATA (the data folder),
 # PYTHON (python3).
 # What it writes lands in OUT_DIR: the export, its figures and the starting file's, the log.
-set -eu
+set -euo pipefail  # a failed step stops the run even when piped through tee
 [ -f "${1:-}" ] && [ -n "${2:-}" ] || { echo "usage: $0 INIT_ONNX OUT_DIR [MINUTES] [SEED]" >&2; exit 2; }
 init=$(realpath "$1")
 out=$(mkdir -p "$2" && realpath "$2")
