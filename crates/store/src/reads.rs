@@ -217,6 +217,31 @@ fn prepare_batch(
     })
 }
 
+/// Columns a new `reads` row is written with, in the order [`bind_read`] binds them.
+const INSERT_COLUMNS: &str = "camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
+     plate_index, plate_filter, confidence, is_hit, image_id, sealed";
+const INSERT_COLUMN_COUNT: usize = 12;
+
+/// Binds one read's values for [`INSERT_COLUMNS`].
+fn bind_read<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    b: &PreparedBatch,
+    p: &PreparedRead,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(&b.camera_id)
+        .bind(&b.batch_id)
+        .bind(p.captured_at)
+        .bind(b.received_at)
+        .bind(p.expires_at)
+        .bind(p.window)
+        .bind(&p.plate_index)
+        .bind(p.plate_filter)
+        .bind(p.confidence)
+        .bind(i64::from(!p.hits.is_empty()))
+        .bind(p.image_id)
+        .bind(&p.sealed)
+}
+
 /// Writes `batches` in the caller's transaction and counts them in the usage tallies; returns
 /// each batch's outcome, in order. A batch whose idempotency key is already stored fails
 /// the whole call with a unique violation.
@@ -264,29 +289,20 @@ async fn write_batches(
         .filter(|(_, p)| p.hits.is_empty())
         .collect();
     for chunk in plain.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::from(
-            "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
-             plate_index, plate_filter, confidence, is_hit, image_id, sealed) VALUES ",
+        let sql = format!(
+            "INSERT INTO reads ({INSERT_COLUMNS}) VALUES {}",
+            crate::values_rows(backend, chunk.len(), INSERT_COLUMN_COUNT)
         );
-        sql.push_str(&crate::values_rows(backend, chunk.len(), 12));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (b, p) in chunk {
-            q = q
-                .bind(&b.camera_id)
-                .bind(&b.batch_id)
-                .bind(p.captured_at)
-                .bind(b.received_at)
-                .bind(p.expires_at)
-                .bind(p.window)
-                .bind(&p.plate_index)
-                .bind(p.plate_filter)
-                .bind(p.confidence)
-                .bind(0i64)
-                .bind(p.image_id)
-                .bind(&p.sealed);
+            q = bind_read(q, b, p);
         }
         q.execute(&mut **tx).await?;
     }
+    let insert_one_read = format!(
+        "INSERT INTO reads ({INSERT_COLUMNS}) VALUES {} RETURNING id",
+        crate::values_rows(backend, 1, INSERT_COLUMN_COUNT)
+    );
 
     // Reads with hits: one at a time, to learn their ids for the hits.
     for b in batches {
@@ -297,23 +313,11 @@ async fn write_batches(
             .enumerate()
             .filter(|(_, p)| !p.hits.is_empty())
         {
-            let row = sqlx::query(
-                "INSERT INTO reads (camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
-                 plate_index, plate_filter, confidence, is_hit, image_id, sealed) \
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id",
+            let row = bind_read(
+                sqlx::query(sqlx::AssertSqlSafe(insert_one_read.as_str())),
+                b,
+                p,
             )
-            .bind(&b.camera_id)
-            .bind(&b.batch_id)
-            .bind(p.captured_at)
-            .bind(b.received_at)
-            .bind(p.expires_at)
-            .bind(p.window)
-            .bind(&p.plate_index)
-            .bind(p.plate_filter)
-            .bind(p.confidence)
-            .bind(1i64)
-            .bind(p.image_id)
-            .bind(&p.sealed)
             .fetch_one(&mut **tx)
             .await?;
             let read_id: i64 = row.try_get(0)?;
