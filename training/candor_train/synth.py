@@ -64,7 +64,10 @@ FONT_FILES = {
 }
 # Stroke width (at the 96 px render size) that turns a monoline or sign-weight font into
 # plate-weight strokes.
-FONT_STROKE = dict(zip(FONT_FILES["fonts-routed-gothic"] + FONT_FILES["fonts-roadgeek"], (2, 3, 2, 2, 1)))
+FONT_STROKE = {
+    **dict(zip(FONT_FILES["fonts-routed-gothic"], (2, 3))),
+    **dict(zip(FONT_FILES["fonts-roadgeek"], (2, 2, 1))),  # Series B, C, D
+}
 
 # Fonts for small distractor text (state names, slogans, dealer frames).
 DECOR_FONT_FILES = [

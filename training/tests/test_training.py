@@ -71,7 +71,6 @@ class GenOcrTest(unittest.TestCase):
             two_row = np.clip(synth.recogniser_input(crop, gen_ocr.H, gen_ocr.W, True), 0, 255).astype(np.uint8)
             self.assertTrue(np.array_equal(grey, xs[i]) or np.array_equal(two_row, xs[i]), text)
 
-
     def test_refuses_to_render_when_a_font_is_missing(self):
         from unittest import mock
 
