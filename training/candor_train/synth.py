@@ -648,9 +648,15 @@ def scene_background(rng, h, w) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+# Share of crops framed at or just inside the plate's edge, as user-supplied crops often are;
+# the rest get 0-12 % of scene around the plate, as a detector box does.
+TIGHT_SHARE = 0.35
+TIGHT_MARGIN_X, TIGHT_MARGIN_Y = (-0.03, 0.02), (-0.05, 0.02)
+
+
 def perspective_crop(img: np.ndarray, rng, out_margin=(0.0, 0.12)) -> np.ndarray:
     """Warps the flat plate with a random perspective onto a scene and crops around it the way a
-    detector box would (loose or tight, slightly off-centre)."""
+    detector box or a user's tight cut would (loose or tight, slightly off-centre)."""
     h, w = img.shape[:2]
     pad = int(max(h, w) * 0.35)
     H2, W2 = h + 2 * pad, w + 2 * pad
@@ -676,8 +682,9 @@ def perspective_crop(img: np.ndarray, rng, out_margin=(0.0, 0.12)) -> np.ndarray
     x0, y0 = dst.min(0)
     x1, y1 = dst.max(0)
     bw, bh = x1 - x0, y1 - y0
-    mx = rng.uniform(*out_margin, size=2) * bw
-    my = rng.uniform(*out_margin, size=2) * bh
+    tight = rng.random() < TIGHT_SHARE
+    mx = rng.uniform(*(TIGHT_MARGIN_X if tight else out_margin), size=2) * bw
+    my = rng.uniform(*(TIGHT_MARGIN_Y if tight else out_margin), size=2) * bh
     # slight shift as detectors do
     sx, sy = rng.normal(0, 0.02) * bw, rng.normal(0, 0.04) * bh
     cx0 = int(np.clip(x0 - mx[0] + sx, 0, W2 - 2))
