@@ -83,7 +83,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 Ok((score, ms)) => tally.add(score, *ms),
                 Err(e) => {
                     eprintln!("{}: {e}", sample.image.display());
-                    tally.add_failure();
+                    tally.add_failure(&sample.truth);
                 }
             }
         }
@@ -151,7 +151,7 @@ fn print_table(results: &[DatasetResult]) {
     }
     if let Some(r) = results.first() {
         println!(
-            "top-N = top-{}; times are per image on one worker thread, decoding excluded",
+            "top-N = top-{}; a failed image counts as read with nothing found; times are per image on one worker thread, decoding excluded",
             r.top_n
         );
     }

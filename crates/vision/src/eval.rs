@@ -369,6 +369,20 @@ pub struct Tally {
 impl Tally {
     pub fn add(&mut self, score: &SampleScore, elapsed_ms: f64) {
         self.images += 1;
+        self.add_score(score);
+        self.times_ms.push(elapsed_ms);
+    }
+
+    /// An image the engine could not read (unreadable file, crop too small) counts as
+    /// read with nothing found: its plates stay in every denominator, so a refusal cannot
+    /// raise the accuracy or recall figures.
+    pub fn add_failure(&mut self, truth: &Truth) {
+        self.images += 1;
+        self.failed += 1;
+        self.add_score(&score_sample(truth, &[], &[]));
+    }
+
+    fn add_score(&mut self, score: &SampleScore) {
         let t = &mut self.score;
         t.texts += score.texts;
         t.top1 += score.top1;
@@ -378,12 +392,6 @@ impl Tally {
         t.true_positives += score.true_positives;
         t.false_positives += score.false_positives;
         t.false_negatives += score.false_negatives;
-        self.times_ms.push(elapsed_ms);
-    }
-
-    pub fn add_failure(&mut self) {
-        self.images += 1;
-        self.failed += 1;
     }
 
     pub fn summary(&self, has_boxes: bool) -> Summary {
@@ -564,13 +572,40 @@ mod tests {
                 ms,
             );
         }
-        t.add_failure();
+        // a crop the engine refused is a miss, not left out
+        t.add_failure(&Truth::Crop {
+            plate: "ABC12".into(),
+        });
         let s = t.summary(false);
-        assert_eq!((s.images, s.failed), (5, 1));
-        assert_eq!(s.top1_accuracy, Some(1.0));
-        assert_eq!(s.char_error_rate, Some(0.2));
+        assert_eq!((s.images, s.failed, s.plates_with_text), (5, 1, 5));
+        assert_eq!(s.top1_accuracy, Some(0.8));
+        assert_eq!(s.char_error_rate, Some(9.0 / 25.0));
         assert_eq!(s.detection_recall, None);
         assert_eq!((s.median_ms, s.p90_ms), (Some(20.0), Some(40.0)));
+    }
+
+    #[test]
+    fn a_scene_that_failed_counts_its_plates_as_missed() {
+        let mut t = Tally::default();
+        let plate = |text: Option<&str>| LabelledPlate {
+            bbox: BoxF::new(0.1, 0.1, 0.3, 0.2),
+            text: text.map(String::from),
+        };
+        t.add(
+            &SampleScore {
+                true_positives: 1,
+                ..Default::default()
+            },
+            5.0,
+        );
+        t.add_failure(&Truth::Scene {
+            plates: vec![plate(Some("ABC123")), plate(None)],
+            normalised: true,
+        });
+        let s = t.summary(true);
+        assert_eq!(s.detection_recall, Some(1.0 / 3.0));
+        assert_eq!(s.detection_precision, Some(1.0));
+        assert_eq!((s.plates_with_text, s.top1_accuracy), (1, Some(0.0)));
     }
 
     #[test]
