@@ -54,6 +54,21 @@ class SynthTest(unittest.TestCase):
         word = synth._text_image("AIB", font, 96, (0, 0, 0), serif_i=True)
         self.assertGreater(word.width, synth._text_image("AIB", font, 96, (0, 0, 0)).width)
 
+    def test_tight_framing_cuts_at_or_inside_the_plate(self):
+        plate = np.full((100, 300, 3), 200, np.uint8)
+        widths = {}
+        for share in (0.0, 1.0):
+            synth.TIGHT_SHARE, saved = share, synth.TIGHT_SHARE
+            try:  # the same seeds give the same warp, so only the framing differs
+                widths[share] = [synth.perspective_crop(plate, np.random.default_rng(s)).shape[1]
+                                 for s in range(30)]
+            finally:
+                synth.TIGHT_SHARE = saved
+        for loose, tight in zip(widths[0.0], widths[1.0]):
+            # a loose margin is never negative; a tight one at most 2 % a side
+            self.assertLessEqual(tight, loose * (1 + 2 * synth.TIGHT_MARGIN_X[1]) + 2)
+        self.assertLess(np.mean(widths[1.0]), 0.95 * np.mean(widths[0.0]))
+
 
 class GenOcrTest(unittest.TestCase):
     def test_crop_images_are_the_same_plates_as_the_training_layout(self):
@@ -288,6 +303,15 @@ class RealCropsTest(unittest.TestCase):
             packed = np.load(out)
             self.assertEqual(list(packed["y"]), ["ABC123", "ABC123"])
             self.assertEqual(packed["x"].shape, (2, real_crops.H, real_crops.W))
+
+    def test_crop_margins_frame_outside_on_or_inside_the_box(self):
+        img = np.zeros((100, 200, 3), np.uint8)
+        box = (50.0, 20.0, 150.0, 60.0)  # 100 x 40
+        self.assertEqual(real_crops._crop(img, box, (0, 0), (0, 0)).shape[:2], (40, 100))
+        self.assertEqual(real_crops._crop(img, box, (0.1, 0.1), (0.25, 0.25)).shape[:2], (60, 120))
+        self.assertEqual(real_crops._crop(img, box, (-0.1, -0.1), (-0.25, -0.25)).shape[:2], (20, 80))
+        # a margin past the image's edge stops at the edge
+        self.assertEqual(real_crops._crop(img, box, (1.0, 1.0), (1.0, 1.0)).shape[:2], (100, 200))
 
     def test_committed_label_files_are_keyed_like_the_hand_file(self):
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
