@@ -218,9 +218,29 @@ fn prepare_batch(
 }
 
 /// Columns a new `reads` row is written with, in the order [`bind_read`] binds them.
-const INSERT_COLUMNS: &str = "camera_id, batch_id, captured_at, received_at, expires_at, key_window, \
-     plate_index, plate_filter, confidence, is_hit, image_id, sealed";
-const INSERT_COLUMN_COUNT: usize = 12;
+const INSERT_COLUMNS: [&str; 12] = [
+    "camera_id",
+    "batch_id",
+    "captured_at",
+    "received_at",
+    "expires_at",
+    "key_window",
+    "plate_index",
+    "plate_filter",
+    "confidence",
+    "is_hit",
+    "image_id",
+    "sealed",
+];
+
+/// `INSERT INTO reads (…) VALUES` with placeholders for `rows` rows.
+fn insert_reads_sql(backend: crate::Backend, rows: usize) -> String {
+    format!(
+        "INSERT INTO reads ({}) VALUES {}",
+        INSERT_COLUMNS.join(", "),
+        crate::values_rows(backend, rows, INSERT_COLUMNS.len())
+    )
+}
 
 /// Binds one read's values for [`INSERT_COLUMNS`].
 fn bind_read<'q>(
@@ -289,20 +309,13 @@ async fn write_batches(
         .filter(|(_, p)| p.hits.is_empty())
         .collect();
     for chunk in plain.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO reads ({INSERT_COLUMNS}) VALUES {}",
-            crate::values_rows(backend, chunk.len(), INSERT_COLUMN_COUNT)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_reads_sql(backend, chunk.len())));
         for (b, p) in chunk {
             q = bind_read(q, b, p);
         }
         q.execute(&mut **tx).await?;
     }
-    let insert_one_read = format!(
-        "INSERT INTO reads ({INSERT_COLUMNS}) VALUES {} RETURNING id",
-        crate::values_rows(backend, 1, INSERT_COLUMN_COUNT)
-    );
+    let insert_one_read = insert_reads_sql(backend, 1) + " RETURNING id";
 
     // Reads with hits: one at a time, to learn their ids for the hits.
     for b in batches {
