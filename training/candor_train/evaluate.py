@@ -6,7 +6,9 @@ Recogniser: exact-plate accuracy on every ocr-eval set (evaluation only: measure
 trained, tuned or used to pick checkpoints). Crops narrower than two_row_aspect_below are also
 read as two-row (top half | bottom half) and the more confident reading is kept.
 Detector: recall and precision at IoU 0.5 on the test split of each detection set, at the
-manifest's score threshold and NMS IoU, letterboxed as the engine does.
+manifest's score threshold and NMS IoU, letterboxed as the engine does. This is the detector
+alone: the engine's confirm band (boxes below the threshold kept where plate text is read)
+needs the recogniser and the engine's ranking, so `candor eval` measures it.
 """
 
 from __future__ import annotations

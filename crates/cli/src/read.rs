@@ -120,6 +120,7 @@ struct JsonPlate<'a> {
     confidence: f32,
     #[serde(rename = "box")]
     bbox: JsonBox,
+    detection_score: f32,
     candidates: Vec<JsonCandidate<'a>>,
     region: Option<&'a str>,
 }
@@ -148,6 +149,7 @@ fn json_plate(read: &PlateRead) -> JsonPlate<'_> {
             w: read.bbox.w.round() as i64,
             h: read.bbox.h.round() as i64,
         },
+        detection_score: round3(read.detection_score),
         candidates: read
             .candidates
             .iter()

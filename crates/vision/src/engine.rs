@@ -211,20 +211,31 @@ impl Reader<'_> {
         Ok(self.recognize_with_detections(image)?.1)
     }
 
-    /// Like [`Reader::recognize`], also returning every box the detector kept, including
-    /// those whose text was then judged not to be a plate.
+    /// Like [`Reader::recognize`], also returning every box counted as a plate: each box
+    /// the detector is sure of (even when its text was then judged not to be a plate) and
+    /// each box in the manifest's confirm band in which a plate was read.
     pub fn recognize_with_detections(
         &self,
         image: &RgbImage,
     ) -> Result<(Vec<Detection>, Vec<PlateRead>)> {
         decode::check_dimensions(image.width(), image.height())?;
-        let detections = self.detect(image)?;
-        let mut reads = self.read_regions(image, &detections)?;
+        let candidates = self.detect(image)?;
+        let readings = self.read_boxes(image, &candidates, CROP_MARGIN, rank::Source::Detection)?;
+        let spec = &self.engine.manifest.detector;
+        let mut detections = Vec::new();
+        let mut reads = Vec::new();
+        for (det, read) in candidates.into_iter().zip(readings) {
+            if spec.is_plate(det.score, read.as_ref().map(|r| r.confidence)) {
+                detections.push(det);
+                reads.extend(read);
+            }
+        }
         reads.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
         Ok((detections, reads))
     }
 
-    /// Plate boxes in an image, best first.
+    /// Candidate plate boxes, best first: every box scoring at least the manifest's
+    /// confirm threshold (or its score threshold when it has no confirm band).
     pub fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>> {
         let spec = &self.engine.manifest.detector;
         let (canvas, letterbox) = detector_input(image, spec);
@@ -247,7 +258,7 @@ impl Reader<'_> {
             &letterbox,
             image.width(),
             image.height(),
-            spec.score_threshold,
+            spec.candidate_threshold(),
             spec.nms_iou,
         ))
     }
@@ -269,22 +280,19 @@ impl Reader<'_> {
         Ok(self
             .read_boxes(crop, &[whole], 0.0, rank::Source::Crop)?
             .into_iter()
-            .next())
+            .next()
+            .flatten())
     }
 
-    fn read_regions(&self, image: &RgbImage, detections: &[Detection]) -> Result<Vec<PlateRead>> {
-        self.read_boxes(image, detections, CROP_MARGIN, rank::Source::Detection)
-    }
-
-    /// Reads the text in each box (grown by `margin`); boxes whose text is not a plate
-    /// are left out (see [`rank::keeps`]).
+    /// Reads the text in each box (grown by `margin`), one result per box: `None` where
+    /// the text is not a plate (see [`rank::keeps`]).
     fn read_boxes(
         &self,
         image: &RgbImage,
         detections: &[Detection],
         margin: f32,
         source: rank::Source,
-    ) -> Result<Vec<PlateRead>> {
+    ) -> Result<Vec<Option<PlateRead>>> {
         if detections.is_empty() {
             return Ok(Vec::new());
         }
@@ -359,7 +367,7 @@ impl Reader<'_> {
         Ok(detections
             .iter()
             .zip(best)
-            .filter_map(|(det, reading)| {
+            .map(|(det, reading)| {
                 let (candidates, two_row) = reading?;
                 let top = &candidates[0];
                 if !rank::keeps(&top.plate, source) {

@@ -162,6 +162,8 @@ mod tests {
             output: "boxes".into(),
             score_threshold: 0.35,
             nms_iou: 0.45,
+            confirm_threshold: None,
+            confirm_confidence: None,
         }
     }
 
