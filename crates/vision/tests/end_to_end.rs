@@ -193,6 +193,54 @@ fn rendered_plate_is_found_and_read() {
     );
 }
 
+/// The shipped models under a manifest whose detector lines `edit` rewrites.
+fn engine_with_manifest(edit: impl Fn(&str) -> Option<String>) -> (tempfile::TempDir, Engine) {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["plate_detector.onnx", "plate_recognizer.onnx"] {
+        std::fs::copy(models.join(file), dir.path().join(file)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(models.join("manifest.toml")).unwrap();
+    let manifest: Vec<String> = manifest.lines().filter_map(&edit).collect();
+    std::fs::write(dir.path().join("manifest.toml"), manifest.join("\n")).unwrap();
+    let engine = Engine::load(dir.path()).unwrap();
+    (dir, engine)
+}
+
+#[test]
+fn a_box_below_the_sure_threshold_counts_only_through_its_text() {
+    let Some(engine) = engine() else { return };
+    let scene = scene();
+    let score = engine.recognize(&scene).unwrap()[0].detection_score;
+    assert!(
+        score < 1.0,
+        "the plate's box scores 1.0: no threshold lies above it"
+    );
+    // No box is sure at 1.0; the band (0.4 up, confidence 0.5) still finds the plate by its
+    // text, and counts it as a detection too.
+    let sure_only_at_one = |line: &str| match line.split_whitespace().next() {
+        Some("score_threshold") => Some("score_threshold = 1.0".to_string()),
+        Some("confirm_threshold") => Some("confirm_threshold = 0.4".to_string()),
+        Some("confirm_confidence") => Some("confirm_confidence = 0.5".to_string()),
+        _ => Some(line.to_string()),
+    };
+    let (_dir, banded) = engine_with_manifest(sure_only_at_one);
+    let (detections, reads) = banded.reader().recognize_with_detections(&scene).unwrap();
+    let read = reads
+        .iter()
+        .find(|r| r.bbox.iou(&PLATE) >= 0.5)
+        .expect("the band finds the plate by its text");
+    assert_eq!(read.plate, PLATE_TEXT);
+    assert!(detections.iter().any(|d| d.bbox == read.bbox));
+    // Without the band the same box is not a plate.
+    let (_dir, unbanded) = engine_with_manifest(|line| match line.split_whitespace().next() {
+        Some("confirm_threshold" | "confirm_confidence") => None,
+        _ => sure_only_at_one(line),
+    });
+    let (detections, reads) = unbanded.reader().recognize_with_detections(&scene).unwrap();
+    assert!(reads.is_empty() && detections.is_empty(), "{reads:?}");
+}
+
 #[test]
 fn batch_gives_the_same_reads_as_one_at_a_time() {
     let Some(engine) = engine() else { return };
