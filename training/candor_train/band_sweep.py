@@ -25,16 +25,6 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 VALID = [os.path.join(DATA_ROOT, "detect", s, "valid") for s in ("openimages-plates", "experiment-plates")]
 
 
-def plate_count(split: str) -> int:
-    labels = os.path.join(split, "labels")
-    return sum(
-        1
-        for name in os.listdir(labels)
-        for line in open(os.path.join(labels, name))
-        if line.split()[:1] == ["0"]
-    )
-
-
 def manifest(base: str, score: float, confirm: float | None, confidence: float | None) -> str:
     lines = [line for line in base.splitlines() if not line.startswith("confirm_")]
     text = re.sub(r"score_threshold = [0-9.]+", f"score_threshold = {score}", "\n".join(lines) + "\n")
@@ -52,13 +42,10 @@ def measure(candor: str, models: str) -> tuple[int, int, int]:
     out = subprocess.run(
         [candor, "eval", "--json", "--models", models, *VALID], capture_output=True, text=True, check=True
     ).stdout
-    tp = fp = fn = 0
-    for line, split in zip(out.strip().splitlines(), VALID):
-        row, plates = json.loads(line), plate_count(split)
-        found = round(row["detection_recall"] * plates)
-        tp, fn = tp + found, fn + plates - found
-        if row["detection_precision"]:
-            fp += round(found / row["detection_precision"]) - found
+    counts = [json.loads(line)["detection_counts"] for line in out.strip().splitlines()]
+    tp = sum(c["found"] for c in counts)
+    fp = sum(c["false_boxes"] for c in counts)
+    fn = sum(c["labelled"] - c["found"] for c in counts)
     return tp, fp, fn
 
 

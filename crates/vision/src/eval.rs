@@ -414,6 +414,11 @@ impl Tally {
             } else {
                 None
             },
+            detection_counts: has_boxes.then_some(DetectionCounts {
+                labelled: s.true_positives + s.false_negatives,
+                found: s.true_positives,
+                false_boxes: s.false_positives,
+            }),
             median_ms: percentile(&self.times_ms, 0.5),
             p90_ms: percentile(&self.times_ms, 0.9),
         }
@@ -431,8 +436,18 @@ pub struct Summary {
     pub char_error_rate: Option<f64>,
     pub detection_recall: Option<f64>,
     pub detection_precision: Option<f64>,
+    /// The counts behind the two detection figures, so that datasets can be summed.
+    pub detection_counts: Option<DetectionCounts>,
     pub median_ms: Option<f64>,
     pub p90_ms: Option<f64>,
+}
+
+/// Labelled plates, those matched by a box, and boxes that matched none.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct DetectionCounts {
+    pub labelled: usize,
+    pub found: usize,
+    pub false_boxes: usize,
 }
 
 /// Nearest-rank percentile (`q` in 0..1) of unsorted values.
@@ -605,6 +620,14 @@ mod tests {
         let s = t.summary(true);
         assert_eq!(s.detection_recall, Some(1.0 / 3.0));
         assert_eq!(s.detection_precision, Some(1.0));
+        assert_eq!(
+            s.detection_counts,
+            Some(DetectionCounts {
+                labelled: 3,
+                found: 1,
+                false_boxes: 0
+            })
+        );
         assert_eq!((s.plates_with_text, s.top1_accuracy), (1, Some(0.0)));
     }
 
