@@ -33,6 +33,8 @@ struct DatasetResult {
     dataset: String,
     kind: DatasetKind,
     top_n: usize,
+    /// The `--region` codes the reads favoured; empty: none.
+    regions: Vec<String>,
     #[serde(flatten)]
     summary: Summary,
 }
@@ -92,6 +94,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             dataset: dir.display().to_string(),
             kind: dataset.kind,
             top_n: args.model.top_n,
+            regions: args.model.regions.clone(),
             summary: tally.summary(has_boxes),
         });
     }
@@ -154,5 +157,8 @@ fn print_table(results: &[DatasetResult]) {
             "top-N = top-{}; a failed image counts as read with nothing found; times are per image on one worker thread, decoding excluded",
             r.top_n
         );
+        if !r.regions.is_empty() {
+            println!("reads favoured the layouts of {}", r.regions.join(", "));
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use candor_platetext::formats::RegionSet;
 use candor_vision::{
     Engine, EngineOptions, PlateRead, Runtime, default_models_dir, default_workers,
 };
@@ -24,6 +25,10 @@ pub struct ModelArgs {
     /// build with the `ort` feature)
     #[arg(long, default_value = "rten", value_name = "NAME")]
     pub runtime: String,
+    /// Regions whose plates the cameras see (BR, US, US-NY, GB, ...; repeat or separate by
+    /// commas): reads favour their layouts [default: every known layout counts alike]
+    #[arg(long = "region", value_name = "CODE", value_delimiter = ',')]
+    pub regions: Vec<String>,
 }
 
 impl ModelArgs {
@@ -46,8 +51,14 @@ impl ModelArgs {
         };
         let engine = Engine::load_with(&dir, self.runtime()?)
             .with_context(|| format!("loading models from {}", dir.display()))?;
+        let regions = if self.regions.is_empty() {
+            None
+        } else {
+            Some(RegionSet::new(&self.regions)?)
+        };
         Ok(engine.with_options(EngineOptions {
             top_n: self.top_n.max(1),
+            regions,
         }))
     }
 }

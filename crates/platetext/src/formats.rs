@@ -223,6 +223,107 @@ pub fn for_region(region: &str) -> Vec<&'static Format> {
     FORMATS.iter().filter(|f| in_region(f, &region)).collect()
 }
 
+/// The plate layouts of the regions a deployment reads, for decoding and ranking text
+/// towards them. A code names a country (`BR`, `US`) or a subdivision (`US-NY`); a
+/// subdivision brings its country-wide layouts too (a New York camera sees vanity plates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionSet {
+    codes: Vec<String>,
+    /// Indices into [`FORMATS`].
+    formats: Vec<usize>,
+}
+
+/// A region code with no known layouts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown plate region {code:?}: known regions are {known}")]
+pub struct UnknownRegion {
+    pub code: String,
+    pub known: String,
+}
+
+impl RegionSet {
+    /// The layouts of `codes` (case-insensitive; `UK` is taken as `GB`). Fails on a code
+    /// with no layouts, naming the codes that have some.
+    pub fn new<S: AsRef<str>>(codes: &[S]) -> Result<Self, UnknownRegion> {
+        let mut set = RegionSet {
+            codes: Vec::new(),
+            formats: Vec::new(),
+        };
+        for code in codes {
+            let code = normalize_region(code.as_ref());
+            let country = code.split('-').next().unwrap_or_default();
+            let found: Vec<usize> = (0..FORMATS.len())
+                .filter(|&i| in_region(&FORMATS[i], &code) || FORMATS[i].region == country)
+                .collect();
+            if !found.iter().any(|&i| !FORMATS[i].generic) {
+                return Err(UnknownRegion {
+                    code,
+                    known: known_regions().join(", "),
+                });
+            }
+            set.formats.extend(found);
+            set.codes.push(code);
+        }
+        set.formats.sort_unstable();
+        set.formats.dedup();
+        Ok(set)
+    }
+
+    /// The codes, normalised.
+    pub fn codes(&self) -> &[String] {
+        &self.codes
+    }
+
+    fn specific_layouts(&self) -> impl Iterator<Item = &'static Vec<Slot>> + '_ {
+        let layouts = compiled();
+        self.formats
+            .iter()
+            .filter(|&&i| !FORMATS[i].generic)
+            .flat_map(move |&i| layouts[i].iter())
+    }
+
+    /// Whether `text` (normal form) begins some specific layout of these regions.
+    pub fn allows_prefix(&self, text: &[u8]) -> bool {
+        self.specific_layouts()
+            .any(|l| l.len() >= text.len() && text.iter().zip(l).all(|(&c, s)| s.accepts(c)))
+    }
+
+    /// Whether `text` (normal form) fits some specific layout of these regions exactly.
+    pub fn fits_specific(&self, text: &[u8]) -> bool {
+        self.specific_layouts()
+            .any(|l| l.len() == text.len() && text.iter().zip(l).all(|(&c, s)| s.accepts(c)))
+    }
+
+    /// [`fit_score`] against these regions' layouts only.
+    pub fn fit_score(&self, plate: &str) -> f32 {
+        let plate = crate::normalize(plate);
+        best_fit(plate.as_bytes(), self.formats.iter().copied())
+            .map_or(0.0, |(f, swaps, _)| score(f, swaps))
+    }
+
+    /// The first specific layout of these regions that `plate` fits exactly.
+    pub fn layout_of(&self, plate: &str) -> Option<&'static Format> {
+        let plate = crate::normalize(plate);
+        self.formats
+            .iter()
+            .map(|&i| &FORMATS[i])
+            .find(|f| !f.generic && f.fits(&plate))
+    }
+}
+
+/// Region codes that have at least one specific layout (a country with layouts only in
+/// its subdivisions too), sorted.
+pub fn known_regions() -> Vec<&'static str> {
+    let mut codes: Vec<&'static str> = FORMATS
+        .iter()
+        .filter(|f| !f.generic)
+        .flat_map(|f| [f.region, f.region.split('-').next().unwrap_or(f.region)])
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    codes
+}
+
 impl Format {
     /// Whether `plate` (any form; it is normalised first) fits this layout as it is.
     pub fn fits(&self, plate: &str) -> bool {
@@ -410,6 +511,52 @@ mod tests {
         assert_eq!(repair("ABCX234", "BR"), None);
         assert_eq!(repair("5ABC123", "US-CA").as_deref(), Some("5ABC123"));
         assert_eq!(repair("S4BC123", "US-CA").as_deref(), Some("5ABC123"));
+    }
+
+    #[test]
+    fn region_set_constrains_prefixes_and_fits() {
+        let br = RegionSet::new(&["br"]).unwrap();
+        assert_eq!(br.codes(), ["BR"]);
+        assert!(br.allows_prefix(b""));
+        assert!(br.allows_prefix(b"ABC1"));
+        assert!(br.allows_prefix(b"ABC1D"), "Mercosur");
+        assert!(!br.allows_prefix(b"AB1"));
+        assert!(!br.allows_prefix(b"ABC12345"));
+        assert!(br.fits_specific(b"ABC1234") && br.fits_specific(b"ABC1D23"));
+        assert!(!br.fits_specific(b"ABC123"));
+        // Layouts of other regions no longer count as a fit.
+        assert_eq!(br.fit_score("AB12CDE"), 0.0);
+        assert_eq!(fit_score("AB12CDE"), 1.0);
+        assert!(br.fit_score("A8C1234") < br.fit_score("ABC1234"));
+        assert_eq!(br.layout_of("ABC1234").unwrap().region, "BR");
+    }
+
+    #[test]
+    fn region_set_subdivision_brings_country_layouts() {
+        let ny = RegionSet::new(&["US-NY"]).unwrap();
+        assert!(ny.fits_specific(b"ABC1234"));
+        assert!(!ny.fits_specific(b"5ABC123"), "California is not New York");
+        // Vanity plates are issued country-wide: a generic fit, not nothing.
+        assert!(ny.fit_score("GLENIE") > 0.0);
+        assert_eq!(ny.layout_of("ABC1234").unwrap().region, "US-NY");
+        let both = RegionSet::new(&["US-NY", "US-NJ"]).unwrap();
+        assert!(both.fits_specific(b"A12BCD"));
+    }
+
+    #[test]
+    fn region_set_names_unknown_codes() {
+        let e = RegionSet::new(&["BR", "XX"]).unwrap_err();
+        assert_eq!(e.code, "XX");
+        let message = e.to_string();
+        assert!(
+            message.contains("\"XX\"") && message.contains("BR, DE"),
+            "{message}"
+        );
+        assert!(
+            RegionSet::new(&["US-ZZ"]).is_err(),
+            "a state with no layout of its own"
+        );
+        assert!(RegionSet::new(&["uk"]).is_ok());
     }
 
     #[test]

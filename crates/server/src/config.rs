@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use candor_platetext::formats::RegionSet;
 use candor_store::retention::RetentionPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,9 @@ pub struct Config {
     /// Folder of the recognition models (manifest.toml); empty: `CANDOR_MODELS` or the
     /// nearest `models/` folder.
     pub models_dir: String,
+    /// Regions whose plates the cameras see (`["US-NY", "US-NJ"]`, `["BR"]`): frame reads
+    /// favour their layouts. Empty: every known layout counts alike.
+    pub plate_regions: Vec<String>,
     /// The data directory (set at load time, not read from the file).
     #[serde(skip)]
     pub data_dir: PathBuf,
@@ -131,6 +135,7 @@ impl Default for Config {
             webhooks: Vec::new(),
             outbound_ca_file: None,
             models_dir: String::new(),
+            plate_regions: Vec::new(),
             data_dir: PathBuf::new(),
         }
     }
@@ -258,7 +263,18 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("webhooks: {e}"))?;
         }
         self.retention_policy()?;
+        self.plate_regions()?;
         Ok(())
+    }
+
+    /// The layouts of `plate_regions`; `None` when none are named.
+    pub fn plate_regions(&self) -> anyhow::Result<Option<RegionSet>> {
+        if self.plate_regions.is_empty() {
+            return Ok(None);
+        }
+        let regions = RegionSet::new(&self.plate_regions)
+            .map_err(|e| anyhow::anyhow!("plate_regions: {e}"))?;
+        Ok(Some(regions))
     }
 
     /// The outbound CA file, resolved against the data directory.
@@ -346,5 +362,17 @@ mod tests {
         }
         let e = toml::from_str::<Config>("[audit]\ncheckpoint_every = 60\n").unwrap_err();
         assert!(e.to_string().contains("checkpoint_every"), "{e}");
+    }
+
+    #[test]
+    fn plate_regions_name_known_layouts() {
+        assert!(Config::default().plate_regions().unwrap().is_none());
+        let config: Config = toml::from_str("plate_regions = [\"us-ny\", \"US-NJ\"]\n").unwrap();
+        config.validate().unwrap();
+        let regions = config.plate_regions().unwrap().unwrap();
+        assert_eq!(regions.codes(), ["US-NY", "US-NJ"]);
+        let config: Config = toml::from_str("plate_regions = [\"BR\", \"ZZ\"]\n").unwrap();
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("plate_regions") && e.contains("\"ZZ\""), "{e}");
     }
 }

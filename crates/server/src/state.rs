@@ -33,6 +33,7 @@ impl AppState {
     /// The recognition engine, loading it (once) from the configured models folder.
     pub async fn engine(&self) -> Result<Arc<candor_vision::Engine>, String> {
         let models = self.config.models_dir.clone();
+        let regions = self.config.plate_regions();
         self.engine
             .get_or_init(|| async move {
                 let dir = if models.is_empty() {
@@ -46,9 +47,14 @@ impl AppState {
                             .to_string(),
                     );
                 };
+                let regions = regions.map_err(|e| e.to_string())?;
                 tokio::task::spawn_blocking(move || {
+                    let options = candor_vision::EngineOptions {
+                        regions,
+                        ..Default::default()
+                    };
                     candor_vision::Engine::load(&dir)
-                        .map(Arc::new)
+                        .map(|engine| Arc::new(engine.with_options(options)))
                         .map_err(|e| e.to_string())
                 })
                 .await

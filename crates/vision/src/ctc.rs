@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use candor_platetext::formats::RegionSet;
+
 /// Per-timestep class probabilities, `steps` rows of `classes` values, row-major.
 #[derive(Debug, Clone)]
 pub struct ProbSeq<'a> {
@@ -94,6 +96,23 @@ pub fn greedy(seq: &ProbSeq, alphabet: &[char]) -> Hypothesis {
 /// they cannot lift a prefix into the top few.
 const MIN_EXTEND_PROB: f32 = 1e-3;
 
+/// Texts a constrained search may build: the prefixes it may grow, and the texts it may
+/// end on.
+pub trait TextConstraint {
+    fn allows_prefix(&self, text: &[u8]) -> bool;
+    fn allows(&self, text: &[u8]) -> bool;
+}
+
+/// A deployment's regions allow the specific layouts they issue.
+impl TextConstraint for RegionSet {
+    fn allows_prefix(&self, text: &[u8]) -> bool {
+        RegionSet::allows_prefix(self, text)
+    }
+    fn allows(&self, text: &[u8]) -> bool {
+        self.fits_specific(text)
+    }
+}
+
 /// Prefix beam search: the `n` most probable texts, each with its total probability
 /// summed over all CTC paths that produce it, most probable first.
 pub fn beam_search(
@@ -101,6 +120,28 @@ pub fn beam_search(
     alphabet: &[char],
     beam_width: usize,
     n: usize,
+) -> Vec<Hypothesis> {
+    search(seq, alphabet, beam_width, n, None)
+}
+
+/// [`beam_search`] over the texts `constraint` allows only: the most probable texts of a
+/// layout, which an unconstrained beam may have pruned for a likelier misfit.
+pub fn beam_search_within(
+    seq: &ProbSeq,
+    alphabet: &[char],
+    beam_width: usize,
+    n: usize,
+    constraint: &dyn TextConstraint,
+) -> Vec<Hypothesis> {
+    search(seq, alphabet, beam_width, n, Some(constraint))
+}
+
+fn search(
+    seq: &ProbSeq,
+    alphabet: &[char],
+    beam_width: usize,
+    n: usize,
+    constraint: Option<&dyn TextConstraint>,
 ) -> Vec<Hypothesis> {
     // prefix -> (prob ending in blank, prob ending in a character)
     let mut beams: HashMap<Vec<u32>, (f64, f64)> = HashMap::new();
@@ -113,18 +154,31 @@ pub fn beam_search(
             let blank = f64::from(row[0]);
             next.entry(prefix.clone()).or_default().0 += total * blank;
             let last = prefix.last().copied();
+            let mut text = labels_to_text(prefix, alphabet).into_bytes();
             for (class, &p) in row.iter().enumerate().skip(1) {
                 if p < MIN_EXTEND_PROB {
                     continue;
                 }
                 let p = f64::from(p);
                 let label = class as u32;
+                if Some(label) == last {
+                    // Staying on the same character keeps the prefix as it is.
+                    next.entry(prefix.clone()).or_default().1 += pnb * p;
+                }
+                if let Some(constraint) = constraint {
+                    let mut buf = [0u8; 4];
+                    text.extend_from_slice(alphabet[class - 1].encode_utf8(&mut buf).as_bytes());
+                    let allowed = constraint.allows_prefix(&text);
+                    text.truncate(text.len() - alphabet[class - 1].len_utf8());
+                    if !allowed {
+                        continue;
+                    }
+                }
                 let mut extended = prefix.clone();
                 extended.push(label);
                 if Some(label) == last {
                     // A repeat only starts a new character after a blank.
                     next.entry(extended).or_default().1 += pb * p;
-                    next.entry(prefix.clone()).or_default().1 += pnb * p;
                 } else {
                     next.entry(extended).or_default().1 += total * p;
                 }
@@ -146,6 +200,7 @@ pub fn beam_search(
             prob: (pb + pnb) as f32,
         })
         .filter(|h| h.prob > 0.0)
+        .filter(|h| constraint.is_none_or(|c| c.allows(h.text.as_bytes())))
         .collect();
     out.sort_by(|a, b| b.prob.total_cmp(&a.prob).then_with(|| a.text.cmp(&b.text)));
     out.truncate(n);
@@ -184,6 +239,38 @@ mod tests {
         let h = greedy(&ProbSeq::new(&probs, 5, 4), &ALPHABET);
         assert_eq!(h.text, "AAB");
         assert!((h.prob - 0.9f32.powi(4) * 0.8).abs() < 1e-5);
+    }
+
+    /// A letter, then a digit.
+    struct LetterDigit;
+
+    impl TextConstraint for LetterDigit {
+        fn allows_prefix(&self, text: &[u8]) -> bool {
+            let slots = [u8::is_ascii_uppercase, u8::is_ascii_digit];
+            text.len() <= 2 && text.iter().zip(slots).all(|(c, ok)| ok(c))
+        }
+        fn allows(&self, text: &[u8]) -> bool {
+            text.len() == 2 && self.allows_prefix(text)
+        }
+    }
+
+    #[test]
+    fn constrained_search_keeps_only_texts_that_fit() {
+        // "B" (the two B steps merged) is likeliest, but only "B8" (letter, digit) fits.
+        let probs = seq(&[[0.0, 0.1, 0.9, 0.0], [0.0, 0.0, 0.7, 0.3]]);
+        let s = ProbSeq::new(&probs, 2, 4);
+        assert_eq!(beam_search(&s, &ALPHABET, 2, 5)[0].text, "B");
+        let within = beam_search_within(&s, &ALPHABET, 2, 5, &LetterDigit);
+        assert_eq!(within.len(), 1, "{within:?}");
+        assert_eq!(within[0].text, "B8");
+        assert!((within[0].prob - 0.9 * 0.3).abs() < 1e-6);
+    }
+
+    #[test]
+    fn constrained_search_returns_nothing_when_no_text_fits() {
+        let probs = seq(&[[0.0, 1.0, 0.0, 0.0]]);
+        let s = ProbSeq::new(&probs, 1, 4);
+        assert!(beam_search_within(&s, &ALPHABET, 4, 5, &LetterDigit).is_empty());
     }
 
     #[test]

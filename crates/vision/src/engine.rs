@@ -9,7 +9,9 @@ use rten::{RunOptions, ThreadPool};
 use rten_tensor::NdTensor;
 use serde::Serialize;
 
-use crate::ctc::{self, ProbSeq};
+use candor_platetext::formats::RegionSet;
+
+use crate::ctc::{self, Hypothesis, ProbSeq};
 use crate::decode;
 use crate::detect::decode_boxes;
 use crate::error::{Result, VisionError};
@@ -53,11 +55,18 @@ pub struct PlateRead {
 pub struct EngineOptions {
     /// How many candidate texts each read keeps.
     pub top_n: usize,
+    /// The regions whose plates the deployment reads. When set, each read also searches
+    /// for the likeliest texts of their layouts, and only their layouts raise a text's
+    /// rank; a text of another layout is still read when the recogniser is sure of it.
+    pub regions: Option<RegionSet>,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { top_n: 5 }
+        Self {
+            top_n: 5,
+            regions: None,
+        }
     }
 }
 
@@ -343,6 +352,7 @@ impl Reader<'_> {
         let mut probs = out.data;
         ctc::softmax_rows(&mut probs, classes);
         let top_n = self.engine.options.top_n.max(1);
+        let regions = self.engine.options.regions.as_ref();
 
         // Best reading per detection, across its layouts.
         let mut best: Vec<Option<(Vec<Candidate>, bool)>> = vec![None; detections.len()];
@@ -352,8 +362,13 @@ impl Reader<'_> {
                 steps,
                 classes,
             );
-            let hyps = ctc::beam_search(&seq, &self.engine.alphabet, BEAM_WIDTH, BEAM_WIDTH);
-            let candidates = rank::rank(&hyps, top_n);
+            let alphabet = &self.engine.alphabet;
+            let mut hyps = ctc::beam_search(&seq, alphabet, BEAM_WIDTH, BEAM_WIDTH);
+            if let Some(regions) = regions {
+                let fitting = ctc::beam_search_within(&seq, alphabet, BEAM_WIDTH, top_n, regions);
+                merge_hypotheses(&mut hyps, fitting);
+            }
+            let candidates = rank::rank(&hyps, top_n, regions);
             let Some(top) = candidates.first() else {
                 continue;
             };
@@ -373,7 +388,7 @@ impl Reader<'_> {
                 if !rank::keeps(&top.plate, source) {
                     return None;
                 }
-                let layout = rank::layout_of(&top.plate);
+                let layout = rank::layout_of(&top.plate, regions);
                 Some(PlateRead {
                     plate: top.plate.clone(),
                     confidence: top.confidence,
@@ -386,6 +401,17 @@ impl Reader<'_> {
                 })
             })
             .collect())
+    }
+}
+
+/// Adds `more` to `hyps`. A text both searches found counts once, at the larger of its
+/// two probabilities (each search sums only the paths its beam kept), not twice.
+fn merge_hypotheses(hyps: &mut Vec<Hypothesis>, more: Vec<Hypothesis>) {
+    for h in more {
+        match hyps.iter_mut().find(|k| k.text == h.text) {
+            Some(known) => known.prob = known.prob.max(h.prob),
+            None => hyps.push(h),
+        }
     }
 }
 

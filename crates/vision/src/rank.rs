@@ -1,7 +1,8 @@
 //! Ranking recogniser hypotheses with plate-format knowledge, and telling plates from
 //! other text.
 
-use candor_platetext::{formats, normalize};
+use candor_platetext::formats::{self, RegionSet};
+use candor_platetext::normalize;
 use serde::Serialize;
 
 use crate::ctc::Hypothesis;
@@ -23,9 +24,14 @@ pub struct Candidate {
 const NO_FIT_WEIGHT: f32 = 0.05;
 
 /// Normalises texts, merges duplicates, reweights each by how well it fits a known
-/// layout, and returns the best `top_n`. Confidences keep the total probability of the
-/// listed hypotheses, moved towards the texts that fit.
-pub fn rank(hypotheses: &[Hypothesis], top_n: usize) -> Vec<Candidate> {
+/// layout (of `regions` when the deployment names them, else of any region), and returns
+/// the best `top_n`. Confidences keep the total probability of the listed hypotheses,
+/// moved towards the texts that fit.
+pub fn rank(
+    hypotheses: &[Hypothesis],
+    top_n: usize,
+    regions: Option<&RegionSet>,
+) -> Vec<Candidate> {
     let mut merged: Vec<(String, f32)> = Vec::new();
     for h in hypotheses {
         let text = normalize(&h.text);
@@ -41,7 +47,7 @@ pub fn rank(hypotheses: &[Hypothesis], top_n: usize) -> Vec<Candidate> {
     let mut weighted: Vec<(String, f32)> = merged
         .into_iter()
         .map(|(text, p)| {
-            let fit = formats::fit_score(&text);
+            let fit = regions.map_or_else(|| formats::fit_score(&text), |r| r.fit_score(&text));
             let weight = NO_FIT_WEIGHT + (1.0 - NO_FIT_WEIGHT) * fit * fit;
             (text, p * weight)
         })
@@ -57,7 +63,7 @@ pub fn rank(hypotheses: &[Hypothesis], top_n: usize) -> Vec<Candidate> {
             } else {
                 0.0
             },
-            matches_format: formats::matching(&plate).iter().any(|f| !f.generic),
+            matches_format: layout_of(&plate, regions).is_some(),
             plate,
         })
         .collect()
@@ -95,12 +101,15 @@ pub fn looks_like_plate(plate: &str) -> bool {
     plate.chars().any(|c| c.is_ascii_digit()) || formats::matching(plate).iter().any(|f| !f.generic)
 }
 
-/// Region code and layout name of the best specific layout `plate` fits, if any.
-pub fn layout_of(plate: &str) -> Option<(&'static str, &'static str)> {
-    formats::matching(plate)
-        .into_iter()
-        .find(|f| !f.generic)
-        .map(|f| (f.region, f.name))
+/// Region code and layout name of the first specific layout `plate` fits, if any: among
+/// `regions`' layouts when given (a New York deployment reads `ABC1234` as New York's,
+/// not Brazil's), else among all.
+pub fn layout_of(plate: &str, regions: Option<&RegionSet>) -> Option<(&'static str, &'static str)> {
+    let format = match regions {
+        Some(r) => r.layout_of(plate),
+        None => formats::matching(plate).into_iter().find(|f| !f.generic),
+    };
+    format.map(|f| (f.region, f.name))
 }
 
 #[cfg(test)]
@@ -116,7 +125,7 @@ mod tests {
 
     #[test]
     fn prefers_a_candidate_that_fits_a_layout() {
-        let ranked = rank(&[hyp("A8C1234", 0.6), hyp("ABC1234", 0.35)], 5);
+        let ranked = rank(&[hyp("A8C1234", 0.6), hyp("ABC1234", 0.35)], 5, None);
         assert_eq!(ranked[0].plate, "ABC1234");
         assert!(ranked[0].matches_format);
         assert_eq!(ranked[1].plate, "A8C1234");
@@ -130,7 +139,7 @@ mod tests {
 
     #[test]
     fn keeps_recogniser_order_when_fits_are_equal() {
-        let ranked = rank(&[hyp("ABC1234", 0.5), hyp("ABC1284", 0.3)], 5);
+        let ranked = rank(&[hyp("ABC1234", 0.5), hyp("ABC1284", 0.3)], 5, None);
         assert_eq!(ranked[0].plate, "ABC1234");
         assert!((ranked[0].confidence - 0.5).abs() < 1e-4);
     }
@@ -145,6 +154,7 @@ mod tests {
                 hyp("XYZ9876", 0.1),
             ],
             1,
+            None,
         );
         assert_eq!(ranked.len(), 1);
         assert_eq!(ranked[0].plate, "ABC1234");
@@ -153,8 +163,8 @@ mod tests {
 
     #[test]
     fn empty_input_gives_no_candidates() {
-        assert!(rank(&[], 5).is_empty());
-        assert!(rank(&[hyp("", 0.9)], 5).is_empty());
+        assert!(rank(&[], 5, None).is_empty());
+        assert!(rank(&[hyp("", 0.9)], 5, None).is_empty());
     }
 
     #[test]
@@ -177,7 +187,24 @@ mod tests {
 
     #[test]
     fn region_guess_comes_from_the_layout() {
-        assert_eq!(layout_of("ABC1234").map(|l| l.0), Some("BR"));
-        assert_eq!(layout_of("STOP"), None);
+        assert_eq!(layout_of("ABC1234", None).map(|l| l.0), Some("BR"));
+        assert_eq!(layout_of("STOP", None), None);
+        let ny = RegionSet::new(&["US-NY"]).unwrap();
+        assert_eq!(layout_of("ABC1234", Some(&ny)).map(|l| l.0), Some("US-NY"));
+        assert_eq!(layout_of("AB12CDE", Some(&ny)), None);
+    }
+
+    #[test]
+    fn deployment_regions_decide_which_layouts_count() {
+        // A UK layout beats a likelier text of no layout anywhere, but not in Brazil.
+        let hyps = [hyp("AB12CDE", 0.4), hyp("AB12CDEF", 0.6)];
+        assert_eq!(rank(&hyps, 5, None)[0].plate, "AB12CDE");
+        let br = RegionSet::new(&["BR"]).unwrap();
+        let ranked = rank(&hyps, 5, Some(&br));
+        assert_eq!(ranked[0].plate, "AB12CDEF");
+        assert!(!ranked[1].matches_format, "not a Brazilian layout");
+        // A Brazilian layout still wins there.
+        let hyps = [hyp("ABC1234", 0.3), hyp("ABC12345", 0.7)];
+        assert_eq!(rank(&hyps, 5, Some(&br))[0].plate, "ABC1234");
     }
 }

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
+use candor_platetext::formats::RegionSet;
 use candor_vision::eval::edit_distance;
-use candor_vision::{BoxF, Engine, RgbImage};
+use candor_vision::{BoxF, Engine, EngineOptions, PlateRead, RgbImage};
 use image::Rgb;
 
 const PLATE_TEXT: &str = "ABC1234";
@@ -279,4 +280,35 @@ fn wide_two_row_crop_is_read_as_two_rows() {
         "read {:?} for {want}: character error rate {cer}",
         read.plate
     );
+}
+
+#[test]
+fn deployment_regions_name_the_layout_but_do_not_force_it() {
+    let with_regions = |code: &str| {
+        engine().map(|engine| {
+            engine.with_options(EngineOptions {
+                regions: Some(RegionSet::new(&[code]).unwrap()),
+                ..Default::default()
+            })
+        })
+    };
+    let (Some(new_york), Some(britain)) = (with_regions("US-NY"), with_regions("GB")) else {
+        return;
+    };
+    let scene = scene();
+    let on_plate = |reads: Vec<PlateRead>| {
+        reads
+            .into_iter()
+            .find(|r| r.bbox.iou(&PLATE) >= 0.5)
+            .unwrap_or_else(|| panic!("no read overlaps the plate at {PLATE:?}"))
+    };
+    // New York issues ABC1234's layout: the read says so (with no regions, Brazil's
+    // layout comes first in the table).
+    let read = on_plate(new_york.recognize(&scene).unwrap());
+    assert_eq!(read.plate, PLATE_TEXT);
+    assert_eq!(read.region.as_deref(), Some("US-NY"));
+    // Britain does not, but a sure read of another layout is kept, with no region.
+    let read = on_plate(britain.recognize(&scene).unwrap());
+    assert_eq!(read.plate, PLATE_TEXT);
+    assert_eq!(read.region, None);
 }
