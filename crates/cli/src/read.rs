@@ -54,7 +54,7 @@ impl ModelArgs {
         let regions = if self.regions.is_empty() {
             None
         } else {
-            Some(RegionSet::new(&self.regions)?)
+            Some(RegionSet::new(&self.regions).map_err(|e| anyhow::anyhow!("--region: {e}"))?)
         };
         Ok(engine.with_options(EngineOptions {
             top_n: self.top_n.max(1),

@@ -58,3 +58,29 @@ fn read_json_reports_each_file_and_fails_on_bad_ones() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("2 of 3 files"), "{stderr}");
 }
+
+#[test]
+fn an_unknown_region_is_refused_before_any_file_is_read() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    if !models.join("manifest.toml").is_file() {
+        eprintln!("skipping: no models in {}", models.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    image::RgbImage::from_pixel(64, 32, image::Rgb([128, 128, 128]))
+        .save(dir.path().join("grey.png"))
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_candor"))
+        .args(["read", "--json", "--region", "br,ZZ", "--models"])
+        .arg(&models)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "nothing read");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("--region: unknown plate region \"ZZ\"") && stderr.contains("US-NY"),
+        "{stderr}"
+    );
+}
