@@ -401,14 +401,6 @@ pub fn fit_score(plate: &str) -> f32 {
     best_fit(plate.as_bytes(), 0..FORMATS.len()).map_or(0.0, |(f, swaps, _)| score(f, swaps))
 }
 
-/// [`fit_score`] against one region's layouts only (see [`for_region`] for codes).
-pub fn fit_score_in(plate: &str, region: &str) -> f32 {
-    let plate = crate::normalize(plate);
-    let region = normalize_region(region);
-    let candidates = (0..FORMATS.len()).filter(|&i| in_region(&FORMATS[i], &region));
-    best_fit(plate.as_bytes(), candidates).map_or(0.0, |(f, swaps, _)| score(f, swaps))
-}
-
 /// Fits `plate` to one of `region`'s layouts by look-alike swaps, position by position: a
 /// digit in a letter slot becomes its look-alike letter (`8` -> `B`), a letter in a digit
 /// slot its look-alike digit (`O` -> `0`). Picks the layout needing fewest swaps; returns the
@@ -496,8 +488,6 @@ mod tests {
         assert!(fit_score("A8C1234") > fit_score("A8C1Z3O"));
         assert_eq!(fit_score("!!"), 0.0);
         assert_eq!(fit_score("ABCDEFGHIJ"), 0.0);
-        assert!(fit_score_in("A8C1234", "BR") < fit_score_in("ABC1234", "BR"));
-        assert_eq!(fit_score_in("AB12CDE", "BR"), 0.0);
     }
 
     #[test]

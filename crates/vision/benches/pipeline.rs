@@ -4,7 +4,8 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use candor_vision::ctc::{ProbSeq, beam_search, softmax_rows};
+use candor_platetext::formats::RegionSet;
+use candor_vision::ctc::{ProbSeq, beam_search, beam_search_within, softmax_rows};
 use candor_vision::preprocess::detector_input;
 use candor_vision::{Engine, Manifest, RgbImage};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -35,6 +36,14 @@ fn bench(c: &mut Criterion) {
     softmax_rows(&mut logits, 37);
     c.bench_function("ctc beam search T=32 C=37", |b| {
         b.iter(|| beam_search(&ProbSeq::new(black_box(&logits), 32, 37), &alphabet, 12, 12))
+    });
+    // The second search a deployment that names its regions adds to each read.
+    let brazil = RegionSet::new(&["BR"]).expect("Brazil has layouts");
+    c.bench_function("ctc beam search within BR layouts T=32 C=37", |b| {
+        b.iter(|| {
+            let seq = ProbSeq::new(black_box(&logits), 32, 37);
+            beam_search_within(&seq, &alphabet, 12, 5, &brazil)
+        })
     });
 
     match Engine::load(&models_dir()) {

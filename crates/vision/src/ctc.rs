@@ -154,7 +154,8 @@ fn search(
             let blank = f64::from(row[0]);
             next.entry(prefix.clone()).or_default().0 += total * blank;
             let last = prefix.last().copied();
-            let mut text = labels_to_text(prefix, alphabet).into_bytes();
+            // The prefix's text, for the constraint to check each extension against.
+            let mut text = constraint.map(|_| labels_to_text(prefix, alphabet).into_bytes());
             for (class, &p) in row.iter().enumerate().skip(1) {
                 if p < MIN_EXTEND_PROB {
                     continue;
@@ -165,11 +166,12 @@ fn search(
                     // Staying on the same character keeps the prefix as it is.
                     next.entry(prefix.clone()).or_default().1 += pnb * p;
                 }
-                if let Some(constraint) = constraint {
+                if let (Some(constraint), Some(text)) = (constraint, text.as_mut()) {
+                    let len = text.len();
                     let mut buf = [0u8; 4];
                     text.extend_from_slice(alphabet[class - 1].encode_utf8(&mut buf).as_bytes());
-                    let allowed = constraint.allows_prefix(&text);
-                    text.truncate(text.len() - alphabet[class - 1].len_utf8());
+                    let allowed = constraint.allows_prefix(text);
+                    text.truncate(len);
                     if !allowed {
                         continue;
                     }
