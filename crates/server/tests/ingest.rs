@@ -410,6 +410,48 @@ async fn image_upload_is_checked_before_recognition() {
     server.stop().await;
 }
 
+/// A frame posted by a camera is read with the agency's `plate_regions`: the stored read
+/// names New York's layout, not Brazil's (the first such layout in the table).
+#[tokio::test]
+async fn image_reads_follow_the_configured_plate_regions() {
+    let vision = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vision");
+    let models = vision.join("../../models");
+    if !models.join("manifest.toml").is_file() {
+        eprintln!("skipping: no models in {}", models.display());
+        return;
+    }
+    let frame = std::fs::read(vision.join("tests/fixtures/plate_scene.png")).unwrap();
+    let db = candor_store::testing::TestDb::sqlite().unwrap();
+    let server = TestServer::start_with(db, |c| {
+        c.models_dir = models.display().to_string();
+        c.plate_regions = vec!["US-NY".into()];
+    })
+    .await;
+    let key = server.camera("cam-img").await;
+    let res = server
+        .client
+        .post(server.url("/api/v1/cameras/cam-img/images"))
+        .bearer_auth(&key)
+        .header("content-type", "image/png")
+        .body(frame)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["accepted"], 1, "{body}");
+    let reads = server
+        .state
+        .store
+        .reads_by_plate(&server.state.keys, "ABC1234", 0, i64::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].details.region.as_deref(), Some("US-NY"));
+    server.stop().await;
+}
+
 /// Webhooks leave over TLS, trusting the agency's own CA from `outbound_ca_file`.
 #[tokio::test]
 async fn hits_reach_an_https_webhook_signed_by_the_agency_ca() {
