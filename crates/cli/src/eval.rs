@@ -33,7 +33,7 @@ struct DatasetResult {
     dataset: String,
     kind: DatasetKind,
     top_n: usize,
-    /// The `--region` codes the reads favoured; empty: none.
+    /// The `--region` codes the reads favoured, normalised; empty: none.
     regions: Vec<String>,
     #[serde(flatten)]
     summary: Summary,
@@ -94,7 +94,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             dataset: dir.display().to_string(),
             kind: dataset.kind,
             top_n: args.model.top_n,
-            regions: args.model.regions.clone(),
+            regions: engine
+                .options()
+                .regions
+                .as_ref()
+                .map(|r| r.codes().to_vec())
+                .unwrap_or_default(),
             summary: tally.summary(has_boxes),
         });
     }

@@ -131,6 +131,10 @@ impl Engine {
         &self.manifest
     }
 
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
     /// A reader that runs each model on all cores: best for one image at a time.
     pub fn reader(&self) -> Reader<'_> {
         Reader {
