@@ -51,11 +51,8 @@ impl ModelArgs {
         };
         let engine = Engine::load_with(&dir, self.runtime()?)
             .with_context(|| format!("loading models from {}", dir.display()))?;
-        let regions = if self.regions.is_empty() {
-            None
-        } else {
-            Some(RegionSet::new(&self.regions).map_err(|e| anyhow::anyhow!("--region: {e}"))?)
-        };
+        let regions =
+            RegionSet::named(&self.regions).map_err(|e| anyhow::anyhow!("--region: {e}"))?;
         Ok(engine.with_options(EngineOptions {
             top_n: self.top_n.max(1),
             regions,

@@ -86,6 +86,16 @@ impl Slot {
     }
 }
 
+/// Whether `text` (normal form) is the start of `layout`, each character in its slot.
+fn begins(text: &[u8], layout: &[Slot]) -> bool {
+    text.len() <= layout.len() && text.iter().zip(layout).all(|(&c, s)| s.accepts(c))
+}
+
+/// Whether `text` (normal form) fits `layout` exactly.
+fn fills(text: &[u8], layout: &[Slot]) -> bool {
+    text.len() == layout.len() && begins(text, layout)
+}
+
 /// A pattern that does not follow the layout grammar.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("plate layout pattern {pattern:?}: {problem}")]
@@ -269,6 +279,14 @@ impl RegionSet {
         Ok(set)
     }
 
+    /// [`RegionSet::new`], or `None` when no code is given (every layout counts alike).
+    pub fn named<S: AsRef<str>>(codes: &[S]) -> Result<Option<Self>, UnknownRegion> {
+        if codes.is_empty() {
+            return Ok(None);
+        }
+        Self::new(codes).map(Some)
+    }
+
     /// The codes, normalised.
     pub fn codes(&self) -> &[String] {
         &self.codes
@@ -284,14 +302,12 @@ impl RegionSet {
 
     /// Whether `text` (normal form) begins some specific layout of these regions.
     pub fn allows_prefix(&self, text: &[u8]) -> bool {
-        self.specific_layouts()
-            .any(|l| l.len() >= text.len() && text.iter().zip(l).all(|(&c, s)| s.accepts(c)))
+        self.specific_layouts().any(|l| begins(text, l))
     }
 
     /// Whether `text` (normal form) fits some specific layout of these regions exactly.
     pub fn fits_specific(&self, text: &[u8]) -> bool {
-        self.specific_layouts()
-            .any(|l| l.len() == text.len() && text.iter().zip(l).all(|(&c, s)| s.accepts(c)))
+        self.specific_layouts().any(|l| fills(text, l))
     }
 
     /// [`fit_score`] against these regions' layouts only.
@@ -304,10 +320,13 @@ impl RegionSet {
     /// The first specific layout of these regions that `plate` fits exactly.
     pub fn layout_of(&self, plate: &str) -> Option<&'static Format> {
         let plate = crate::normalize(plate);
+        let layouts = compiled();
         self.formats
             .iter()
+            .find(|&&i| {
+                !FORMATS[i].generic && layouts[i].iter().any(|l| fills(plate.as_bytes(), l))
+            })
             .map(|&i| &FORMATS[i])
-            .find(|f| !f.generic && f.fits(&plate))
     }
 }
 
@@ -329,9 +348,7 @@ impl Format {
     pub fn fits(&self, plate: &str) -> bool {
         let plate = crate::normalize(plate);
         match expand(self.pattern) {
-            Ok(layouts) => layouts
-                .iter()
-                .any(|l| l.len() == plate.len() && plate.bytes().zip(l).all(|(c, s)| s.accepts(c))),
+            Ok(layouts) => layouts.iter().any(|l| fills(plate.as_bytes(), l)),
             Err(_) => false,
         }
     }
@@ -370,10 +387,7 @@ pub fn matching(plate: &str) -> Vec<&'static Format> {
     let mut found: Vec<&'static Format> = FORMATS
         .iter()
         .zip(layouts)
-        .filter(|(_, ls)| {
-            ls.iter()
-                .any(|l| l.len() == plate.len() && plate.bytes().zip(l).all(|(c, s)| s.accepts(c)))
-        })
+        .filter(|(_, ls)| ls.iter().any(|l| fills(plate.as_bytes(), l)))
         .map(|(f, _)| f)
         .collect();
     found.sort_by_key(|f| f.generic);
@@ -507,6 +521,8 @@ mod tests {
     fn region_set_constrains_prefixes_and_fits() {
         let br = RegionSet::new(&["br"]).unwrap();
         assert_eq!(br.codes(), ["BR"]);
+        assert_eq!(RegionSet::named(&["br"]).unwrap(), Some(br.clone()));
+        assert_eq!(RegionSet::named::<&str>(&[]).unwrap(), None);
         assert!(br.allows_prefix(b""));
         assert!(br.allows_prefix(b"ABC1"));
         assert!(br.allows_prefix(b"ABC1D"), "Mercosur");

@@ -269,12 +269,7 @@ impl Config {
 
     /// The layouts of `plate_regions`; `None` when none are named.
     pub fn plate_regions(&self) -> anyhow::Result<Option<RegionSet>> {
-        if self.plate_regions.is_empty() {
-            return Ok(None);
-        }
-        let regions = RegionSet::new(&self.plate_regions)
-            .map_err(|e| anyhow::anyhow!("plate_regions: {e}"))?;
-        Ok(Some(regions))
+        RegionSet::named(&self.plate_regions).map_err(|e| anyhow::anyhow!("plate_regions: {e}"))
     }
 
     /// The outbound CA file, resolved against the data directory.

@@ -118,12 +118,7 @@ async fn openalpr_results_and_group_are_accepted() {
         let (status, out) = server.post_json("/api/v1/openalpr", &key, &group).await;
         assert_eq!(status, 201, "{out}");
         assert_eq!(out["hits"], 0);
-        let found = server
-            .state
-            .store
-            .reads_by_plate(&server.state.keys, "5XYZ999", 0, i64::MAX, 5)
-            .await
-            .unwrap();
+        let found = server.stored_reads("5XYZ999").await;
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].details.vehicle_make.as_deref(), Some("toyota"));
         assert_eq!(found[0].details.heading, Some(181.5));
@@ -365,6 +360,25 @@ async fn hits_go_to_signed_webhooks_with_retry() {
     server.stop().await;
 }
 
+/// Posts `body` as an image from camera `camera` with API key `key`.
+async fn post_image(
+    server: &TestServer,
+    camera: &str,
+    key: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    server
+        .client
+        .post(server.url(&format!("/api/v1/cameras/{camera}/images")))
+        .bearer_auth(key)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn image_upload_is_checked_before_recognition() {
     let db = candor_store::testing::TestDb::sqlite().unwrap();
@@ -372,36 +386,18 @@ async fn image_upload_is_checked_before_recognition() {
     let server = TestServer::start_with(db, |c| c.models_dir = models.display().to_string()).await;
     let key = server.camera("cam-img").await;
     let other = server.camera("cam-other").await;
-    let url = server.url("/api/v1/cameras/cam-img/images");
-    let res = server
-        .client
-        .post(&url)
-        .bearer_auth(&other)
-        .header("content-type", "image/jpeg")
-        .body(vec![0xff, 0xd8])
-        .send()
-        .await
-        .unwrap();
+    let res = post_image(&server, "cam-img", &other, "image/jpeg", vec![0xff, 0xd8]).await;
     assert_eq!(res.status(), 403, "another camera's key");
-    let res = server
-        .client
-        .post(&url)
-        .bearer_auth(&key)
-        .header("content-type", "image/gif")
-        .body(vec![1, 2])
-        .send()
-        .await
-        .unwrap();
+    let res = post_image(&server, "cam-img", &key, "image/gif", vec![1, 2]).await;
     assert_eq!(res.status(), 415);
-    let res = server
-        .client
-        .post(&url)
-        .bearer_auth(&key)
-        .header("content-type", "image/jpeg")
-        .body(b"not a jpeg".to_vec())
-        .send()
-        .await
-        .unwrap();
+    let res = post_image(
+        &server,
+        "cam-img",
+        &key,
+        "image/jpeg",
+        b"not a jpeg".to_vec(),
+    )
+    .await;
     let status = res.status().as_u16();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(status, 422, "{body}");
@@ -428,25 +424,12 @@ async fn image_reads_follow_the_configured_plate_regions() {
     })
     .await;
     let key = server.camera("cam-img").await;
-    let res = server
-        .client
-        .post(server.url("/api/v1/cameras/cam-img/images"))
-        .bearer_auth(&key)
-        .header("content-type", "image/png")
-        .body(frame)
-        .send()
-        .await
-        .unwrap();
+    let res = post_image(&server, "cam-img", &key, "image/png", frame).await;
     let status = res.status().as_u16();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["accepted"], 1, "{body}");
-    let reads = server
-        .state
-        .store
-        .reads_by_plate(&server.state.keys, "ABC1234", 0, i64::MAX, 10)
-        .await
-        .unwrap();
+    let reads = server.stored_reads("ABC1234").await;
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].details.region.as_deref(), Some("US-NY"));
     server.stop().await;

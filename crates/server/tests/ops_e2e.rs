@@ -267,13 +267,7 @@ async fn user_hot_plates_need_supervisor_approval_and_holds_survive_purge() {
         assert_eq!(b["hits"], 1);
 
         // A legal hold keeps a read through the purge; releasing it lets the purge take it.
-        let read_id = server
-            .state
-            .store
-            .reads_by_plate(&server.state.keys, "USR777", 0, i64::MAX, 10)
-            .await
-            .unwrap()[0]
-            .id;
+        let read_id = server.stored_reads("USR777").await[0].id;
         let (s, hold) = pm
             .post(
                 "/api/v1/holds",

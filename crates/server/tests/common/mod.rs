@@ -298,6 +298,16 @@ impl TestServer {
             .1
     }
 
+    /// Every stored read of `plate` (exact, normalised), newest first, read from the store
+    /// directly (no audit, no purpose).
+    pub async fn stored_reads(&self, plate: &str) -> Vec<candor_store::reads::StoredRead> {
+        self.state
+            .store
+            .reads_by_plate(&self.state.keys, plate, 0, i64::MAX, 100)
+            .await
+            .expect("reads of the plate")
+    }
+
     /// Imports a CSV hot list directly and refreshes the matcher.
     pub async fn hot_list(&self, name: &str, hit_type: &str, csv: &str) {
         let spec = candor_store::hotlists::HotListSpec {
