@@ -4,6 +4,7 @@ own layout choice is measured too.
 
     python -m candor_train.gen_ocr --out work/ocr_train.npz --count 120000 --seed 1
     python -m candor_train.gen_ocr --crops-dir work/synth_val_crops --count 2000 --seed 99
+    python -m candor_train.gen_ocr --out work/ocr48_train.npz --height 48 --width 192 --channels 3 ...
 """
 
 from __future__ import annotations
@@ -17,31 +18,31 @@ import cv2
 import numpy as np
 
 from . import synth
-
-H, W = 32, 128
-
+from .synth import add_layout_args, layout_of
 
 def _chunk(args):
-    seed, n, crops_dir, first = args
+    seed, n, crops_dir, first, (h, w, channels) = args
     rng = np.random.default_rng(seed)
     # a crops folder gets the images themselves, so no laid-out array is kept
-    xs = np.empty((0 if crops_dir else n, H, W), np.uint8)
+    xs = np.empty((0 if crops_dir else n, h, w) + ((3,) if channels == 3 else ()), np.uint8)
     labels, regions = [], []
     for i in range(n):
         crop, text, two_row, region = synth.render_crop(rng)
         if crops_dir:
             cv2.imwrite(os.path.join(crops_dir, f"{first + i:06d}.png"), crop[..., ::-1])
         else:
-            xs[i] = np.clip(synth.recogniser_input(crop, H, W, two_row), 0, 255).astype(np.uint8)
+            xs[i] = np.clip(synth.recogniser_input(crop, h, w, two_row, channels), 0, 255).astype(np.uint8)
         labels.append(text)
         regions.append(region)
     return xs, labels, regions
 
 
-def generate(count: int, seed: int, workers: int, crops_dir: str | None = None):
-    """The same seed renders the same crops whether they are laid out or written as images."""
+def generate(count: int, seed: int, workers: int, crops_dir: str | None = None,
+             layout: tuple[int, int, int] = (32, 128, 1)):
+    """The same seed renders the same crops whether they are laid out or written as images, and
+    in whichever input layout (height, width, channels) the recogniser takes."""
     chunk = 500
-    jobs = [(seed * 1_000_003 + i, min(chunk, count - i * chunk), crops_dir, i * chunk)
+    jobs = [(seed * 1_000_003 + i, min(chunk, count - i * chunk), crops_dir, i * chunk, layout)
             for i in range((count + chunk - 1) // chunk)]
     with mp.Pool(workers) as pool:
         parts = pool.map(_chunk, jobs)
@@ -59,11 +60,12 @@ def main():
     ap.add_argument("--count", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
+    add_layout_args(ap)
     a = ap.parse_args()
     synth.require_fonts("gen_ocr")
     if a.crops_dir:
         os.makedirs(a.crops_dir, exist_ok=True)
-    xs, labels, regions = generate(a.count, a.seed, a.workers, a.crops_dir)
+    xs, labels, regions = generate(a.count, a.seed, a.workers, a.crops_dir, layout_of(a))
     if a.crops_dir:
         with open(os.path.join(a.crops_dir, "labels.csv"), "w") as f:
             f.write("file,plate,region\n")

@@ -23,9 +23,8 @@ import cv2
 import numpy as np
 
 from . import detector as D
-from .synth import recogniser_input
+from .synth import add_layout_args, recogniser_input
 
-H, W = 32, 128
 
 
 def _box_px(box, w, h):
@@ -206,7 +205,7 @@ def pack(a):
             crop = _crop(img, xyxy, mx, my)
             if crop.shape[0] < 4 or crop.shape[1] < 8:
                 continue
-            xs.append(np.clip(recogniser_input(crop, H, W, r["two_row"] == "1"), 0, 255).astype(np.uint8))
+            xs.append(np.clip(recogniser_input(crop, a.height, a.width, r["two_row"] == "1", a.channels), 0, 255).astype(np.uint8))
             ys.append(r["text"])
     np.savez_compressed(a.out, x=np.stack(xs), y=np.array(ys))
     print(f"packed {len(ys)} crops from {len(rows)} plates -> {a.out}")
@@ -243,6 +242,7 @@ def main():
     p.add_argument("--hand", help="hand-checked label fixes (training/hand_labels.csv)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--split", default="train")
+    add_layout_args(p)
     s = sub.add_parser("sheets", help="contact sheets of unlabelled boxes, for labelling by eye")
     s.add_argument("--csv", required=True, help="the teacher's labels (real_crops label)")
     s.add_argument("--hand", required=True)

@@ -1,7 +1,12 @@
-"""Plate text recogniser: a conv-only CTC network over grey 32x128 crops.
+"""Plate text recogniser, CTC over `0-9A-Z`, in one of two architectures:
+
+- `conv`: a conv-only network over grey 32x128 crops, trained from scratch;
+- `ppocr`: the PP-OCRv4 mobile recogniser fine-tuned over RGB 48xW crops (`ppocr.py`).
+
+The input layout comes from the training data (`gen_ocr --height --width --channels`).
 
 Train:  python -m candor_train.recognizer train --data work/ocr_train.npz --val work/ocr_val.npz \
-            --ckpt work/rec.pt --minutes 40 --seed 1
+            --ckpt work/rec.pt --minutes 40 --seed 1 [--arch ppocr]
 Export: python -m candor_train.recognizer export --ckpt work/rec.pt --out ../models/plate_recognizer.onnx
 """
 
@@ -44,6 +49,14 @@ class Recognizer(nn.Module):
         return y.permute(0, 3, 1, 2).flatten(2)  # [N,T,C]
 
 
+def build_model(arch: str) -> nn.Module:
+    if arch == "ppocr":
+        from .ppocr import PPOCRRecognizer
+
+        return PPOCRRecognizer()
+    return Recognizer()
+
+
 def encode_labels(labels):
     targets = [torch.tensor([ALPHABET.index(c) + 1 for c in t], dtype=torch.long) for t in labels]
     lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
@@ -63,13 +76,18 @@ def greedy_decode(logits: np.ndarray) -> list[str]:
 
 
 def to_tensor(x_uint8: np.ndarray) -> torch.Tensor:
-    return (torch.from_numpy(x_uint8).float().unsqueeze(1) / 255.0 - MEAN) / STD
+    """[N,H,W] grey or [N,H,W,3] RGB uint8 -> [N,C,H,W] normalised as the manifest says."""
+    x = torch.from_numpy(x_uint8).float()
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    return (x / 255.0 - MEAN) / STD
 
 
 def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Cheap online augmentation on normalised batches: contrast/brightness jitter, inversion
     of a few crops (light text on dark plates), small horizontal shifts."""
     n = x.shape[0]
+    if x.shape[1] == 3:  # colour casts (sodium light, IR, white balance)
+        x = x * torch.empty(n, 3, 1, 1).uniform_(0.85, 1.15, generator=g)
     a = torch.empty(n, 1, 1, 1).uniform_(0.7, 1.2, generator=g)
     b = torch.empty(n, 1, 1, 1).uniform_(-0.2, 0.2, generator=g)
     x = x * a + b
@@ -116,8 +134,9 @@ def train(a):
         sets.append((sx[keep], [sy[i] for i in keep]))
         print(f"{path}: {len(keep)} crops, weight {weights[len(sets) - 1]}")
     probs = np.array(weights, np.float64) / sum(weights)
-    vx, vy = load_sets([a.val])
-    model = Recognizer()
+    vals = [load_sets([v]) for v in a.val]
+    layout = sets[0][0].shape[1:]
+    model = build_model(a.arch)
     state = load_checkpoint(a.ckpt)
     step, best, elapsed = 0, -1.0, 0.0
     if state is not None:
@@ -132,9 +151,15 @@ def train(a):
         # continue training a shipped model whose checkpoint is gone
         init_from_onnx(model, a.init_onnx, to_tensor(sets[0][0][:512]))
         print(f"initialised from {a.init_onnx}")
-    # weights are loaded on the CPU, then moved; the optimiser is made for the moved weights
-    model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    if a.freeze_convs:
+        model.freeze_first_convs(a.freeze_convs)
+    # weights are loaded on the CPU, then moved; the optimiser is made for the moved weights.
+    # Channels-last runs the depthwise convolutions of the ppocr network about twice as fast.
+    memory_format = torch.channels_last if a.arch == "ppocr" else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    print(f"{sum(p.numel() for p in trainable):,} of {sum(p.numel() for p in model.parameters()):,} parameters trained")
+    opt = torch.optim.AdamW(trainable, lr=a.lr, weight_decay=a.weight_decay)
     if state is not None:
         opt.load_state_dict(state["opt"])
     print(f"training on {device}")
@@ -152,13 +177,13 @@ def train(a):
             idx = rng.integers(0, len(sy), size=c)
             xs_.append(sx[idx])
             ys_.extend(sy[i] for i in idx)
-        xb = augment(to_tensor(np.concatenate(xs_)), g).to(device)
+        xb = augment(to_tensor(np.concatenate(xs_)), g).to(device).contiguous(memory_format=memory_format)
         tg, tl = (t.to(device) for t in encode_labels(ys_))
         # cosine decay over the time budget
         frac = min(1.0, (time.time() - t0) / budget)
         lr = a.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * frac)))
-        if step < 300:
-            lr *= (step + 1) / 300
+        if step < a.warmup:
+            lr *= (step + 1) / a.warmup
         for pg in opt.param_groups:
             pg["lr"] = lr
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
@@ -168,38 +193,48 @@ def train(a):
         loss = ctc(logp, tg, il, tl)
         opt.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        nn.utils.clip_grad_norm_(trainable, 5.0)
         opt.step()
         step += 1
         if step % 50 == 0:
             print(f"step {step} loss {loss.item():.3f} lr {lr:.5f} {(time.time() - t0) / 60:.1f} min", flush=True)
         if time.time() - last_eval > a.eval_every or time.time() - t0 >= budget:
-            acc = evaluate(model, vx, vy)
+            # the checkpoint rule: the mean exact-match over the --val sets, each weighted equally
+            accs = [evaluate(model, vx, vy) for vx, vy in vals]
+            acc = float(np.mean(accs))
             last_eval = time.time()
-            print(f"step {step} synthetic-val exact {acc:.4f}", flush=True)
+            each = " ".join(f"{v}={x:.4f}" for v, x in zip(a.val, accs))
+            print(f"step {step} val exact {each} mean {acc:.4f}", flush=True)
+            meta = dict(arch=a.arch, layout=tuple(int(d) for d in layout))
             if acc > best:
                 best = acc
-                save_checkpoint(a.ckpt + ".best", model=model.state_dict(), step=step, val=acc)
+                save_checkpoint(a.ckpt + ".best", model=model.state_dict(), step=step, val=acc, **meta)
             save_checkpoint(a.ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step, best=best,
-                            elapsed=time.time() - t0)
+                            elapsed=time.time() - t0, **meta)
     print(f"done: {step} steps, best synthetic-val exact {best:.4f}")
 
 
 def export(a):
     state = load_checkpoint(a.ckpt)
-    model = Recognizer()
+    arch = state.get("arch", "conv")
+    model = build_model(arch)
     model.load_state_dict(state["model"])
     model.eval()
-    fold_batchnorm(model)
-    dummy = torch.zeros(2, 1, H, W)
-    torch.onnx.export(model, dummy, a.out, input_names=["crops"], output_names=["logits"],
-                      dynamic_axes={"crops": {0: "N"}, "logits": {0: "N"}}, opset_version=17,
-                      dynamo=False)
-    simplify_graph(a.out)
+    h, w = state.get("layout", (H, W))[:2]
+    c = 3 if arch == "ppocr" else 1
+    if arch == "conv":
+        fold_batchnorm(model)
+    dummy = torch.zeros(2, c, h, w)
+    with torch.no_grad():
+        torch.onnx.export(model, dummy, a.out, input_names=["crops"], output_names=["logits"],
+                          dynamic_axes={"crops": {0: "N"}, "logits": {0: "N"}}, opset_version=17,
+                          dynamo=False)
+    if arch == "conv":
+        simplify_graph(a.out)
     import onnxruntime as ort
 
     sess = ort.InferenceSession(a.out, providers=["CPUExecutionProvider"])
-    x = torch.randn(5, 1, H, W)
+    x = torch.randn(5, c, h, w)
     ref = model(x).detach().numpy()
     got = sess.run(["logits"], {"crops": x.numpy()})[0]
     err = float(np.abs(ref - got).max())
@@ -243,7 +278,13 @@ def main():
     t = sub.add_parser("train")
     t.add_argument("--data", nargs="+", required=True)
     t.add_argument("--weights", nargs="+", type=float, help="sampling weight per --data file")
-    t.add_argument("--val", required=True)
+    t.add_argument("--val", nargs="+", required=True,
+                   help="validation sets; the best checkpoint has the highest mean exact-match over them")
+    t.add_argument("--arch", choices=("conv", "ppocr"), default="conv")
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--freeze-convs", type=int, default=0,
+                   help="ppocr: keep the first N convolutions (and all before them) as the base has them")
+    t.add_argument("--warmup", type=int, default=300, help="steps of linear learning-rate warm-up")
     t.add_argument("--init", help="checkpoint to start the weights from (a fresh run only)")
     t.add_argument("--init-onnx", help="exported ONNX file to start the weights from (a fresh run only)")
     t.add_argument("--ckpt", required=True)

@@ -767,15 +767,28 @@ def render_crop(rng, region: str | None = None) -> tuple[np.ndarray, str, bool, 
 # ---------------------------------------------------------------- recogniser input
 
 
+def add_layout_args(ap) -> None:
+    """The recogniser's input layout, as the manifest's input_height/input_width/channels say it:
+    32x128 grey for the conv-only recogniser, 48xW RGB for the PP-OCRv4 fine-tune."""
+    ap.add_argument("--height", type=int, default=32)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--channels", type=int, choices=(1, 3), default=1)
+
+
+def layout_of(a) -> tuple[int, int, int]:
+    return a.height, a.width, a.channels
+
+
 def to_grey(img: np.ndarray) -> np.ndarray:
     f = img.astype(np.float32)
     return f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114
 
 
-def recogniser_input(img: np.ndarray, height: int, width: int, two_row: bool) -> np.ndarray:
-    """Grey float image HxW in 0..255, laid out exactly as the engine does it: plain resize of
-    the whole crop, or for two-row reading, top half | bottom half side by side."""
-    g = to_grey(img)
+def recogniser_input(img: np.ndarray, height: int, width: int, two_row: bool, channels: int = 1) -> np.ndarray:
+    """Float image HxW (grey, channels=1) or HxWx3 (RGB, channels=3) in 0..255, laid out exactly
+    as the engine does it: plain resize of the whole crop, or for two-row reading, top half |
+    bottom half side by side."""
+    g = to_grey(img) if channels == 1 else img.astype(np.float32)
     if not two_row:
         return cv2.resize(g, (width, height), interpolation=cv2.INTER_LINEAR)
     h = g.shape[0]
