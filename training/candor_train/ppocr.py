@@ -70,6 +70,14 @@ class PPOCRRecognizer(nn.Module):
         head_node = nodes[head_at]
         self.feature_name = head_node.input[0]
         self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in nodes[:head_at]]
+        # each intermediate is dropped after the last node that reads it, so that a forward
+        # pass holds only what autograd needs, not every activation of the graph
+        last_use: dict[str, int] = {}
+        for i, (_, ins, _, _) in enumerate(self.nodes):
+            for name in ins:
+                last_use[name] = i
+        self.drop_after = [[name for name in set(ins) if last_use[name] == i and name != self.feature_name]
+                           for i, (_, ins, _, _) in enumerate(self.nodes)]
         frozen = set()  # BatchNorm running statistics
         for n in nodes:
             if n.op_type == "BatchNormalization":
@@ -125,8 +133,10 @@ class PPOCRRecognizer(nn.Module):
         def get(name):
             return env[name] if name in env else self._const(name)
 
-        for op, ins, outs, at in self.nodes:
+        for (op, ins, outs, at), drop in zip(self.nodes, self.drop_after):
             env[outs[0]] = _run(op, [get(i) if i else None for i in ins], at)
+            for name in drop:
+                env.pop(name, None)
         return env[self.feature_name]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

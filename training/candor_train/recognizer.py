@@ -108,7 +108,7 @@ def load_sets(paths):
     return np.concatenate(xs), ys
 
 
-def evaluate(model, x, y, batch=512):
+def evaluate(model, x, y, batch=128):
     model.eval()
     device = next(model.parameters()).device
     preds = []
