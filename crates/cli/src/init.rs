@@ -20,6 +20,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     ))?;
     println!("Created Candor data directory {}", args.data_dir.display());
     println!("Database: {}", redact_url(&report.database_url));
+    match &report.models {
+        Ok(from) => println!("Recognition models: copied from {}", from.display()),
+        Err(why) => println!("RECOGNITION WILL BE OFF: {why}"),
+    }
     println!(
         "Federation public key (give it to partner agencies): {}",
         report.federation_public_key

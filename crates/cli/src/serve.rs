@@ -36,6 +36,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
         let state = candor_server::AppState::open(config).await?;
+        // Say at start-up whether images can be read, so that a missing models folder is
+        // found by whoever starts the server, not by the first camera upload.
+        match state.engine().await {
+            Ok(_) => tracing::info!(
+                models = %state.config.models_path().unwrap_or_default().display(),
+                "recognition on"
+            ),
+            Err(why) => tracing::error!(
+                "RECOGNITION IS OFF, image uploads will be refused with 503: {why}"
+            ),
+        }
         // Machine-readable first line: tests and supervisors read the bound address here.
         println!("listening on {addr}");
         candor_server::serve(state, listener, async {

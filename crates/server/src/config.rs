@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 pub const CONFIG_FILE: &str = "candor.toml";
 
+/// The data directory's copy of the recognition models, made by `candor init`.
+pub const MODELS_DIR: &str = "models";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -25,8 +28,9 @@ pub struct Config {
     /// PEM file of certificate authorities trusted for outbound TLS (webhooks, partner
     /// instances) in addition to the system's; relative paths are under the data directory.
     pub outbound_ca_file: Option<PathBuf>,
-    /// Folder of the recognition models (manifest.toml); empty: `CANDOR_MODELS` or the
-    /// nearest `models/` folder.
+    /// Folder of the recognition models (manifest.toml), relative to the data directory;
+    /// empty: the data directory's `models/` (which `candor init` fills), else
+    /// `CANDOR_MODELS`, the nearest `models/` folder or the one beside the executable.
     pub models_dir: String,
     /// Regions whose plates the cameras see (`["US-NY", "US-NJ"]`, `["BR"]`): frame reads
     /// favour their layouts. Empty: every known layout counts alike.
@@ -316,6 +320,18 @@ impl Config {
         } else {
             self.database_url.clone()
         }
+    }
+
+    /// The recognition models' folder, as `models_dir` says; `None` when none is found.
+    pub fn models_path(&self) -> Option<PathBuf> {
+        if !self.models_dir.is_empty() {
+            return Some(self.data_dir.join(&self.models_dir));
+        }
+        let own = self.data_dir.join(MODELS_DIR);
+        if own.join("manifest.toml").is_file() {
+            return Some(own);
+        }
+        candor_vision::default_models_dir()
     }
 
     pub fn key_dir(&self) -> PathBuf {

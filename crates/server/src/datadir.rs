@@ -25,6 +25,8 @@ pub const BOOTSTRAP_FILE: &str = "bootstrap-token.sha256";
 /// What `init` made.
 #[derive(Debug)]
 pub struct InitReport {
+    /// Where the models were copied from, or why recognition will be off.
+    pub models: Result<std::path::PathBuf, String>,
     /// The one-time administrator bootstrap token; shown once, stored only as a hash.
     pub bootstrap_token: String,
     pub database_url: String,
@@ -59,6 +61,7 @@ pub async fn init_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Re
     KeyRing::create(&dir.join("keys"))?;
     let federation_key = crate::federation::signing::instance_key(&dir.join("keys"))?;
     std::fs::create_dir_all(dir.join("images"))?;
+    let models = copy_models(&dir.join(crate::config::MODELS_DIR))?;
 
     config.data_dir = dir.to_path_buf();
     let url = config.database_url();
@@ -73,6 +76,7 @@ pub async fn init_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Re
         hex::encode(Sha256::digest(token.as_bytes())).as_bytes(),
     )?;
     Ok(InitReport {
+        models,
         bootstrap_token: token,
         database_url: url,
         federation_public_key: crate::federation::signing::public_key_hex(&federation_key),
@@ -99,6 +103,30 @@ pub fn consume_bootstrap_token(dir: &Path, token: &str) -> anyhow::Result<bool> 
         std::fs::remove_file(&path)?;
     }
     Ok(same)
+}
+
+/// Copies the recognition models (manifest, ONNX files, model cards) into the data directory,
+/// so that the server reads images wherever its binary is installed. The source is the folder
+/// `candor_vision::default_models_dir` finds; without one, init still succeeds and says why.
+fn copy_models(to: &Path) -> anyhow::Result<Result<std::path::PathBuf, String>> {
+    let Some(from) = candor_vision::default_models_dir() else {
+        return Ok(Err(format!(
+            "no models folder found (CANDOR_MODELS, ./models or beside the binary); \
+             copy the release's models/ folder to {} to turn recognition on",
+            to.display()
+        )));
+    };
+    if let Err(e) = candor_vision::Manifest::load(&from) {
+        return Ok(Err(format!("{}: {e}", from.display())));
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(&from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(Ok(from))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -32,20 +32,17 @@ pub struct AppState {
 impl AppState {
     /// The recognition engine, loading it (once) from the configured models folder.
     pub async fn engine(&self) -> Result<Arc<candor_vision::Engine>, String> {
-        let models = self.config.models_dir.clone();
+        let dir = self.config.models_path();
+        let data_dir = self.config.data_dir.clone();
         let regions = self.config.plate_regions();
         self.engine
             .get_or_init(|| async move {
-                let dir = if models.is_empty() {
-                    candor_vision::default_models_dir()
-                } else {
-                    Some(std::path::PathBuf::from(models))
-                };
                 let Some(dir) = dir else {
-                    return Err(
-                        "no models folder: set models_dir in candor.toml or CANDOR_MODELS"
-                            .to_string(),
-                    );
+                    return Err(format!(
+                        "no models folder found: copy the release's models/ folder to {}, \
+                         or set models_dir in candor.toml or CANDOR_MODELS",
+                        data_dir.join(crate::config::MODELS_DIR).display()
+                    ));
                 };
                 let regions = regions.map_err(|e| e.to_string())?;
                 tokio::task::spawn_blocking(move || {

@@ -79,22 +79,24 @@ pub struct Engine {
     options: EngineOptions,
 }
 
-/// Where the engine looks for models when not told: `CANDOR_MODELS`, else `models/`
-/// in the current directory or one of its parents.
+/// Where the engine looks for models when not told: `CANDOR_MODELS`, else `models/` in the
+/// current directory or one of its parents (a source checkout), else beside the executable:
+/// `models/` in its folder or `share/candor/models` next to its `bin/` (an installed binary).
 pub fn default_models_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("CANDOR_MODELS") {
         return Some(PathBuf::from(dir));
     }
-    let mut dir = std::env::current_dir().ok()?;
-    loop {
-        let candidate = dir.join("models");
-        if candidate.join("manifest.toml").is_file() {
-            return Some(candidate);
-        }
-        if !dir.pop() {
-            return None;
+    let has_manifest = |dir: &Path| dir.join("manifest.toml").is_file();
+    if let Ok(cwd) = std::env::current_dir() {
+        if let Some(found) = cwd.ancestors().map(|d| d.join("models")).find(|d| has_manifest(d)) {
+            return Some(found);
         }
     }
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?;
+    [bin.join("models"), bin.join("../share/candor/models")]
+        .into_iter()
+        .find(|d| has_manifest(d))
 }
 
 impl Engine {
