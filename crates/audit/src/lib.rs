@@ -8,14 +8,18 @@
 //! that the chain no longer matches. A store hands its rows to [`verify`] or a [`Verifier`]
 //! as [`RecordText`]s, hashed straight from their stored text.
 //!
+//! Text that someone not signed in controls goes through [`bounded`] before it is recorded.
+//!
 //! No clock is read here: every time is passed in.
 
+mod bounded;
 mod entry;
 mod hash;
 mod signed;
 mod stored;
 mod verify;
 
+pub use bounded::{MAX_UNTRUSTED_BYTES, bounded};
 pub use entry::{Actor, AuditEntry, AuditRecord, Chain, Outcome};
 pub use hash::{ChainHash, HashParseError, record_hash};
 pub use signed::{Anchor, Checkpoint, StatementError, key_id};

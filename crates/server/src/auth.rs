@@ -13,8 +13,14 @@
 //! CSRF token, in the `X-CSRF-Token` header or a `csrf_token` form field (read by
 //! [`csrf_form_layer`]). Bearer-token requests need none: browsers never attach that header
 //! on their own.
+//!
+//! Strangers reach the sign-in routes, so those are fenced: a body larger than a sign-in
+//! needs is refused before it is read ([`sign_in_body_limit`]), failed sign-ins are
+//! throttled per address and per username ([`throttle`]), and the name someone claimed is
+//! recorded only bounded ([`candor_audit::bounded`]).
 
 pub mod credentials;
+pub mod throttle;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::{HeaderMap, Method, header, request::Parts};
@@ -48,6 +54,12 @@ pub const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
 const TOUCH_EVERY_MS: i64 = 15 * 1000;
 /// Largest form body the CSRF layer buffers.
 const MAX_FORM_BYTES: usize = 1024 * 1024;
+/// The JSON API's sign-in route.
+pub const API_SIGN_IN_PATH: &str = "/api/v1/session";
+/// The console's sign-in form.
+pub const CONSOLE_SIGN_IN_PATH: &str = "/login";
+/// Largest body a sign-in reads: a username, a password and a code fit many times over.
+pub const MAX_SIGN_IN_BYTES: usize = 8 * 1024;
 
 /// The signed-in person making a request: both factors accepted, account active, not locked
 /// and not idle past the policy's limit, session live, current policy acknowledged.
@@ -186,14 +198,36 @@ fn now_ms() -> i64 {
     candor_store::now_ms()
 }
 
-/// The client's address: the connection's peer when the server was started with connect
-/// info, else "unknown".
-pub fn remote_addr(parts: &Parts) -> String {
-    parts
+/// The client's address: the connection's peer; or, when the peer is one of the configured
+/// `trusted_proxies`, the nearest address in its `X-Forwarded-For` that is not a trusted
+/// proxy — what the proxy itself saw, not what a client wrote further left. Only a parsed
+/// IP address is ever returned (never the header's text); "unknown" when the server was
+/// started without connect info.
+pub fn remote_addr(parts: &Parts, trusted_proxies: &[std::net::IpAddr]) -> String {
+    let Some(peer) = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_string())
+        .map(|c| c.0.ip())
+    else {
+        return "unknown".to_string();
+    };
+    if !trusted_proxies.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .map_while(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .find(|ip| !trusted_proxies.contains(ip))
+        .unwrap_or(peer)
+        .to_string()
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -292,6 +326,41 @@ pub async fn csrf_form_layer(req: Request, next: Next) -> Result<Response, ApiEr
         .await)
 }
 
+/// Middleware in front of every other (the CSRF layer buffers forms up to 1 MiB): the body of
+/// a sign-in (`POST` to [`API_SIGN_IN_PATH`] or [`CONSOLE_SIGN_IN_PATH`]) is read only up to
+/// [`MAX_SIGN_IN_BYTES`]; a larger one is refused with 413 before anything of it is parsed,
+/// recorded or stored — as the API's JSON error, or as a page for the console's form.
+pub async fn sign_in_body_limit(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if req.method() != Method::POST || (path != API_SIGN_IN_PATH && path != CONSOLE_SIGN_IN_PATH) {
+        return next.run(req).await;
+    }
+    let console = path == CONSOLE_SIGN_IN_PATH;
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let bytes = match declared {
+        Some(n) if n > MAX_SIGN_IN_BYTES => None,
+        _ => axum::body::to_bytes(body, MAX_SIGN_IN_BYTES).await.ok(),
+    };
+    let Some(bytes) = bytes else {
+        let e = ApiError::payload_too_large(format!(
+            "the sign-in is too large: a username, password and code fit in {} KB; send only those",
+            MAX_SIGN_IN_BYTES / 1024
+        ));
+        return if console {
+            axum::response::IntoResponse::into_response(crate::console::PageError::from(e))
+        } else {
+            axum::response::IntoResponse::into_response(e)
+        };
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
 fn csrf_rejection() -> ApiError {
     ApiError::forbidden(
         "csrf",
@@ -321,7 +390,7 @@ async fn resolve_session(parts: &Parts, state: &AppState) -> Result<SessionUser,
     })?;
     let digest = credentials::token_digest(&token);
     let now = now_ms();
-    let remote = remote_addr(parts);
+    let remote = remote_addr(parts, &state.config.trusted_proxies);
     let ended = || {
         ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
@@ -486,7 +555,9 @@ pub async fn record_auth_event(
             format!("user:{id}"),
         ),
         AuthSubject::Claimed(claimed) => (
-            candor_audit::Actor::Anonymous { claimed },
+            candor_audit::Actor::Anonymous {
+                claimed: candor_audit::bounded(&claimed).into_owned(),
+            },
             "user:unknown".to_string(),
         ),
     };
@@ -582,9 +653,52 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
-/// Checks a sign-in attempt and opens a session. Every outcome is audited. The session starts
-/// at stage `Enrol` when the account has no TOTP authenticator yet.
+/// Checks a sign-in attempt and opens a session. The session starts at stage `Enrol` when the
+/// account has no TOTP authenticator yet.
+///
+/// An address or username with too many recent failures is refused first (429, see
+/// [`throttle`]), before the password is checked; those refusals are not recorded one by one
+/// (that would hand the log back to whoever floods it), but the failure that starts a
+/// throttle is (`login.throttled`). Every attempt past the throttle is audited.
 pub async fn sign_in(state: &AppState, attempt: SignInAttempt) -> Result<SignedIn, ApiError> {
+    let throttle = &state.sign_in_throttle;
+    if let Err(t) = throttle.check(&attempt.remote_addr, &attempt.username) {
+        return Err(ApiError::too_many_requests(
+            "too_many_sign_ins",
+            t.to_string(),
+            t.retry_after_secs(),
+        ));
+    }
+    let (remote, claimed) = (attempt.remote_addr.clone(), attempt.username.clone());
+    let outcome = check_sign_in(state, attempt).await;
+    match &outcome {
+        Ok(_) => throttle.clear_username(&claimed),
+        Err(e)
+            if e.status == axum::http::StatusCode::UNAUTHORIZED
+                || e.status == axum::http::StatusCode::FORBIDDEN =>
+        {
+            for by in throttle.failed(&remote, &claimed) {
+                record_auth_event(
+                    state,
+                    AuthSubject::Claimed(claimed.clone()),
+                    "login.throttled",
+                    "denied",
+                    &remote,
+                    json!({
+                        "by": by.code(),
+                        "window_secs": throttle::WINDOW.as_secs(),
+                    }),
+                )
+                .await?;
+            }
+        }
+        Err(_) => {}
+    }
+    outcome
+}
+
+/// [`sign_in`] past the throttle: every outcome is audited.
+async fn check_sign_in(state: &AppState, attempt: SignInAttempt) -> Result<SignedIn, ApiError> {
     let now = now_ms();
     let remote = attempt.remote_addr.clone();
     let channel = attempt.channel;
@@ -902,11 +1016,17 @@ pub async fn confirm_totp_enrolment(
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(remote_addr(parts)))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(remote_addr(
+            parts,
+            &state.config.trusted_proxies,
+        )))
     }
 }
 
@@ -1026,7 +1146,7 @@ pub async fn bootstrap_administrator(
         append_audit_record(
             state,
             candor_audit::Actor::Anonymous {
-                claimed: username.to_string(),
+                claimed: candor_audit::bounded(username).into_owned(),
             },
             "user.bootstrap",
             "user:unknown",
@@ -1095,4 +1215,40 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Re
             format!("the request body is not valid: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts_from(peer: &str, forwarded: &[&str]) -> Parts {
+        let mut req = axum::http::Request::builder().uri("/login");
+        for f in forwarded {
+            req = req.header("x-forwarded-for", *f);
+        }
+        let (mut parts, ()) = req.body(()).unwrap().into_parts();
+        parts.extensions.insert(axum::extract::ConnectInfo(
+            format!("{peer}:40000")
+                .parse::<std::net::SocketAddr>()
+                .unwrap(),
+        ));
+        parts
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_a_trusted_proxy() {
+        let proxy: Vec<std::net::IpAddr> = vec!["10.0.0.1".parse().unwrap()];
+        // No proxy configured: the header is anyone's text and is ignored.
+        let p = parts_from("10.0.0.1", &["203.0.113.9"]);
+        assert_eq!(remote_addr(&p, &[]), "10.0.0.1");
+        // From the proxy: the address it appended, not what the client wrote before it.
+        let p = parts_from("10.0.0.1", &["1.2.3.4, 203.0.113.9"]);
+        assert_eq!(remote_addr(&p, &proxy), "203.0.113.9");
+        // Someone else sending the header is not believed.
+        let p = parts_from("198.51.100.7", &["203.0.113.9"]);
+        assert_eq!(remote_addr(&p, &proxy), "198.51.100.7");
+        // Text that is no address stops the walk: the proxy's own address is used.
+        let p = parts_from("10.0.0.1", &["203.0.113.9, <script>"]);
+        assert_eq!(remote_addr(&p, &proxy), "10.0.0.1");
+    }
 }

@@ -35,6 +35,11 @@ pub struct Config {
     /// Regions whose plates the cameras see (`["US-NY", "US-NJ"]`, `["BR"]`): frame reads
     /// favour their layouts. Empty: every known layout counts alike.
     pub plate_regions: Vec<String>,
+    /// Reverse proxies in front of the server (their addresses, e.g. `["127.0.0.1"]`): for a
+    /// request from one, the client's address is taken from `X-Forwarded-For`, so sign-in
+    /// throttling and audit records see each client rather than the proxy. Empty: every
+    /// peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The data directory (set at load time, not read from the file).
     #[serde(skip)]
     pub data_dir: PathBuf,
@@ -140,6 +145,7 @@ impl Default for Config {
             outbound_ca_file: None,
             models_dir: String::new(),
             plate_regions: Vec::new(),
+            trusted_proxies: Vec::new(),
             data_dir: PathBuf::new(),
         }
     }

@@ -1,5 +1,6 @@
 //! API errors: a status and a JSON body
-//! `{"error": {"code": "...", "message": "what is wrong and what to do"}}`.
+//! `{"error": {"code": "...", "message": "what is wrong and what to do"}}`, with a
+//! `Retry-After` header when waiting is the answer.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -12,6 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// Seconds to wait before trying again, sent as `Retry-After`.
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -31,6 +34,7 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            retry_after_secs: None,
         }
     }
     pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> Self {
@@ -63,6 +67,17 @@ impl ApiError {
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
     }
+    /// 429: the caller must wait `retry_after_secs` before trying again.
+    pub fn too_many_requests(
+        code: impl Into<String>,
+        message: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> Self {
+        ApiError {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+        }
+    }
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -89,15 +104,33 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl ApiError {
+    /// Adds the `Retry-After` header this error calls for (any response: the console's
+    /// pages show the same error as HTML).
+    pub fn add_retry_after(&self, res: &mut Response) {
+        set_retry_after(res, self.retry_after_secs);
+    }
+}
+
+fn set_retry_after(res: &mut Response, secs: Option<u64>) {
+    if let Some(secs) = secs {
+        res.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry = self.retry_after_secs;
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        set_retry_after(&mut res, retry);
+        res
     }
 }
 

@@ -18,6 +18,7 @@ pub mod keyfile;
 pub mod matcher;
 pub mod openapi;
 pub mod purge;
+pub mod read_access;
 pub mod routes;
 pub mod search;
 pub mod state;

@@ -10,7 +10,9 @@
 //! 4. the store finds the reads (blind index for a whole plate, keyed gram filters and
 //!    decryption for a pattern);
 //! 5. the search is appended to the audit log — purpose, query, result count, policy
-//!    version — durably, before any result leaves this function;
+//!    version — durably, before any result leaves this function, together with the ids of
+//!    the reads it listed (the only grounds on which one of them opens by id later, see
+//!    [`crate::read_access`]);
 //! 6. it is put in the supervisors' review queue when sampled or flagged.
 
 use candor_platetext::lookalike::LookAlikeClasses;
@@ -134,7 +136,8 @@ pub enum SearchTarget {
 }
 
 impl SearchTarget {
-    fn permission(self) -> Permission {
+    /// The permission a search of this target needs.
+    pub fn permission(self) -> Permission {
         match self {
             SearchTarget::Reads => Permission::SearchReads,
             SearchTarget::Hits => Permission::SearchHits,
@@ -304,9 +307,15 @@ pub async fn run_search(
         "policy_version": policy.version,
     });
     let entry = audit_entry(actor, target, &req, candor_audit::Outcome::Success, details);
-    // The audit record and the usage count commit together, before any result returns.
+    // The audit record, the reads it listed and the usage count commit together, before
+    // any result returns.
     let mut tx = state.store.begin().await?;
     let record = state.store.append_audit_tx(&mut tx, entry).await?;
+    let listed: Vec<i64> = page.reads.iter().map(|r| r.id).collect();
+    state
+        .store
+        .record_search_results(&mut tx, record.seq, &listed)
+        .await?;
     candor_store::metrics::count_search(
         &mut tx,
         candor_store::now_ms(),

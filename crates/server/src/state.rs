@@ -25,6 +25,8 @@ pub struct AppState {
     pub webhooks: Webhooks,
     /// The federation key and the outgoing client to partner instances.
     pub federation: crate::federation::Federation,
+    /// Failed sign-ins per address and per username, for throttling.
+    pub sign_in_throttle: Arc<crate::auth::throttle::SignInThrottle>,
     /// The recognition engine, loaded on the first image upload.
     pub engine: Arc<tokio::sync::OnceCell<Result<Arc<candor_vision::Engine>, String>>>,
 }
@@ -97,6 +99,7 @@ impl AppState {
                 )?,
             ),
             federation,
+            sign_in_throttle: Arc::default(),
             engine: Arc::new(tokio::sync::OnceCell::new()),
             config: Arc::new(config),
         })

@@ -548,6 +548,7 @@ async fn a_hit_from_an_image_shows_the_plate_crop() {
         .await
         .unwrap();
     let read_id = outcome.hits[0].read_id;
+    let hit_id = outcome.hits[0].hit_id;
 
     let officer = server.create_user("olive", "officer").await;
     let s = server.session_for(&officer).await;
@@ -563,13 +564,9 @@ async fn a_hit_from_an_image_shows_the_plate_crop() {
         .text()
         .await
         .unwrap();
-    assert!(
-        page.contains(&format!("/console/reads/{read_id}/plate")),
-        "{page}"
-    );
-    let res = get(format!("/console/reads/{read_id}/plate"), s.token.clone())
-        .await
-        .unwrap();
+    let crop_link = format!("/console/reads/{read_id}/plate?hit={hit_id}");
+    assert!(page.contains(&crop_link), "{page}");
+    let res = get(crop_link.clone(), s.token.clone()).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "image/png");
     let crop = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
@@ -597,9 +594,7 @@ async fn a_hit_from_an_image_shows_the_plate_crop() {
     // Without the image permission, no crop (and no link to one).
     let auditor = server.create_user("audrey", "auditor").await;
     let t = server.session_for(&auditor).await;
-    let res = get(format!("/console/reads/{read_id}/plate"), t.token.clone())
-        .await
-        .unwrap();
+    let res = get(crop_link, t.token.clone()).await.unwrap();
     assert_ne!(res.status(), 200);
     server.stop().await;
 }

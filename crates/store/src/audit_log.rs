@@ -441,6 +441,15 @@ impl Store {
         rows.iter().map(record_from_row).collect()
     }
 
+    /// Stored record `seq`, if it is held (not pruned, not past the head).
+    pub async fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>, StoreError> {
+        Ok(self
+            .audit_records(seq, 1)
+            .await?
+            .into_iter()
+            .find(|r| r.seq == seq))
+    }
+
     /// Records filtered for reading (newest first): by action prefix, actor user id, time
     /// range; paginated with `before_seq`.
     pub async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {

@@ -16,6 +16,11 @@
 //!
 //! Results are newest first, `(captured_at, id)` descending, and pages continue after a
 //! [`SearchCursor`], so no read is skipped or repeated between pages.
+//!
+//! Which reads each search listed is kept too (`search_results`, by the search's audit
+//! sequence number, written in the transaction of its audit record): a read, its image or its
+//! plate crop opens by id only from a search that listed it ([`Store::search_listed`],
+//! [`Store::search_listed_image`]). The rows go with their read when it is purged.
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,7 +30,7 @@ use candor_platetext::wildcard::Pattern;
 
 use crate::keys::KeyRing;
 use crate::reads::{READ_COLUMNS, StoredRead, open_read};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Tx};
 
 /// Where the previous page ended: the last read's capture time and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,5 +320,69 @@ impl Store {
         }
         let chunk = i64::try_from(chunk).unwrap_or(i64::MAX);
         Ok(query.bind(chunk).fetch_all(self.pool()).await?)
+    }
+}
+
+/// Listed reads per INSERT (2 parameters each).
+const LISTED_PER_INSERT: usize = 500;
+
+fn seq_param(audit_seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(audit_seq)
+        .map_err(|_| StoreError::Invalid(format!("search number {audit_seq} is out of range")))
+}
+
+impl Store {
+    /// Records that the search whose audit record is `audit_seq` listed `read_ids`, inside
+    /// the caller's transaction (the one appending that record), so both commit together.
+    pub async fn record_search_results(
+        &self,
+        tx: &mut Tx,
+        audit_seq: u64,
+        read_ids: &[i64],
+    ) -> Result<(), StoreError> {
+        let seq = seq_param(audit_seq)?;
+        let mut ids = read_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(LISTED_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO search_results (audit_seq, read_id) VALUES {}",
+                crate::values_rows(self.backend(), chunk.len(), 2)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(seq).bind(*id);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the search whose audit record is `audit_seq` listed read `read_id` (false
+    /// once the read is purged).
+    pub async fn search_listed(&self, audit_seq: u64, read_id: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM search_results WHERE audit_seq = $1 AND read_id = $2")
+            .bind(seq_param(audit_seq)?)
+            .bind(read_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// The read with image `image_id` among those the search `audit_seq` listed, if any.
+    pub async fn search_listed_image(
+        &self,
+        audit_seq: u64,
+        image_id: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT r.id FROM search_results s JOIN reads r ON r.id = s.read_id \
+             WHERE s.audit_seq = $1 AND r.image_id = $2 ORDER BY r.id LIMIT 1",
+        )
+        .bind(seq_param(audit_seq)?)
+        .bind(image_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| sqlx::Row::try_get(&r, 0)).transpose()?)
     }
 }

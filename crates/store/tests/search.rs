@@ -399,3 +399,86 @@ async fn searches_span_more_windows_than_arms() {
         db.finish().await.unwrap();
     }
 }
+
+/// Which reads a search listed: recorded with the search, looked up by read or by image,
+/// and gone when the reads are purged.
+#[tokio::test]
+async fn what_a_search_listed_is_kept_until_its_reads_are_purged() {
+    for db in TestDb::all().await.unwrap() {
+        let store = db.open().await.unwrap();
+        KeyRing::create(&db.path().join("keys")).unwrap();
+        let keys = KeyRing::open(&db.path().join("keys"), DEFAULT_WINDOW_MS).unwrap();
+        let image_dir = db.path().join("images");
+        let now = now_ms();
+        seed(&store, &keys, now).await;
+        let image = store
+            .store_image(
+                &keys,
+                &image_dir,
+                "cam-a",
+                now,
+                60,
+                "image/jpeg",
+                b"\xff\xd8jpeg",
+            )
+            .await
+            .unwrap();
+        let mut with_image = read("IMG001", now - 1_000, false);
+        with_image.image_id = Some(image);
+        let policy = RetentionPolicy {
+            non_hit_secs: 1,
+            ..RetentionPolicy::default()
+        };
+        store
+            .ingest_batch(&keys, &policy, "cam-a", "img", b"i", vec![with_image])
+            .await
+            .unwrap();
+        let id_of = |plate: &'static str| {
+            let store = store.clone();
+            let keys = &keys;
+            async move {
+                store
+                    .reads_by_plate(keys, plate, 0, i64::MAX, 1)
+                    .await
+                    .unwrap()[0]
+                    .id
+            }
+        };
+        let (listed, other, pictured) = (
+            id_of("XYZ999").await,
+            id_of("ZZABC12").await,
+            id_of("IMG001").await,
+        );
+
+        let mut tx = store.begin().await.unwrap();
+        store
+            .record_search_results(&mut tx, 7, &[listed, pictured, listed])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(store.search_listed(7, listed).await.unwrap());
+        assert!(!store.search_listed(7, other).await.unwrap(), "not listed");
+        assert!(
+            !store.search_listed(8, listed).await.unwrap(),
+            "another search"
+        );
+        assert_eq!(
+            store.search_listed_image(7, image).await.unwrap(),
+            Some(pictured)
+        );
+        assert_eq!(store.search_listed_image(8, image).await.unwrap(), None);
+        assert_eq!(store.search_listed_image(7, image + 1).await.unwrap(), None);
+
+        // The purge takes the expired read, and what the search listed of it.
+        store
+            .purge(&keys, &image_dir, &policy, now + 5_000)
+            .await
+            .unwrap();
+        assert!(!store.search_listed(7, pictured).await.unwrap());
+        assert_eq!(store.search_listed_image(7, image).await.unwrap(), None);
+        assert!(
+            store.search_listed(7, listed).await.unwrap(),
+            "a kept read stays listed"
+        );
+    }
+}

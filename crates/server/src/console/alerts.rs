@@ -1,12 +1,14 @@
 //! Live alerts: recent hits as cards, new ones pushed over the API's SSE stream
 //! (`/api/v1/alerts/stream`, read by `static/alerts.js`, which fetches each new card from
 //! here), and verification in two clicks: the disposition, then the action. Both go through
-//! the API's handlers, so the checks and audit records are the same.
+//! the API's handlers, so the checks and audit records are the same. A card's scene image and
+//! plate crop are linked with the hit as their grounds (`?hit=N`); the image routes here
+//! serve search results too (`?search=N`), by the one rule in `crate::read_access`.
 
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,6 +20,7 @@ use super::{Console, Layout, PageError, render, time_text};
 use crate::auth::Permission;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::read_access::{self, Grounds, GroundsQuery, Refused, Subject};
 use crate::routes::hits::{self, ActionRequest, DispositionRequest, HitFilter};
 use crate::state::AppState;
 
@@ -357,14 +360,33 @@ async fn action(
     Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
 }
 
-/// A stored image (scene of a read), for people allowed to see images. Each view is
-/// audited before the image is sent.
+/// The grounds named in a page's query string (`?search=N` / `?hit=N`).
+fn grounds(
+    q: Result<Query<GroundsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Grounds, Refused> {
+    q.map_err(|_| Refused::NoGrounds)
+        .and_then(|Query(q)| q.grounds())
+}
+
+/// A stored image (scene of a read), for people allowed to see images, opened from a hit on
+/// its read or a search of theirs that listed it (`crate::read_access`). Each view is
+/// audited, with its grounds, before the image is sent.
 async fn image(
     State(state): State<AppState>,
     c: Console,
     Path(id): Path<i64>,
+    q: Result<Query<GroundsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     c.require(Permission::ViewImages)?;
+    let basis = read_access::check(
+        &state,
+        &c.actor,
+        "image.view",
+        Subject::Image(id),
+        grounds(q),
+    )
+    .await
+    .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
     let image = state
         .store
         .get_image(&state.keys, &state.config.image_dir(), id)
@@ -373,14 +395,13 @@ async fn image(
         .ok_or_else(|| {
             ApiError::not_found(format!("image {id} not found (it may have been purged)"))
         })?;
-    crate::audit::record(
+    read_access::record_view(
         &state,
-        crate::audit::OpsEvent::by(
-            &c.actor,
-            "image.view",
-            format!("image:{id}"),
-            serde_json::json!({ "camera_id": image.camera_id, "captured_at": image.captured_at }),
-        ),
+        &c.actor,
+        "image.view",
+        format!("image:{id}"),
+        &basis,
+        serde_json::json!({ "camera_id": image.camera_id, "captured_at": image.captured_at }),
     )
     .await?;
     Ok((
@@ -391,13 +412,23 @@ async fn image(
 }
 
 /// The plate cut from a read's image (with a margin around the engine's box), as PNG, for
-/// the officer to compare with the hot-list entry. Audited like the whole image.
+/// the officer to compare with the hot-list entry. Opened and audited like the whole image.
 async fn plate_crop(
     State(state): State<AppState>,
     c: Console,
     Path(read_id): Path<i64>,
+    q: Result<Query<GroundsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     c.require(Permission::ViewImages)?;
+    let basis = read_access::check(
+        &state,
+        &c.actor,
+        "image.view",
+        Subject::Read(read_id),
+        grounds(q),
+    )
+    .await
+    .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
     let gone = || {
         ApiError::not_found(format!(
             "read {read_id} has no plate image (it may have been purged)"
@@ -421,14 +452,13 @@ async fn plate_crop(
     let png = crop_png(&image.bytes, b).map_err(|e| {
         ApiError::internal(format!("cannot cut the plate from image {image_id}: {e}"))
     })?;
-    crate::audit::record(
+    read_access::record_view(
         &state,
-        crate::audit::OpsEvent::by(
-            &c.actor,
-            "image.view",
-            format!("image:{image_id}"),
-            serde_json::json!({ "read_id": read_id, "part": "plate", "camera_id": image.camera_id }),
-        ),
+        &c.actor,
+        "image.view",
+        format!("image:{image_id}"),
+        &basis,
+        serde_json::json!({ "part": "plate", "camera_id": image.camera_id }),
     )
     .await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response())

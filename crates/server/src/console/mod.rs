@@ -357,14 +357,16 @@ impl IntoResponse for PageError {
             user: None,
             csrf: String::new(),
         });
-        render_status(
+        let mut res = render_status(
             self.error.status,
             &ErrorPage {
                 layout,
                 status: self.error.status.as_u16(),
-                message: self.error.message,
+                message: self.error.message.clone(),
             },
-        )
+        );
+        self.error.add_retry_after(&mut res);
+        res
     }
 }
 

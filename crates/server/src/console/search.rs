@@ -1,7 +1,9 @@
 //! Search: the purpose first (category from the policy, case number, free text), then the
 //! plate, time range and cameras. The search itself is the API's handler (policy checks,
 //! audit record before results); this page only collects the form and shows the answer.
-//! Results link to a record page and can be exported as CSV (permission Export, audited).
+//! Results link to a record page and their images, each naming the search that listed them
+//! (`?search=N`: see `crate::read_access`), and can be exported as CSV (permission Export,
+//! audited).
 
 use std::collections::HashMap;
 
@@ -13,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use candor_store::cameras::Camera;
 use candor_store::reads::StoredRead;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::alerts::layout_copy;
@@ -23,6 +24,7 @@ use super::{
 };
 use crate::auth::{Actor, Permission};
 use crate::error::ApiError;
+use crate::read_access::{self, GroundsQuery, Refused, Subject};
 use crate::search::{PurposeBody, SearchRequest, SearchResults, SearchTarget};
 use crate::state::AppState;
 
@@ -406,12 +408,6 @@ async fn export_csv(
         .into_response())
 }
 
-#[derive(Deserialize)]
-struct RecordQuery {
-    /// The audit sequence number of the search that listed this read.
-    search: u64,
-}
-
 #[derive(Template)]
 #[template(path = "console/read.html")]
 struct ReadPage {
@@ -422,28 +418,28 @@ struct ReadPage {
     vehicle: String,
     received: String,
     expires: String,
-    search_seq: u64,
+    /// The grounds it was opened on, in words (`search #12`, `hit 3`).
+    opened_from: String,
+    /// The same grounds as a query string, for the image's link.
+    grounds_query: String,
     can_view_images: bool,
 }
 
-/// One read from a search's results, with its image. Opening it is audited with the search
-/// it came from.
+/// One read, opened from a search of this person that listed it or from a hit
+/// (`?search=N` / `?hit=N`, checked by [`read_access::check`]). The view is audited with its
+/// grounds and their purpose before the page is sent.
 async fn read_record(
     State(state): State<AppState>,
     c: Console,
     Path(id): Path<i64>,
-    q: Result<Query<RecordQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<GroundsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
-    c.require(Permission::SearchReads)?;
-    let Ok(Query(q)) = q else {
-        return Err(PageError::within(
-            c.layout,
-            ApiError::bad_request(
-                "search_required",
-                "open a read from the results of a search (its purpose is recorded with the view)",
-            ),
-        ));
-    };
+    let grounds = q
+        .map_err(|_| Refused::NoGrounds)
+        .and_then(|Query(q)| q.grounds());
+    let basis = read_access::check(&state, &c.actor, "read.view", Subject::Read(id), grounds)
+        .await
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
     let read = state
         .store
         .get_read(&state.keys, id)
@@ -452,12 +448,13 @@ async fn read_record(
         .ok_or_else(|| {
             ApiError::not_found(format!("read {id} not found (it may have been purged)"))
         })?;
-    crate::auth::record_action(
+    read_access::record_view(
         &state,
         &c.actor,
         "read.view",
-        &format!("read:{id}"),
-        json!({"search_seq": q.search}),
+        format!("read:{id}"),
+        &basis,
+        json!({}),
     )
     .await?;
     let cameras = state.store.list_cameras().await.map_err(ApiError::from)?;
@@ -480,7 +477,8 @@ async fn read_record(
         vehicle,
         received: time_text(read.received_at),
         expires: time_text(read.expires_at),
-        search_seq: q.search,
+        opened_from: basis.grounds.describe(),
+        grounds_query: basis.grounds.query(),
         can_view_images: c.actor.role.allows(Permission::ViewImages),
         layout: c.layout,
     }))

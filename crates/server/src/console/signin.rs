@@ -21,7 +21,7 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/login", get(login_page).post(login_form))
+        .route(auth::CONSOLE_SIGN_IN_PATH, get(login_page).post(login_form))
         .route("/login/enrol", get(enrol_page).post(enrol_form))
         .route("/login/policy", get(policy_page).post(policy_form))
         .route("/logout", post(logout_form))
@@ -156,14 +156,18 @@ pub async fn login_form(
             }
             resp
         }
-        Err(e) => login_response(
-            &state,
-            &headers,
-            e.status,
-            &form.username,
-            None,
-            Some(e.message),
-        ),
+        Err(e) => {
+            let mut res = login_response(
+                &state,
+                &headers,
+                e.status,
+                &form.username,
+                None,
+                Some(e.message.clone()),
+            );
+            e.add_retry_after(&mut res);
+            res
+        }
     }
 }
 

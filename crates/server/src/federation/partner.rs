@@ -257,10 +257,12 @@ pub async fn verify(
     })?;
     let (_, body) = read_body(headers, body, MAX_BODY, &["application/json"]).await?;
     let Some(record) = state.store.agreement(&sig.agreement_id).await? else {
-        tracing::warn!(agreement = %sig.agreement_id, "federation request under an unknown agreement");
+        // The header is anyone's until the signature checks: bounded before it is logged.
+        let claimed = candor_audit::bounded(&sig.agreement_id);
+        tracing::warn!(agreement = %claimed, "federation request under an unknown agreement");
         return Err(ApiError::forbidden(
             "unknown_agreement",
-            format!("there is no agreement {:?} here", sig.agreement_id),
+            format!("there is no agreement {claimed:?} here"),
         ));
     };
     let doc = document(&record)?;

@@ -136,12 +136,7 @@ pub async fn get_hit(
     actor: Actor,
     Path(id): Path<i64>,
 ) -> Result<Json<Hit>, ApiError> {
-    actor.require(Permission::ViewAlerts)?;
-    let hit = state
-        .store
-        .get_hit(&state.keys, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("hit {id} not found")))?;
+    let hit = crate::read_access::visible_hit(&state, &actor, id).await??;
     audit::record(
         &state,
         OpsEvent::by(&actor, "hit.view", format!("hit:{id}"), json!({})),

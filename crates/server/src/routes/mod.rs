@@ -41,5 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::federation::routes())
         .merge(crate::console::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
+        // Outermost: a sign-in body is capped before the CSRF layer would buffer a form.
+        .layer(axum::middleware::from_fn(crate::auth::sign_in_body_limit))
         .with_state(state)
 }

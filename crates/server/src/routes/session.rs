@@ -40,7 +40,7 @@ pub struct Doc;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
-            "/api/v1/session",
+            auth::API_SIGN_IN_PATH,
             post(create_session).get(get_session).delete(delete_session),
         )
         .route("/api/v1/session/totp", post(begin_totp))
@@ -131,11 +131,16 @@ fn session_cookie(token: &str, headers: &HeaderMap) -> String {
     auth::strict_cookie(SESSION_COOKIE, token, auth::over_tls(headers), None)
 }
 
-/// Signs in (password and TOTP code); audited, success or failure.
+/// Signs in (password and TOTP code); audited, success or failure. The body may be at most
+/// 8 KB. After repeated failures from one address or for one username, sign-ins from it are
+/// refused for a while (429, with `Retry-After` in seconds).
 #[utoipa::path(post, path = "/api/v1/session", request_body = SignInRequest, responses(
     (status = 200, body = SessionCreated),
     (status = 401, description = "wrong username, password or code", body = ErrorBody),
-    (status = 403, description = "account locked or disabled", body = ErrorBody)))]
+    (status = 403, description = "account locked or disabled", body = ErrorBody),
+    (status = 413, description = "body larger than a sign-in needs (8 KB)", body = ErrorBody),
+    (status = 429, description = "too many failed sign-ins from this address or for this username recently",
+        body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn create_session(
     State(state): State<AppState>,
     ClientAddr(remote): ClientAddr,

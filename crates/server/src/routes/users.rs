@@ -262,6 +262,10 @@ pub async fn unlock_user(
 ) -> Result<StatusCode, ApiError> {
     actor.require(Permission::ManageUsers)?;
     state.store.unlock_user(id).await?;
+    // The sign-in throttle's count for the name goes too: unlocked means able to sign in.
+    if let Some(user) = state.store.user_by_id(id).await? {
+        state.sign_in_throttle.clear_username(&user.username);
+    }
     auth::record_action(&state, &actor, "user.unlock", &target(id), json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

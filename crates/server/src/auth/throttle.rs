@@ -1,0 +1,304 @@
+//! Throttling of failed sign-ins, per source address and per claimed username.
+//!
+//! Each failed sign-in is counted under its source address (an IPv6 address by its /64,
+//! which one client usually holds whole) and under the username it claimed. Once either has
+//! [`ADDRESS_LIMIT`] / [`USERNAME_LIMIT`] failures within [`WINDOW`], further sign-ins with
+//! it are refused — before the password is checked or anything is recorded — until the oldest
+//! of those failures leaves the window. Only failures count, so a station signing in many
+//! officers from one address is not held back; a correct sign-in, or an administrator's
+//! unlock, clears its username's count (not the address's, which a stranger with one
+//! account could otherwise reset).
+//!
+//! This sits in front of the account lockout (five failures in a row lock a known
+//! account): it also covers names that are no account, which is what a stranger filling the
+//! audit log would use. Counts live in memory, per server process, and at most
+//! [`MAX_KEYS`] keys per kind are tracked (the least recently failing is forgotten first).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How far back failures count.
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Failed sign-ins from one address within [`WINDOW`] before the address is refused.
+pub const ADDRESS_LIMIT: usize = 20;
+/// Failed sign-ins for one username within [`WINDOW`] before the username is refused (more
+/// than the account lockout's five, which comes first for a real account).
+pub const USERNAME_LIMIT: usize = 10;
+/// Keys tracked per kind; memory stays bounded whatever a stranger sends.
+pub const MAX_KEYS: usize = 50_000;
+
+/// What a refused sign-in was throttled by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottledBy {
+    Address,
+    Username,
+}
+
+impl ThrottledBy {
+    pub fn code(self) -> &'static str {
+        match self {
+            ThrottledBy::Address => "address",
+            ThrottledBy::Username => "username",
+        }
+    }
+
+    fn phrase(self) -> &'static str {
+        match self {
+            ThrottledBy::Address => "from this address",
+            ThrottledBy::Username => "for this username",
+        }
+    }
+}
+
+/// A sign-in refused because of earlier failures, and when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "too many failed sign-ins {} recently: try again in {}",
+    .by.phrase(),
+    wait_text(.retry_after)
+)]
+pub struct Throttled {
+    pub by: ThrottledBy,
+    pub retry_after: Duration,
+}
+
+impl Throttled {
+    /// Whole seconds for a `Retry-After` header (at least 1).
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0)
+    }
+}
+
+fn wait_text(d: &Duration) -> String {
+    let secs = d.as_secs().max(1);
+    if secs < 90 {
+        format!("{secs} seconds")
+    } else {
+        format!("{} minutes", secs.div_ceil(60))
+    }
+}
+
+/// The failures counted per key of one kind.
+#[derive(Debug)]
+struct Failures {
+    limit: usize,
+    by_key: HashMap<String, VecDeque<Instant>>,
+}
+
+impl Failures {
+    fn new(limit: usize) -> Self {
+        Failures {
+            limit,
+            by_key: HashMap::new(),
+        }
+    }
+
+    /// How long `key` stays refused, if it is.
+    fn retry_after(&mut self, key: &str, now: Instant) -> Option<Duration> {
+        let times = self.by_key.get_mut(key)?;
+        forget_before(times, now);
+        if times.len() < self.limit {
+            return None;
+        }
+        // Refused until the oldest counted failure leaves the window.
+        times
+            .front()
+            .map(|t| (*t + WINDOW).saturating_duration_since(now))
+    }
+
+    /// Counts a failure; true when it is the one that reaches the limit.
+    fn record(&mut self, key: &str, now: Instant) -> bool {
+        if !self.by_key.contains_key(key) && self.by_key.len() >= MAX_KEYS {
+            self.make_room(now);
+        }
+        let times = self.by_key.entry(key.to_string()).or_default();
+        forget_before(times, now);
+        times.push_back(now);
+        // Older failures beyond the limit change nothing: keep memory per key bounded.
+        while times.len() > self.limit {
+            times.pop_front();
+        }
+        times.len() == self.limit
+    }
+
+    fn clear(&mut self, key: &str) {
+        self.by_key.remove(key);
+    }
+
+    /// Drops keys with no failure in the window; if none, the one that failed least recently.
+    fn make_room(&mut self, now: Instant) {
+        self.by_key.retain(|_, times| {
+            forget_before(times, now);
+            !times.is_empty()
+        });
+        if self.by_key.len() >= MAX_KEYS {
+            let stalest = self
+                .by_key
+                .iter()
+                .min_by_key(|(_, times)| times.back().copied())
+                .map(|(k, _)| k.clone());
+            if let Some(k) = stalest {
+                self.by_key.remove(&k);
+            }
+        }
+    }
+}
+
+fn forget_before(times: &mut VecDeque<Instant>, now: Instant) {
+    while times
+        .front()
+        .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+    {
+        times.pop_front();
+    }
+}
+
+/// The key an address is counted under: an IPv4 address itself, an IPv6 address by its /64.
+fn address_key(remote: &str) -> String {
+    match remote.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => candor_audit::bounded(remote).into_owned(),
+    }
+}
+
+/// The key a claimed username is counted under: as sign-in looks it up, bounded.
+fn username_key(claimed: &str) -> String {
+    candor_audit::bounded(&claimed.trim().to_lowercase()).into_owned()
+}
+
+/// Failed sign-ins per address and per username (one per server process).
+#[derive(Debug)]
+pub struct SignInThrottle {
+    inner: Mutex<(Failures, Failures)>,
+}
+
+impl Default for SignInThrottle {
+    fn default() -> Self {
+        SignInThrottle {
+            inner: Mutex::new((Failures::new(ADDRESS_LIMIT), Failures::new(USERNAME_LIMIT))),
+        }
+    }
+}
+
+impl SignInThrottle {
+    /// Refuses a sign-in from `remote` claiming `username` while either has too many recent
+    /// failures (the address is checked first).
+    pub fn check(&self, remote: &str, username: &str) -> Result<(), Throttled> {
+        self.check_at(remote, username, Instant::now())
+    }
+
+    /// Counts a failed sign-in; returns what it throttled, when it is the failure that
+    /// reached a limit (to be recorded once, rather than every refusal after it).
+    pub fn failed(&self, remote: &str, username: &str) -> Vec<ThrottledBy> {
+        self.failed_at(remote, username, Instant::now())
+    }
+
+    /// Forgets a username's failures (after a correct sign-in, or an administrator's unlock).
+    pub fn clear_username(&self, username: &str) {
+        self.lock().1.clear(&username_key(username));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Failures, Failures)> {
+        // The counts stay usable even if a panic interrupted an update.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_at(&self, remote: &str, username: &str, now: Instant) -> Result<(), Throttled> {
+        let mut g = self.lock();
+        let (by_address, by_username) = &mut *g;
+        if let Some(retry_after) = by_address.retry_after(&address_key(remote), now) {
+            return Err(Throttled {
+                by: ThrottledBy::Address,
+                retry_after,
+            });
+        }
+        if let Some(retry_after) = by_username.retry_after(&username_key(username), now) {
+            return Err(Throttled {
+                by: ThrottledBy::Username,
+                retry_after,
+            });
+        }
+        Ok(())
+    }
+
+    fn failed_at(&self, remote: &str, username: &str, now: Instant) -> Vec<ThrottledBy> {
+        let mut g = self.lock();
+        let (by_address, by_username) = &mut *g;
+        let mut reached = Vec::new();
+        if by_address.record(&address_key(remote), now) {
+            reached.push(ThrottledBy::Address);
+        }
+        if by_username.record(&username_key(username), now) {
+            reached.push(ThrottledBy::Username);
+        }
+        reached
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_refused_after_its_limit_until_the_oldest_failure_ages_out() {
+        let t = SignInThrottle::default();
+        let start = Instant::now();
+        for i in 0..ADDRESS_LIMIT {
+            t.check_at("10.0.0.1", &format!("guess{i}"), start).unwrap();
+            let reached = t.failed_at("10.0.0.1", &format!("guess{i}"), start);
+            assert_eq!(reached.is_empty(), i + 1 < ADDRESS_LIMIT);
+        }
+        let refused = t.check_at("10.0.0.1", "anyone", start).unwrap_err();
+        assert_eq!(refused.by, ThrottledBy::Address);
+        assert_eq!(refused.retry_after, WINDOW);
+        assert_eq!(refused.retry_after_secs(), 15 * 60);
+        assert_eq!(
+            refused.to_string(),
+            "too many failed sign-ins from this address recently: try again in 15 minutes"
+        );
+        // Other addresses are not affected; the window passing lets this one in again.
+        t.check_at("10.0.0.2", "anyone", start).unwrap();
+        t.check_at("10.0.0.1", "anyone", start + WINDOW).unwrap();
+    }
+
+    #[test]
+    fn a_username_is_refused_from_any_address_and_cleared_by_a_correct_sign_in() {
+        let t = SignInThrottle::default();
+        let now = Instant::now();
+        for i in 0..USERNAME_LIMIT {
+            t.failed_at(&format!("10.0.1.{i}"), " Ghost ", now);
+        }
+        let refused = t.check_at("10.0.2.1", "ghost", now).unwrap_err();
+        assert_eq!(refused.by, ThrottledBy::Username);
+        t.clear_username("GHOST");
+        t.check_at("10.0.2.1", "ghost", now).unwrap();
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_prefix() {
+        assert_eq!(address_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_key("2001:db8:1:2:ffff::1"),
+            address_key("2001:db8:1:2::9")
+        );
+        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+    }
+
+    #[test]
+    fn memory_stays_bounded_whatever_is_claimed() {
+        let mut f = Failures::new(USERNAME_LIMIT);
+        let now = Instant::now();
+        for i in 0..MAX_KEYS + 10 {
+            f.record(&format!("name{i}"), now);
+        }
+        assert_eq!(f.by_key.len(), MAX_KEYS);
+        let huge = "x".repeat(1_000_000);
+        assert!(username_key(&huge).len() < 400);
+    }
+}
