@@ -43,9 +43,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 models = %state.config.models_path().unwrap_or_default().display(),
                 "recognition on"
             ),
-            Err(why) => tracing::error!(
-                "RECOGNITION IS OFF, image uploads will be refused with 503: {why}"
-            ),
+            Err(why) => {
+                tracing::error!("RECOGNITION IS OFF, image uploads will be refused with 503: {why}")
+            }
         }
         // Machine-readable first line: tests and supervisors read the bound address here.
         println!("listening on {addr}");

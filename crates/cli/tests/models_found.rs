@@ -85,5 +85,8 @@ fn without_models_init_and_serve_say_recognition_is_off_and_how_to_fix_it() {
 
     let log = serve_log(elsewhere.path(), &data);
     assert!(log.contains("RECOGNITION IS OFF"), "{log}");
-    assert!(log.contains(&data.join("models").display().to_string()), "{log}");
+    assert!(
+        log.contains(&data.join("models").display().to_string()),
+        "{log}"
+    );
 }

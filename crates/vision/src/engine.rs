@@ -88,7 +88,11 @@ pub fn default_models_dir() -> Option<PathBuf> {
     }
     let has_manifest = |dir: &Path| dir.join("manifest.toml").is_file();
     if let Ok(cwd) = std::env::current_dir() {
-        if let Some(found) = cwd.ancestors().map(|d| d.join("models")).find(|d| has_manifest(d)) {
+        if let Some(found) = cwd
+            .ancestors()
+            .map(|d| d.join("models"))
+            .find(|d| has_manifest(d))
+        {
             return Some(found);
         }
     }
