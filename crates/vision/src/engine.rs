@@ -87,20 +87,18 @@ pub fn default_models_dir() -> Option<PathBuf> {
         return Some(PathBuf::from(dir));
     }
     let has_manifest = |dir: &Path| dir.join("manifest.toml").is_file();
-    if let Ok(cwd) = std::env::current_dir() {
-        if let Some(found) = cwd
-            .ancestors()
-            .map(|d| d.join("models"))
-            .find(|d| has_manifest(d))
-        {
-            return Some(found);
-        }
-    }
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?;
-    [bin.join("models"), bin.join("../share/candor/models")]
-        .into_iter()
-        .find(|d| has_manifest(d))
+    let cwd = std::env::current_dir().ok();
+    let in_tree = cwd
+        .iter()
+        .flat_map(|d| d.ancestors())
+        .map(|d| d.join("models"));
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.to_path_buf()));
+    let beside_binary = bin
+        .iter()
+        .flat_map(|b| [b.join("models"), b.join("../share/candor/models")]);
+    in_tree.chain(beside_binary).find(|d| has_manifest(d))
 }
 
 impl Engine {
