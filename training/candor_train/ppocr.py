@@ -119,6 +119,42 @@ class PPOCRRecognizer(nn.Module):
         for name, p in self.params.items():
             p.requires_grad = name not in early
 
+    def load_exported(self, path: str) -> None:
+        """Loads the weights of a graph exported from this module (`recognizer export`), so a
+        shipped recogniser can be trained further when its checkpoint is gone.
+
+        The exporter keeps parameter names, except where it folded a BatchNorm into the
+        convolution before it: there the convolution takes the folded weight and the BatchNorm
+        becomes the identity plus the folded bias (statistics 0 and 1, scale 1), which computes
+        the same function and keeps the scale where the optimiser expects it."""
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load(path).graph
+        inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+        state = self.state_dict()
+        for name in state:
+            if name in inits:
+                state[name] = inits[name]
+        head = [n for n in graph.node if n.op_type == "MatMul"][-1]
+        state["head.weight"] = inits[head.input[1]].T.contiguous()
+        folded = [(inits[n.input[1]], inits[n.input[2]]) for n in graph.node
+                  if n.op_type == "Conv" and n.input[1] not in state]
+        bn_of = {ins[0]: ins for op, ins, _, _ in self.nodes if op == "BatchNormalization"}
+        pairs = [(ins[1], bn_of[outs[0]]) for op, ins, outs, _ in self.nodes
+                 if op == "Conv" and f"params.{_key(ins[1])}" not in inits]
+        if len(pairs) != len(folded):
+            raise ValueError(f"{path}: {len(folded)} folded convolutions, this module has {len(pairs)}")
+        for (conv_w, (_, scale, shift, mean, var)), (w, b) in zip(pairs, folded):
+            eps = next(at.get("epsilon", 1e-5) for op, ins, _, at in self.nodes
+                       if op == "BatchNormalization" and ins[1] == scale)
+            state[f"params.{_key(conv_w)}"] = w
+            state[_key(mean)] = torch.zeros_like(b)
+            state[_key(var)] = torch.full_like(b, 1.0 - eps)
+            state[f"params.{_key(scale)}"] = torch.ones_like(b)
+            state[f"params.{_key(shift)}"] = b
+        self.load_state_dict(state)
+
     def _const(self, name):
         if name in self.ints:
             return self.ints[name]
@@ -265,6 +301,62 @@ def check(a):
     base = ref[..., rows].argmax(-1)
     print(f"plate-head argmax agrees with the base restricted to the alphabet: {(ours == base).mean():.3f}")
     assert err < 1e-4, "the rebuilt module differs from the base graph"
+
+
+def fuse_activations(path: str, out: str) -> int:
+    """Rewrites an exported graph so each hard-swish, which the exporter spells as four
+    element-wise nodes (`x * clip(x + 3, 0, 6) / 6`), is one `HardSwish` node: one pass over
+    the tensor instead of four in the engine. Returns how many it fused; the function is
+    unchanged (checked against onnxruntime by the caller)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load(path)
+    g = m.graph
+    known = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in g.node if n.op_type == "Constant"}
+    known.update({i.name: numpy_helper.to_array(i) for i in g.initializer})
+    for n in g.node:  # the exporter passes some constants through Identity nodes
+        if n.op_type == "Identity" and n.input[0] in known:
+            known[n.output[0]] = known[n.input[0]]
+
+    def is_const(name, value):
+        return name in known and known[name].size == 1 and float(known[name].reshape(())) == value
+
+    producer = {o: n for n in g.node for o in n.output}
+    readers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    fused = 0
+    for clip in [n for n in g.node if n.op_type == "Clip"]:
+        add = producer.get(clip.input[0])
+        if add is None or add.op_type != "Add" or not is_const(add.input[1], 3.0):
+            continue
+        if not (is_const(clip.input[1], 0.0) and is_const(clip.input[2], 6.0)):
+            continue
+        x = add.input[0]
+        muls = readers.get(clip.output[0], [])
+        if len(muls) != 1 or muls[0].op_type != "Mul" or set(muls[0].input) != {x, clip.output[0]}:
+            continue
+        divs = readers.get(muls[0].output[0], [])
+        if len(divs) != 1 or divs[0].op_type != "Div" or not is_const(divs[0].input[1], 6.0):
+            continue
+        if len(readers[add.output[0]]) != 1:
+            continue
+        at = list(g.node).index(divs[0])
+        g.node.insert(at, helper.make_node("HardSwish", [x], [divs[0].output[0]]))
+        for dead in (add, clip, muls[0], divs[0]):
+            g.node.remove(dead)
+        fused += 1
+    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    for n in [n for n in g.node if n.op_type in ("Constant", "Identity") and n.output[0] not in used]:
+        g.node.remove(n)
+    used = {i for n in g.node for i in n.input}
+    for init in [i for i in g.initializer if i.name not in used]:
+        g.initializer.remove(init)
+    onnx.checker.check_model(m)
+    onnx.save(m, out)
+    return fused
 
 
 def onnx_chars() -> list[str]:

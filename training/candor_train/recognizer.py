@@ -149,7 +149,10 @@ def train(a):
         print(f"initialised from {a.init}")
     elif a.init_onnx:
         # continue training a shipped model whose checkpoint is gone
-        init_from_onnx(model, a.init_onnx, to_tensor(sets[0][0][:512]))
+        if a.arch == "ppocr":
+            model.load_exported(a.init_onnx)
+        else:
+            init_from_onnx(model, a.init_onnx, to_tensor(sets[0][0][:512]))
         print(f"initialised from {a.init_onnx}")
     if a.freeze_convs:
         model.freeze_first_convs(a.freeze_convs)
@@ -231,6 +234,10 @@ def export(a):
                           dynamo=False)
     if arch == "conv":
         simplify_graph(a.out)
+    else:
+        from .ppocr import fuse_activations
+
+        print(f"fused {fuse_activations(a.out, a.out)} hard-swish activations")
     import onnxruntime as ort
 
     sess = ort.InferenceSession(a.out, providers=["CPUExecutionProvider"])

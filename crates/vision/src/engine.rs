@@ -314,16 +314,32 @@ impl Reader<'_> {
             return Ok(Vec::new());
         }
         let spec = &self.engine.manifest.recognizer;
-        let (w, h) = (spec.input_width as usize, spec.input_height as usize);
         let (iw, ih) = (image.width() as f32, image.height() as f32);
-        // Each detection gets a one-row input, a rectified one when its text rows slant,
-        // and squarish ones also a two-row input; the most confident reading wins.
+        let regions: Vec<BoxF> = detections
+            .iter()
+            .map(|det| det.bbox.expand(margin, margin).clamp_to(iw, ih))
+            .collect();
+        // Each box is read as one row first. A box whose reading is not settled by then is
+        // read again, rectified when its text rows slant and, when squarish, as two rows; the
+        // most confident reading wins.
+        let mut best: Vec<Option<(Vec<Candidate>, bool)>> = vec![None; detections.len()];
         let mut inputs = Vec::new();
-        let mut jobs: Vec<(usize, CropLayout)> = Vec::new();
-        for (i, det) in detections.iter().enumerate() {
-            let region = det.bbox.expand(margin, margin).clamp_to(iw, ih);
+        let mut jobs = Vec::new();
+        for (i, &region) in regions.iter().enumerate() {
             push_recognizer_input(image, region, CropLayout::OneRow, spec, &mut inputs);
             jobs.push((i, CropLayout::OneRow));
+        }
+        self.read_inputs(inputs, &jobs, &mut best)?;
+        let (mut inputs, mut jobs) = (Vec::new(), Vec::new());
+        for (i, &region) in regions.iter().enumerate() {
+            let settled = spec.settled_confidence.is_some_and(|at_least| {
+                best[i]
+                    .as_ref()
+                    .is_some_and(|(c, _)| c[0].confidence >= at_least)
+            });
+            if settled {
+                continue;
+            }
             if let Some(slant) = rectify::estimate_slant(image, region) {
                 let level = rectify::rectified_crop(image, region, slant);
                 let whole = BoxF::new(0.0, 0.0, level.width() as f32, level.height() as f32);
@@ -335,8 +351,45 @@ impl Reader<'_> {
                 jobs.push((i, CropLayout::TwoRow));
             }
         }
-        let channels = spec.channels as usize;
-        let input = NdTensor::from_data([jobs.len(), channels, h, w], inputs);
+        if !jobs.is_empty() {
+            self.read_inputs(inputs, &jobs, &mut best)?;
+        }
+        let regions = self.engine.options.regions.as_ref();
+        Ok(detections
+            .iter()
+            .zip(best)
+            .map(|(det, reading)| {
+                let (candidates, two_row) = reading?;
+                let top = &candidates[0];
+                if !rank::keeps(&top.plate, source) {
+                    return None;
+                }
+                let layout = rank::layout_of(&top.plate, regions);
+                Some(PlateRead {
+                    plate: top.plate.clone(),
+                    confidence: top.confidence,
+                    bbox: det.bbox,
+                    detection_score: det.score,
+                    region: layout.map(|l| l.0.to_string()),
+                    format: layout.map(|l| l.1.to_string()),
+                    two_row,
+                    candidates,
+                })
+            })
+            .collect())
+    }
+
+    /// Runs the recogniser on `inputs` (one crop per job: the box it belongs to and how it
+    /// was cut) and keeps, per box, the most confident ranked reading in `best`.
+    fn read_inputs(
+        &self,
+        inputs: Vec<f32>,
+        jobs: &[(usize, CropLayout)],
+        best: &mut [Option<(Vec<Candidate>, bool)>],
+    ) -> Result<()> {
+        let spec = &self.engine.manifest.recognizer;
+        let (w, h) = (spec.input_width as usize, spec.input_height as usize);
+        let input = NdTensor::from_data([jobs.len(), spec.channels as usize, h, w], inputs);
         let out = self
             .engine
             .recognizer
@@ -361,9 +414,6 @@ impl Reader<'_> {
         ctc::softmax_rows(&mut probs, classes);
         let top_n = self.engine.options.top_n.max(1);
         let regions = self.engine.options.regions.as_ref();
-
-        // Best reading per detection, across its layouts.
-        let mut best: Vec<Option<(Vec<Candidate>, bool)>> = vec![None; detections.len()];
         for (j, &(det, layout)) in jobs.iter().enumerate() {
             let seq = ProbSeq::new(
                 &probs[j * steps * classes..(j + 1) * steps * classes],
@@ -387,28 +437,7 @@ impl Reader<'_> {
                 best[det] = Some((candidates, layout == CropLayout::TwoRow));
             }
         }
-        Ok(detections
-            .iter()
-            .zip(best)
-            .map(|(det, reading)| {
-                let (candidates, two_row) = reading?;
-                let top = &candidates[0];
-                if !rank::keeps(&top.plate, source) {
-                    return None;
-                }
-                let layout = rank::layout_of(&top.plate, regions);
-                Some(PlateRead {
-                    plate: top.plate.clone(),
-                    confidence: top.confidence,
-                    bbox: det.bbox,
-                    detection_score: det.score,
-                    region: layout.map(|l| l.0.to_string()),
-                    format: layout.map(|l| l.1.to_string()),
-                    two_row,
-                    candidates,
-                })
-            })
-            .collect())
+        Ok(())
     }
 }
 

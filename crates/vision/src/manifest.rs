@@ -76,6 +76,10 @@ pub struct RecognizerSpec {
     pub alphabet: String,
     /// Crops narrower than this (w/h) are also read as two-row plates.
     pub two_row_aspect_below: f32,
+    /// A plain one-row reading at least this confident is kept as it is: the box is not
+    /// read again rectified or as two rows. Absent: every box is read every way.
+    #[serde(default)]
+    pub settled_confidence: Option<f32>,
 }
 
 impl Manifest {
@@ -146,6 +150,11 @@ impl Manifest {
         if r.std <= 0.0 {
             return Err("recognizer std must be positive".into());
         }
+        if let Some(c) = r.settled_confidence
+            && !(0.0..=1.0).contains(&c)
+        {
+            return Err(format!("recognizer settled_confidence {c} is not in 0..1"));
+        }
         if r.alphabet.is_empty() {
             return Err("recognizer alphabet is empty".into());
         }
@@ -163,14 +172,33 @@ mod tests {
     use super::*;
 
     fn manifest(detector_extra: &str) -> std::result::Result<Manifest, String> {
+        manifest_with(detector_extra, "")
+    }
+
+    fn manifest_with(
+        detector_extra: &str,
+        recognizer_extra: &str,
+    ) -> std::result::Result<Manifest, String> {
         Manifest::parse(&format!(
             "[detector]\nfile = \"d.onnx\"\ninput = \"images\"\ninput_width = 384\n\
              input_height = 384\npad_value = 0.5\noutput = \"boxes\"\n\
              score_threshold = 0.8\nnms_iou = 0.45\n{detector_extra}\n\
              [recognizer]\nfile = \"r.onnx\"\ninput = \"crops\"\nchannels = 1\n\
              input_height = 32\ninput_width = 128\nmean = 0.5\nstd = 0.5\n\
-             output = \"logits\"\nalphabet = \"0123456789\"\ntwo_row_aspect_below = 4.5\n"
+             output = \"logits\"\nalphabet = \"0123456789\"\ntwo_row_aspect_below = 4.5\n\
+             {recognizer_extra}\n"
         ))
+    }
+
+    #[test]
+    fn a_settled_confidence_is_a_probability() {
+        let settled = |v: &str| manifest_with("", &format!("settled_confidence = {v}"));
+        assert_eq!(
+            settled("0.9").unwrap().recognizer.settled_confidence,
+            Some(0.9)
+        );
+        assert!(settled("1.5").unwrap_err().contains("settled_confidence"));
+        assert_eq!(manifest("").unwrap().recognizer.settled_confidence, None);
     }
 
     #[test]

@@ -198,6 +198,7 @@ mod tests {
             output: "logits".into(),
             alphabet: "AB".into(),
             two_row_aspect_below: 1.6,
+            settled_confidence: None,
         };
         let mut out = Vec::new();
         push_recognizer_input(
