@@ -6,6 +6,7 @@
 mod access;
 mod agreement;
 mod document;
+mod duties;
 mod purpose;
 mod roles;
 
@@ -16,6 +17,10 @@ pub use agreement::{
     decide_hit, decide_hot_list, decide_query, parse_public_key, shares_hit_type,
 };
 pub use document::human as human_duration;
+pub use duties::{
+    DualControl, DutyRefused, check_approval, check_start, credentials_need_second_person,
+    role_needs_second_person,
+};
 pub use document::{
     FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
     PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,

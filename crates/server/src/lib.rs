@@ -4,6 +4,7 @@
 //! background jobs (scheduled purge, webhook delivery) until shutdown.
 
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -19,6 +20,8 @@ pub mod matcher;
 pub mod openapi;
 pub mod purge;
 pub mod read_access;
+pub mod recognition_queue;
+pub mod refusals;
 pub mod routes;
 pub mod search;
 pub mod state;

@@ -518,3 +518,27 @@ async fn hits_reach_an_https_webhook_signed_by_the_agency_ca() {
     assert_eq!(alert["listed_plate"], "TLS1234");
     server.stop().await;
 }
+
+/// Image recognitions are capped (issue 27, item 5): with every place taken and no queue,
+/// an upload is answered 503 `recognition_busy` with `Retry-After`, before it is decoded.
+#[tokio::test]
+async fn image_uploads_beyond_the_recognition_queue_get_503_with_retry_after() {
+    let db = candor_store::testing::TestDb::sqlite().unwrap();
+    let server = TestServer::start_with(db, |c| {
+        c.ingest.recognitions_at_once = 1;
+        c.ingest.recognition_queue = 0;
+    })
+    .await;
+    let key = server.camera("cam-busy").await;
+    let held = server.state.recognitions.enter().await.unwrap();
+    let res = post_image(&server, "cam-busy", &key, "image/png", vec![0x89, b'P']).await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "2");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "recognition_busy");
+    drop(held);
+    // With the place free the same upload gets as far as decoding.
+    let res = post_image(&server, "cam-busy", &key, "image/png", vec![0x89, b'P']).await;
+    assert_ne!(res.status(), 503);
+    server.stop().await;
+}

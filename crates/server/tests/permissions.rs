@@ -110,6 +110,21 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         "/api/v1/users/{id}/access",
         AnyOf(&[P::GrantAccess]),
     ),
+    (
+        "GET",
+        "/api/v1/approvals",
+        AnyOf(&[P::ManageUsers, P::GrantAccess]),
+    ),
+    (
+        "POST",
+        "/api/v1/approvals/{id}/approve",
+        AnyOf(&[P::ManageUsers, P::GrantAccess]),
+    ),
+    (
+        "POST",
+        "/api/v1/approvals/{id}/reject",
+        AnyOf(&[P::ManageUsers, P::GrantAccess]),
+    ),
     ("GET", "/api/v1/audit", AnyOf(&[P::ReadAudit])),
     ("GET", "/api/v1/audit/checkpoints", AnyOf(&[P::ReadAudit])),
     ("POST", "/api/v1/audit/checkpoints", AnyOf(&[P::ReadAudit])),

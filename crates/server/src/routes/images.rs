@@ -66,6 +66,8 @@ pub async fn post_image(
         &["image/jpeg", "image/png"],
     )
     .await?;
+    // At most a few images are decoded and read at once; beyond the queue, 503.
+    let _slot = state.recognitions.enter().await?;
     let engine = state.engine().await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -75,8 +77,8 @@ pub async fn post_image(
     })?;
     let image_bytes = bytes.clone();
     let plates = tokio::task::spawn_blocking(move || {
-        let image = candor_vision::decode_image(&image_bytes)?;
-        engine.recognize(&image)
+        let decoded = candor_vision::decode_image_scaled(&image_bytes)?;
+        engine.recognize_decoded(&decoded)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?

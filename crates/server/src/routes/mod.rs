@@ -4,6 +4,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub mod approvals;
 pub mod audit;
 pub mod cameras;
 pub mod health;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(search::routes())
         .merge(reviews::routes())
         .merge(users::routes())
+        .merge(approvals::routes())
         .merge(cameras::routes())
         .merge(ingest::routes())
         .merge(images::routes())
@@ -41,6 +43,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::federation::routes())
         .merge(crate::console::routes())
         .layer(axum::middleware::from_fn(crate::auth::csrf_form_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::refusals::record_refusals,
+        ))
         // Outermost: a sign-in body is capped before the CSRF layer would buffer a form.
         .layer(axum::middleware::from_fn(crate::auth::sign_in_body_limit))
         .with_state(state)
