@@ -49,5 +49,7 @@ pub fn router(state: AppState) -> Router {
         ))
         // Outermost: a sign-in body is capped before the CSRF layer would buffer a form.
         .layer(axum::middleware::from_fn(crate::auth::sign_in_body_limit))
+        // A slow client's body fails after listen::BODY_READ_TIMEOUT.
+        .layer(axum::middleware::from_fn(crate::listen::body_deadline))
         .with_state(state)
 }
