@@ -424,7 +424,8 @@ async fn image_reads_follow_the_configured_plate_regions() {
     })
     .await;
     let key = server.camera("cam-img").await;
-    let res = post_image(&server, "cam-img", &key, "image/png", frame).await;
+    // Declared as a JPEG by a mislabelling camera: stored as the PNG it is (issue 27, 13).
+    let res = post_image(&server, "cam-img", &key, "image/jpeg", frame).await;
     let status = res.status().as_u16();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(status, 201, "{body}");
@@ -432,6 +433,18 @@ async fn image_reads_follow_the_configured_plate_regions() {
     let reads = server.stored_reads("ABC1234").await;
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].details.region.as_deref(), Some("US-NY"));
+    let image = server
+        .state
+        .store
+        .get_image(
+            &server.state.keys,
+            &server.state.config.image_dir(),
+            reads[0].image_id.unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(image.content_type, "image/png");
     server.stop().await;
 }
 

@@ -21,6 +21,16 @@ pub mod session;
 pub mod transparency;
 pub mod users;
 
+/// Sets `X-Content-Type-Options: nosniff`: a stored image or a CSV is never run as HTML
+/// or script because a browser guessed its type.
+async fn no_sniffing(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
 /// All routes on one router.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -51,5 +61,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(crate::auth::sign_in_body_limit))
         // A slow client's body fails after listen::BODY_READ_TIMEOUT.
         .layer(axum::middleware::from_fn(crate::listen::body_deadline))
+        // Every answer, errors included: browsers must not guess a type.
+        .layer(axum::middleware::map_response(no_sniffing))
         .with_state(state)
 }
