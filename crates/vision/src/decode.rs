@@ -161,9 +161,8 @@ fn decode_png_rows(bytes: &[u8], width: u32, height: u32) -> Result<Option<Decod
                 let Some(px) = data.get(x * channels..(x + 1) * channels) else {
                     break;
                 };
-                let rgb = to_rgb(px);
-                for c in 0..3 {
-                    sum[c] += u32::from(rgb[c]);
+                for (s, v) in sum.iter_mut().zip(to_rgb(px)) {
+                    *s += u32::from(v);
                 }
             }
         }

@@ -57,8 +57,8 @@ fn sixteen_bit_png(side: u32) -> Vec<u8> {
     for y in 0..side {
         for (x, px) in row.chunks_exact_mut(6).enumerate() {
             let v = (((x as u32 + y) % 256) as u16) << 8;
-            for c in 0..3 {
-                px[c * 2..c * 2 + 2].copy_from_slice(&v.to_be_bytes());
+            for sample in px.chunks_exact_mut(2) {
+                sample.copy_from_slice(&v.to_be_bytes());
             }
         }
         std::io::Write::write_all(&mut stream, &row).unwrap();
