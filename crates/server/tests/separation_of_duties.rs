@@ -143,7 +143,7 @@ async fn a_credentials_reset_of_someone_with_access_takes_a_program_manager() {
             server.session_for(&admin2).await,
         );
         let before = server.state.store.user_by_id(ivy.id).await.unwrap().unwrap();
-        let new_password = json!({"password": "a brand new passphrase for ivy"});
+        let new_password = json!({"password": "a brand new passphrase of hers"});
         let (status, req) = post(&server, &admin_s, &format!("/api/v1/users/{}/password", ivy.id), new_password).await;
         assert_eq!(status, 202, "{req}");
         assert_eq!(req["approver"], "a program manager");

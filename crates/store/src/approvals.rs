@@ -86,7 +86,7 @@ impl Store {
 
     pub async fn approval_request(&self, id: i64) -> Result<Option<ApprovalRequest>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM approval_requests WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -102,7 +102,7 @@ impl Store {
             "SELECT {COLUMNS} FROM approval_requests WHERE decided_at IS NULL AND expires_at > $1 \
              ORDER BY requested_at, id LIMIT 500"
         );
-        let rows = sqlx::query(&sql).bind(now).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(self.pool()).await?;
         rows.iter().map(from_row).collect()
     }
 
