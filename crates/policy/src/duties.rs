@@ -138,7 +138,8 @@ pub fn check_approval(
 /// Whether giving `role` to someone needs a second person: roles that expose plate data or
 /// that grant access.
 pub fn role_needs_second_person(role: Role) -> bool {
-    role.allows(Permission::GrantAccess) || role.permissions().iter().any(|p| p.exposes_plate_data())
+    role.allows(Permission::GrantAccess)
+        || role.permissions().iter().any(|p| p.exposes_plate_data())
 }
 
 /// Whether resetting the password or authenticator of an account needs a second person:
@@ -186,7 +187,10 @@ mod tests {
             check_approval(k, 1, Some(3), 2, Role::ProgramManager),
             Err(DutyRefused::WrongApprover { .. })
         ));
-        assert_eq!(check_approval(k, 1, Some(3), 2, Role::Administrator), Ok(()));
+        assert_eq!(
+            check_approval(k, 1, Some(3), 2, Role::Administrator),
+            Ok(())
+        );
         assert_eq!(check_start(4, Some(4)), Err(DutyRefused::OwnAccess));
         assert_eq!(check_start(4, Some(5)), Ok(()));
     }

@@ -17,14 +17,14 @@ pub use agreement::{
     decide_hit, decide_hot_list, decide_query, parse_public_key, shares_hit_type,
 };
 pub use document::human as human_duration;
-pub use duties::{
-    DualControl, DutyRefused, check_approval, check_start, credentials_need_second_person,
-    role_needs_second_person,
-};
 pub use document::{
     FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
     PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,
     Transparency,
+};
+pub use duties::{
+    DualControl, DutyRefused, check_approval, check_start, credentials_need_second_person,
+    role_needs_second_person,
 };
 pub use purpose::{PlateQuery, PolicyDenial, Purpose, SearchShape, check_search};
 pub use roles::{Permission, Role, UnknownCode, permission_matrix_markdown};

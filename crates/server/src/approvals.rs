@@ -119,8 +119,7 @@ pub async fn file(
         candor_policy::check_start(actor.user_id, target).map_err(refused)?;
     }
     let now = candor_store::now_ms();
-    let payload =
-        serde_json::to_string(&change).map_err(|e| ApiError::internal(e.to_string()))?;
+    let payload = serde_json::to_string(&change).map_err(|e| ApiError::internal(e.to_string()))?;
     let req = state
         .store
         .file_approval_request(
@@ -224,11 +223,17 @@ pub async fn approve(state: &AppState, actor: &Actor, id: i64) -> Result<Approva
     let mut target_id = req.target_user_id;
     match (change, target) {
         (Change::GrantAccess, Some(t)) => {
-            state.store.grant_access(t.id, req.requested_by, now).await?;
+            state
+                .store
+                .grant_access(t.id, req.requested_by, now)
+                .await?;
         }
         (Change::SetRole { role }, Some(t)) => {
             if plate_role(&role) {
-                state.store.grant_access(t.id, req.requested_by, now).await?;
+                state
+                    .store
+                    .grant_access(t.id, req.requested_by, now)
+                    .await?;
             }
             state.store.set_user_role(t.id, &role).await?;
             state

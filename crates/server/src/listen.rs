@@ -145,6 +145,9 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
         // A body that is all there passes.
         let body = with_deadline(Body::from("plate"), Duration::from_millis(50));
-        assert_eq!(&axum::body::to_bytes(body, 100).await.unwrap()[..], b"plate");
+        assert_eq!(
+            &axum::body::to_bytes(body, 100).await.unwrap()[..],
+            b"plate"
+        );
     }
 }

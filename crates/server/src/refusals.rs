@@ -100,11 +100,15 @@ pub async fn record_refusals(State(state): State<AppState>, req: Request, next: 
     if res.status() != StatusCode::FORBIDDEN {
         return res;
     }
-    let refusal = res.extensions().get::<Refusal>().cloned().unwrap_or(Refusal {
-        code: "forbidden".into(),
-        user: None,
-        audited: false,
-    });
+    let refusal = res
+        .extensions()
+        .get::<Refusal>()
+        .cloned()
+        .unwrap_or(Refusal {
+            code: "forbidden".into(),
+            user: None,
+            audited: false,
+        });
     if refusal.audited {
         return res;
     }
@@ -136,7 +140,13 @@ pub async fn record_refusals(State(state): State<AppState>, req: Request, next: 
         });
         let target = format!("route:{}", candor_audit::bounded(&route));
         if let Err(e) = crate::auth::append_audit_record(
-            &state, actor, "access.refused", &target, "denied", &source, details,
+            &state,
+            actor,
+            "access.refused",
+            &target,
+            "denied",
+            &source,
+            details,
         )
         .await
         {
@@ -161,11 +171,17 @@ mod tests {
     #[test]
     fn repeats_in_a_window_are_counted_into_the_next_record() {
         let log = RefusalLog::default();
-        assert_eq!(log.decide(kind("a"), 0), Decision::Record { repeats_before: 0 });
+        assert_eq!(
+            log.decide(kind("a"), 0),
+            Decision::Record { repeats_before: 0 }
+        );
         for t in 1..=5 {
             assert_eq!(log.decide(kind("a"), t), Decision::Counted);
         }
-        assert_eq!(log.decide(kind("b"), 6), Decision::Record { repeats_before: 0 });
+        assert_eq!(
+            log.decide(kind("b"), 6),
+            Decision::Record { repeats_before: 0 }
+        );
         assert_eq!(
             log.decide(kind("a"), WINDOW_MS),
             Decision::Record { repeats_before: 5 }
@@ -178,7 +194,10 @@ mod tests {
         for i in 0..MAX_KINDS {
             log.decide(kind(&i.to_string()), 0);
         }
-        assert_eq!(log.decide(kind("new"), 1), Decision::Record { repeats_before: 0 });
+        assert_eq!(
+            log.decide(kind("new"), 1),
+            Decision::Record { repeats_before: 0 }
+        );
         assert_eq!(log.decide(kind("newer"), 2), Decision::Counted);
         assert!(log.windows.lock().unwrap().len() <= MAX_KINDS + 1);
     }

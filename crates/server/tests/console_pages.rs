@@ -338,7 +338,12 @@ async fn a_program_manager_records_training_then_grants_access() {
         .send()
         .await
         .unwrap();
-    assert!(res.text().await.unwrap().contains("Waiting for a second person"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Waiting for a second person")
+    );
     let res = TestServer::no_redirect_client()
         .post(server.url(&format!("/console/approvals/{}/approve", open[0].id)))
         .header("cookie", format!("candor_session={}", a.token))

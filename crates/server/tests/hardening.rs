@@ -10,18 +10,34 @@ use serde_json::json;
 async fn every_answer_says_nosniff_and_the_public_page_has_a_csp() {
     let db = candor_store::testing::TestDb::sqlite().unwrap();
     let server = TestServer::start(db).await;
-    for path in ["/health", "/transparency", "/transparency.json", "/api/v1/audit", "/login"] {
+    for path in [
+        "/health",
+        "/transparency",
+        "/transparency.json",
+        "/api/v1/audit",
+        "/login",
+    ] {
         let res = server.client.get(server.url(path)).send().await.unwrap();
         assert_eq!(
-            res.headers().get("x-content-type-options").map(|v| v.to_str().unwrap()),
+            res.headers()
+                .get("x-content-type-options")
+                .map(|v| v.to_str().unwrap()),
             Some("nosniff"),
             "{path} ({})",
             res.status()
         );
     }
-    let res = server.client.get(server.url("/transparency")).send().await.unwrap();
+    let res = server
+        .client
+        .get(server.url("/transparency"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(!csp.contains("script-src"), "no scripts at all: {csp}");
@@ -45,7 +61,11 @@ async fn a_camera_key_in_the_url_is_refused() {
             .unwrap();
         let status = res.status().as_u16();
         let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!((status, body["error"]["code"].as_str()), (401, Some("api_key_in_url")), "{body}");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some("api_key_in_url")),
+            "{body}"
+        );
         let res = server
             .client
             .post(server.url("/api/v1/openalpr?api_key=x"))

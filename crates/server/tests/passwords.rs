@@ -11,7 +11,12 @@ async fn answer(res: reqwest::Response) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(server: &TestServer, s: Option<&TestSession>, path: &str, body: Value) -> (u16, Value) {
+async fn post(
+    server: &TestServer,
+    s: Option<&TestSession>,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
     let mut req = server.client.post(server.url(path)).json(&body);
     if let Some(s) = s {
         req = req.bearer_auth(&s.token);
@@ -33,7 +38,15 @@ async fn common_and_repetitive_passwords_are_refused() {
             let (status, v) = post(&server, Some(&s), "/api/v1/users", body).await;
             assert_eq!((status, code(&v)), (422, "weak_password"), "{weak}: {v}");
         }
-        assert!(server.state.store.user_by_username("weak").await.unwrap().is_none());
+        assert!(
+            server
+                .state
+                .store
+                .user_by_username("weak")
+                .await
+                .unwrap()
+                .is_none()
+        );
         server.stop().await;
     }
 }
@@ -59,25 +72,61 @@ async fn a_password_an_administrator_set_is_replaced_at_first_sign_in() {
         };
         let (status, v) = post(&server, None, "/api/v1/session", sign_in(json!({}))).await;
         assert_eq!((status, code(&v)), (428, "password_change_required"), "{v}");
-        let (status, v) = post(&server, None, "/api/v1/session", sign_in(json!({"new_password": given}))).await;
+        let (status, v) = post(
+            &server,
+            None,
+            "/api/v1/session",
+            sign_in(json!({"new_password": given})),
+        )
+        .await;
         assert_eq!((status, code(&v)), (422, "weak_password"), "{v}");
-        let (status, v) = post(&server, None, "/api/v1/session", sign_in(json!({"new_password": "aaaaaaaaaaaa"}))).await;
+        let (status, v) = post(
+            &server,
+            None,
+            "/api/v1/session",
+            sign_in(json!({"new_password": "aaaaaaaaaaaa"})),
+        )
+        .await;
         assert_eq!((status, code(&v)), (422, "weak_password"), "{v}");
         let own = "my very own chosen passphrase";
-        let (status, v) = post(&server, None, "/api/v1/session", sign_in(json!({"new_password": own}))).await;
+        let (status, v) = post(
+            &server,
+            None,
+            "/api/v1/session",
+            sign_in(json!({"new_password": own})),
+        )
+        .await;
         assert!(status == 200 || status == 201, "{status} {v}");
         let user = server.state.store.user_by_id(id).await.unwrap().unwrap();
         assert!(!user.password_must_change);
         // The given password is gone; the person's own works without a new one.
         let (status, _) = post(&server, None, "/api/v1/session", sign_in(json!({}))).await;
         assert_eq!(status, 401);
-        let (status, v) = post(&server, None, "/api/v1/session", json!({"username": "newbie", "password": own})).await;
+        let (status, v) = post(
+            &server,
+            None,
+            "/api/v1/session",
+            json!({"username": "newbie", "password": own}),
+        )
+        .await;
         assert!(status == 200 || status == 201, "{status} {v}");
 
         // A reset by an administrator sets the flag again.
-        let (status, _) = post(&server, Some(&s), &format!("/api/v1/users/{id}/password"), json!({"password": "a reset passphrase from ada"})).await;
+        let (status, _) = post(
+            &server,
+            Some(&s),
+            &format!("/api/v1/users/{id}/password"),
+            json!({"password": "a reset passphrase from ada"}),
+        )
+        .await;
         assert_eq!(status, 204);
-        let (status, v) = post(&server, None, "/api/v1/session", json!({"username": "newbie", "password": "a reset passphrase from ada"})).await;
+        let (status, v) = post(
+            &server,
+            None,
+            "/api/v1/session",
+            json!({"username": "newbie", "password": "a reset passphrase from ada"}),
+        )
+        .await;
         assert_eq!((status, code(&v)), (428, "password_change_required"), "{v}");
         server.stop().await;
     }

@@ -58,9 +58,23 @@ async fn nobody_certifies_or_grants_themselves() {
         let body = json!({"course": "ALPR policy and use", "completed_on": "2026-11-01"});
         let (status, v) = post(&server, &s, &training, body).await;
         assert_eq!((status, code(&v)), (403, "separation_of_duties"), "{v}");
-        let (status, v) = post(&server, &s, &format!("/api/v1/users/{}/access", pm.id), json!({})).await;
+        let (status, v) = post(
+            &server,
+            &s,
+            &format!("/api/v1/users/{}/access", pm.id),
+            json!({}),
+        )
+        .await;
         assert_eq!((status, code(&v)), (403, "separation_of_duties"), "{v}");
-        assert!(server.state.store.training_expiry(pm.id).await.unwrap().is_none());
+        assert!(
+            server
+                .state
+                .store
+                .training_expiry(pm.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
         server.stop().await;
     }
 }
@@ -79,16 +93,34 @@ async fn a_grant_takes_a_program_manager_and_an_administrator() {
             server.session_for(&admin).await,
         );
         let body = json!({"course": "ALPR policy and use", "completed_on": "2026-11-01"});
-        let (status, _) = post(&server, &pm_s, &format!("/api/v1/users/{}/training", ivy.id), body).await;
+        let (status, _) = post(
+            &server,
+            &pm_s,
+            &format!("/api/v1/users/{}/training", ivy.id),
+            body,
+        )
+        .await;
         assert_eq!(status, 201);
 
         // The program manager asks; nothing is granted yet.
-        let (status, req) = post(&server, &pm_s, &format!("/api/v1/users/{}/access", ivy.id), json!({})).await;
+        let (status, req) = post(
+            &server,
+            &pm_s,
+            &format!("/api/v1/users/{}/access", ivy.id),
+            json!({}),
+        )
+        .await;
         assert_eq!(status, 202, "{req}");
         assert_eq!(req["status"], "pending");
         assert_eq!(req["kind"], "access.grant");
         let id = req["id"].as_i64().unwrap();
-        let stored = server.state.store.user_by_id(ivy.id).await.unwrap().unwrap();
+        let stored = server
+            .state
+            .store
+            .user_by_id(ivy.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.access_granted_at, None);
 
         // Not by the one who asked, nor by another program manager.
@@ -112,8 +144,18 @@ async fn a_grant_takes_a_program_manager_and_an_administrator() {
         assert_eq!(list.as_array().unwrap().len(), 1);
         assert!(list[0].get("payload").is_none());
         let (status, v) = post(&server, &admin_s, &approve, json!({})).await;
-        assert_eq!((status, v["status"].as_str()), (200, Some("approved")), "{v}");
-        let stored = server.state.store.user_by_id(ivy.id).await.unwrap().unwrap();
+        assert_eq!(
+            (status, v["status"].as_str()),
+            (200, Some("approved")),
+            "{v}"
+        );
+        let stored = server
+            .state
+            .store
+            .user_by_id(ivy.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(stored.access_granted_at.is_some());
         assert_eq!(stored.access_granted_by, Some(pm.id));
         let (status, v) = post(&server, &admin_s, &approve, json!({})).await;
@@ -122,9 +164,18 @@ async fn a_grant_takes_a_program_manager_and_an_administrator() {
         // The audit log names both people.
         let actions = actions_about(&server, &format!("user:{}", ivy.id)).await;
         let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
-        assert_eq!(names, ["training.record", "approval.request", "access.grant"]);
+        assert_eq!(
+            names,
+            ["training.record", "approval.request", "access.grant"]
+        );
         let grant = &actions[2].1;
-        assert_eq!((grant["requested_by"].as_i64(), grant["approved_by"].as_i64()), (Some(pm.id), Some(admin.id)));
+        assert_eq!(
+            (
+                grant["requested_by"].as_i64(),
+                grant["approved_by"].as_i64()
+            ),
+            (Some(pm.id), Some(admin.id))
+        );
         server.stop().await;
     }
 }
@@ -142,34 +193,96 @@ async fn a_credentials_reset_of_someone_with_access_takes_a_program_manager() {
             server.session_for(&admin).await,
             server.session_for(&admin2).await,
         );
-        let before = server.state.store.user_by_id(ivy.id).await.unwrap().unwrap();
+        let before = server
+            .state
+            .store
+            .user_by_id(ivy.id)
+            .await
+            .unwrap()
+            .unwrap();
         let new_password = json!({"password": "a brand new passphrase of hers"});
-        let (status, req) = post(&server, &admin_s, &format!("/api/v1/users/{}/password", ivy.id), new_password).await;
+        let (status, req) = post(
+            &server,
+            &admin_s,
+            &format!("/api/v1/users/{}/password", ivy.id),
+            new_password,
+        )
+        .await;
         assert_eq!(status, 202, "{req}");
         assert_eq!(req["approver"], "a program manager");
-        let after = server.state.store.user_by_id(ivy.id).await.unwrap().unwrap();
-        assert_eq!(after.password_hash, before.password_hash, "nothing changes before approval");
+        let after = server
+            .state
+            .store
+            .user_by_id(ivy.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            after.password_hash, before.password_hash,
+            "nothing changes before approval"
+        );
         let approve = format!("/api/v1/approvals/{}/approve", req["id"]);
         let (status, v) = post(&server, &admin2_s, &approve, json!({})).await;
         assert_eq!((status, code(&v)), (403, "separation_of_duties"));
         let (status, _) = post(&server, &pm_s, &approve, json!({})).await;
         assert_eq!(status, 200);
-        let after = server.state.store.user_by_id(ivy.id).await.unwrap().unwrap();
+        let after = server
+            .state
+            .store
+            .user_by_id(ivy.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_ne!(after.password_hash, before.password_hash);
 
         // The authenticator too; a rejection changes nothing.
-        let (status, req) = post(&server, &admin_s, &format!("/api/v1/users/{}/mfa-reset", ivy.id), json!({})).await;
+        let (status, req) = post(
+            &server,
+            &admin_s,
+            &format!("/api/v1/users/{}/mfa-reset", ivy.id),
+            json!({}),
+        )
+        .await;
         assert_eq!(status, 202);
-        let (status, v) = post(&server, &pm_s, &format!("/api/v1/approvals/{}/reject", req["id"]), json!({})).await;
+        let (status, v) = post(
+            &server,
+            &pm_s,
+            &format!("/api/v1/approvals/{}/reject", req["id"]),
+            json!({}),
+        )
+        .await;
         assert_eq!((status, v["status"].as_str()), (200, Some("rejected")));
-        assert!(server.state.store.user_by_id(ivy.id).await.unwrap().unwrap().totp_enabled);
+        assert!(
+            server
+                .state
+                .store
+                .user_by_id(ivy.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .totp_enabled
+        );
 
         // Someone without plate data: one administrator is enough.
-        let (status, _) = post(&server, &admin_s, &format!("/api/v1/users/{}/mfa-reset", auditor.id), json!({})).await;
+        let (status, _) = post(
+            &server,
+            &admin_s,
+            &format!("/api/v1/users/{}/mfa-reset", auditor.id),
+            json!({}),
+        )
+        .await;
         assert_eq!(status, 204);
         let actions = actions_about(&server, &format!("user:{}", ivy.id)).await;
         let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
-        assert!(names.ends_with(&["approval.request", "user.password_reset", "approval.request", "approval.reject"]), "{names:?}");
+        assert!(
+            names.ends_with(&[
+                "approval.request",
+                "user.password_reset",
+                "approval.request",
+                "approval.reject"
+            ]),
+            "{names:?}"
+        );
         server.stop().await;
     }
 }
@@ -189,13 +302,36 @@ async fn a_program_manager_account_and_a_plate_role_take_two_people() {
         // The second needs the first's approval.
         let (status, req) = post(&server, &admin_s, "/api/v1/users", pm_body("pia")).await;
         assert_eq!(status, 202, "{req}");
-        assert!(server.state.store.user_by_username("pia").await.unwrap().is_none());
+        assert!(
+            server
+                .state
+                .store
+                .user_by_username("pia")
+                .await
+                .unwrap()
+                .is_none()
+        );
         let pm = server.create_user("pam", "program_manager").await;
         let pm_s = server.session_for(&pm).await;
-        let (status, _) = post(&server, &pm_s, &format!("/api/v1/approvals/{}/approve", req["id"]), json!({})).await;
+        let (status, _) = post(
+            &server,
+            &pm_s,
+            &format!("/api/v1/approvals/{}/approve", req["id"]),
+            json!({}),
+        )
+        .await;
         assert_eq!(status, 200);
-        let pia = server.state.store.user_by_username("pia").await.unwrap().unwrap();
-        assert_eq!((pia.role.as_str(), pia.created_by), ("program_manager", Some(admin.id)));
+        let pia = server
+            .state
+            .store
+            .user_by_username("pia")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (pia.role.as_str(), pia.created_by),
+            ("program_manager", Some(admin.id))
+        );
 
         // A role with plate data, from a program manager, waits for an administrator.
         let otto = server.create_user("otto", "auditor").await;
@@ -209,10 +345,36 @@ async fn a_program_manager_account_and_a_plate_role_take_two_people() {
             .unwrap();
         let (status, req) = answer(res).await;
         assert_eq!(status, 202, "{req}");
-        assert_eq!(server.state.store.user_by_id(otto.id).await.unwrap().unwrap().role, "auditor");
-        let (status, _) = post(&server, &admin_s, &format!("/api/v1/approvals/{}/approve", req["id"]), json!({})).await;
+        assert_eq!(
+            server
+                .state
+                .store
+                .user_by_id(otto.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .role,
+            "auditor"
+        );
+        let (status, _) = post(
+            &server,
+            &admin_s,
+            &format!("/api/v1/approvals/{}/approve", req["id"]),
+            json!({}),
+        )
+        .await;
         assert_eq!(status, 200);
-        assert_eq!(server.state.store.user_by_id(otto.id).await.unwrap().unwrap().role, "investigator");
+        assert_eq!(
+            server
+                .state
+                .store
+                .user_by_id(otto.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .role,
+            "investigator"
+        );
         server.stop().await;
     }
 }

@@ -30,7 +30,9 @@ async fn half_sent_headers_are_cut_off_at_the_deadline() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // Half a request: the server closes the connection soon after the deadline.
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;

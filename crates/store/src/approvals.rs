@@ -102,7 +102,10 @@ impl Store {
             "SELECT {COLUMNS} FROM approval_requests WHERE decided_at IS NULL AND expires_at > $1 \
              ORDER BY requested_at, id LIMIT 500"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -130,12 +133,10 @@ impl Store {
 
     /// Whether any active account holds `role`.
     pub async fn active_users_with_role(&self, role: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM users WHERE role = $1 AND disabled = 0",
-        )
-        .bind(role)
-        .fetch_one(self.pool())
-        .await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = $1 AND disabled = 0")
+            .bind(role)
+            .fetch_one(self.pool())
+            .await?;
         Ok(row.try_get("n")?)
     }
 }

@@ -230,9 +230,7 @@ pub fn parse_ncic(text: &str, excluded: &[String]) -> (Vec<HotListEntry>, Import
         if line.trim().is_empty() {
             continue;
         }
-        let mut fail = |m: String| {
-            report.fail(line_no, m)
-        };
+        let mut fail = |m: String| report.fail(line_no, m);
         if !line.is_ascii() {
             fail("line contains non-ASCII characters; the extract is fixed-width ASCII".into());
             continue;
@@ -340,7 +338,10 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
     ];
     for h in &headers {
         if !KNOWN.contains(&h.as_str()) {
-            report.fail(1, format!("unknown column {h:?}; known columns: {}", KNOWN.join(", ")));
+            report.fail(
+                1,
+                format!("unknown column {h:?}; known columns: {}", KNOWN.join(", ")),
+            );
         }
     }
     let idx = |name: &str| headers.iter().position(|h| h == name);
@@ -379,11 +380,14 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
             continue;
         }
         if rec.len() != headers.len() {
-            report.fail(line_no, format!(
+            report.fail(
+                line_no,
+                format!(
                     "has {} fields but the header has {}",
                     rec.len(),
                     headers.len()
-                ));
+                ),
+            );
             continue;
         }
         let get = |c: Option<usize>| {

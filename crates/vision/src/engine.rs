@@ -231,7 +231,11 @@ impl Reader<'_> {
         let decoded = decode::decode_image_scaled(&bytes)?;
         let reads = self.recognize_decoded(&decoded)?;
         let size = |side: u32| (side as f32 * decoded.scale).round() as u32;
-        Ok((size(decoded.image.width()), size(decoded.image.height()), reads))
+        Ok((
+            size(decoded.image.width()),
+            size(decoded.image.height()),
+            reads,
+        ))
     }
 
     /// Reads a decoded image, with each box in the original image's pixels.

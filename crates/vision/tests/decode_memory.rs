@@ -77,7 +77,11 @@ fn a_large_sixteen_bit_png_decodes_to_eight_bits_in_bounded_memory() {
     let decoded = decode_image_scaled(&bytes).unwrap();
     let peak = PEAK.load(Ordering::Relaxed) - before;
     // Scaled down while decoded: the longest side is at most the working side.
-    assert!(decoded.image.width() <= MAX_WORKING_SIDE, "{}", decoded.image.width());
+    assert!(
+        decoded.image.width() <= MAX_WORKING_SIDE,
+        "{}",
+        decoded.image.width()
+    );
     assert_eq!(decoded.image.width(), 3500);
     assert!((decoded.scale - 2.0).abs() < 1e-6);
     // 7000×7000×6 bytes would be 294 MB; the working image is 3500×3500×3 = 37 MB.

@@ -247,7 +247,12 @@ mod tests {
             Err(CredentialError::PasswordTooLong)
         );
         assert!(check_new_password("alice", "a long enough passphrase").is_ok());
-        for weak in ["aaaaaaaaaaaa", "password1234", "qwertyuiop12", "abcabcabcabc"] {
+        for weak in [
+            "aaaaaaaaaaaa",
+            "password1234",
+            "qwertyuiop12",
+            "abcabcabcabc",
+        ] {
             assert!(
                 matches!(
                     check_new_password("alice", weak),

@@ -224,9 +224,7 @@ async fn act(
     let result: Result<String, ApiError> = match action.as_str() {
         "role" => api::update_user(s(), a, Path(id), Json(json!({"role": form.role})))
             .await
-            .map(|o| {
-                or_pending(o, "Role changed; the person's sessions ended.")
-            }),
+            .map(|o| or_pending(o, "Role changed; the person's sessions ended.")),
         "disable" => api::update_user(s(), a, Path(id), Json(json!({"disabled": true})))
             .await
             .map(|_| "Account disabled; its sessions ended.".into()),
@@ -258,16 +256,7 @@ async fn act(
         ))),
     };
     match result {
-        Ok(notice) => {
-            page(
-                &state,
-                c,
-                Some(notice),
-                None,
-                CreateForm::default(),
-            )
-            .await
-        }
+        Ok(notice) => page(&state, c, Some(notice), None, CreateForm::default()).await,
         Err(e) if e.is_correctable() => {
             page(
                 &state,
@@ -316,7 +305,14 @@ async fn decide(
     match result {
         Ok(notice) => page(&state, c, Some(notice), None, CreateForm::default()).await,
         Err(e) if e.is_correctable() || e.status == StatusCode::FORBIDDEN => {
-            page(&state, c, None, Some((-id, e.message)), CreateForm::default()).await
+            page(
+                &state,
+                c,
+                None,
+                Some((-id, e.message)),
+                CreateForm::default(),
+            )
+            .await
         }
         Err(e) => Err(PageError::within(c.layout, e)),
     }

@@ -387,11 +387,9 @@ pub async fn reset_password(
 
 /// Whether resetting this account's credentials needs a second person.
 fn guarded(user: &User) -> bool {
-    user.role
-        .parse::<candor_policy::Role>()
-        .is_ok_and(|r| {
-            candor_policy::credentials_need_second_person(r, user.access_granted_at.is_some())
-        })
+    user.role.parse::<candor_policy::Role>().is_ok_and(|r| {
+        candor_policy::credentials_need_second_person(r, user.access_granted_at.is_some())
+    })
 }
 
 /// Reactivates an account that lapsed after the policy's idle limit (administrators): the
