@@ -173,6 +173,7 @@ async fn open_request(
 /// The second person approves: checked against the rule, then the change is made and
 /// recorded under its own action name, naming who asked and who approved.
 pub async fn approve(state: &AppState, actor: &Actor, id: i64) -> Result<ApprovalView, ApiError> {
+    require_decider(actor)?;
     let (req, kind) = open_request(state, id).await?;
     candor_policy::check_approval(
         kind,
@@ -296,6 +297,7 @@ pub async fn approve(state: &AppState, actor: &Actor, id: i64) -> Result<Approva
 /// The second person rejects; nothing changes. Audited as `approval.reject`. The person who
 /// asked may withdraw their own request the same way.
 pub async fn reject(state: &AppState, actor: &Actor, id: i64) -> Result<ApprovalView, ApiError> {
+    require_decider(actor)?;
     let (req, kind) = open_request(state, id).await?;
     if actor.user_id != req.requested_by {
         candor_policy::check_approval(
@@ -328,12 +330,18 @@ pub async fn reject(state: &AppState, actor: &Actor, id: i64) -> Result<Approval
     Ok(ApprovalView::from(decided.as_ref().unwrap_or(&req)))
 }
 
-/// Open requests that `actor` started or may decide (administrators, program managers).
-pub async fn open_for(state: &AppState, actor: &Actor) -> Result<Vec<ApprovalView>, ApiError> {
+/// Only administrators and program managers start, see or decide requests; checked first,
+/// so that nobody else learns whether a request exists.
+fn require_decider(actor: &Actor) -> Result<(), ApiError> {
     actor.require_any(&[
         candor_policy::Permission::ManageUsers,
         candor_policy::Permission::GrantAccess,
-    ])?;
+    ])
+}
+
+/// Open requests that `actor` started or may decide (administrators, program managers).
+pub async fn open_for(state: &AppState, actor: &Actor) -> Result<Vec<ApprovalView>, ApiError> {
+    require_decider(actor)?;
     let open = state
         .store
         .open_approval_requests(candor_store::now_ms())

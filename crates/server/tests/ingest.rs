@@ -544,14 +544,15 @@ async fn image_uploads_beyond_the_recognition_queue_get_503_with_retry_after() {
     .await;
     let key = server.camera("cam-busy").await;
     let held = server.state.recognitions.enter().await.unwrap();
-    let res = post_image(&server, "cam-busy", &key, "image/png", vec![0x89, b'P']).await;
+    let png_start = b"\x89PNG\r\n\x1a\n not a whole image".to_vec();
+    let res = post_image(&server, "cam-busy", &key, "image/png", png_start.clone()).await;
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["retry-after"], "2");
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "recognition_busy");
     drop(held);
     // With the place free the same upload gets as far as decoding.
-    let res = post_image(&server, "cam-busy", &key, "image/png", vec![0x89, b'P']).await;
+    let res = post_image(&server, "cam-busy", &key, "image/png", png_start).await;
     assert_ne!(res.status(), 503);
     server.stop().await;
 }
