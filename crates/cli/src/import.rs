@@ -59,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     "hotlist.import",
                     format!("hotlist:{}", spec.name),
                     serde_json::json!({ "format": args.format, "accepted": report.accepted, "excluded": report.excluded,
-                        "errors": report.errors.len(), "rejected": report.rejected, "version": list.as_ref().map(|l| l.version), "via": "cli" }),
+                        "errors": report.error_count, "rejected": report.rejected, "version": list.as_ref().map(|l| l.version), "via": "cli" }),
                 ),
             )
             .await?;
@@ -69,6 +69,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     for e in &report.errors {
         eprintln!("line {}: {}", e.line, e.message);
+    }
+    if report.error_count > report.errors.len() {
+        eprintln!(
+            "…and {} more bad lines (the first {} are listed)",
+            report.error_count - report.errors.len(),
+            report.errors.len()
+        );
     }
     match list {
         Some(list) => {
@@ -80,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => anyhow::bail!(
             "{} line(s) are invalid: nothing was imported and the current list is unchanged",
-            report.errors.len()
+            report.error_count
         ),
     }
 }

@@ -6,6 +6,7 @@
 mod access;
 mod agreement;
 mod document;
+mod duties;
 mod purpose;
 mod roles;
 
@@ -20,6 +21,10 @@ pub use document::{
     FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
     PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,
     Transparency,
+};
+pub use duties::{
+    DualControl, DutyRefused, check_approval, check_start, credentials_need_second_person,
+    role_needs_second_person,
 };
 pub use purpose::{PlateQuery, PolicyDenial, Purpose, SearchShape, check_search};
 pub use roles::{Permission, Role, UnknownCode, permission_matrix_markdown};

@@ -84,6 +84,11 @@ impl Actor {
     /// Refuses with 403 unless the actor's role allows `p` and, when `p` exposes plate data,
     /// the actor holds a current training certificate and a program manager's grant.
     pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        self.check(p)
+            .map_err(|e| e.for_user(self.user_id, &self.username))
+    }
+
+    fn check(&self, p: Permission) -> Result<(), ApiError> {
         if !self.role.allows(p) {
             return Err(ApiError::forbidden(
                 "forbidden",
@@ -489,44 +494,52 @@ impl FromRequestParts<AppState> for Actor {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let su = resolve_session(parts, state).await?;
-        if su.session.stage != SessionStage::Full {
-            return Err(ApiError::forbidden(
-                "mfa_enrolment_required",
-                "set up your authenticator app first: POST /api/v1/session/totp, then confirm a code at POST /api/v1/session/totp/confirm (console: /login/enrol)",
-            ));
-        }
-        let now = now_ms();
-        let policy = crate::routes::policy::policy_in_force(state).await?;
-        check_idle(&su.user, &policy.document, now)?;
-        let acknowledged = state.store.acknowledged_policy_version(su.user.id).await?;
-        if acknowledged != Some(policy.version) {
-            return Err(ApiError::forbidden(
-                "policy_ack_required",
-                format!(
-                    "policy version {} is in force and you have not acknowledged it: read it (GET /api/v1/policy) and acknowledge it (POST /api/v1/policy/acknowledge) before anything else",
-                    policy.version
-                ),
-            ));
-        }
-        if su
-            .user
-            .last_active_at
-            .is_none_or(|t| now - t >= TOUCH_EVERY_MS)
-        {
-            state.store.touch_user(su.user.id, now).await?;
-        }
-        let training_expires = state.store.training_expiry(su.user.id).await?;
-        Ok(Actor {
-            user_id: su.user.id,
-            username: su.user.username,
-            role: su.role,
-            csrf_token: su.session.csrf_token,
-            remote_addr: su.remote_addr,
-            policy_version: policy.version,
-            training_expires,
-            access_granted: su.user.access_granted_at.is_some(),
-        })
+        let (id, name) = (su.user.id, su.user.username.clone());
+        full_actor(su, state)
+            .await
+            .map_err(|e| e.for_user(id, &name))
     }
+}
+
+/// The gates after a live session: both factors, not idle, the policy acknowledged.
+async fn full_actor(su: SessionUser, state: &AppState) -> Result<Actor, ApiError> {
+    if su.session.stage != SessionStage::Full {
+        return Err(ApiError::forbidden(
+            "mfa_enrolment_required",
+            "set up your authenticator app first: POST /api/v1/session/totp, then confirm a code at POST /api/v1/session/totp/confirm (console: /login/enrol)",
+        ));
+    }
+    let now = now_ms();
+    let policy = crate::routes::policy::policy_in_force(state).await?;
+    check_idle(&su.user, &policy.document, now)?;
+    let acknowledged = state.store.acknowledged_policy_version(su.user.id).await?;
+    if acknowledged != Some(policy.version) {
+        return Err(ApiError::forbidden(
+            "policy_ack_required",
+            format!(
+                "policy version {} is in force and you have not acknowledged it: read it (GET /api/v1/policy) and acknowledge it (POST /api/v1/policy/acknowledge) before anything else",
+                policy.version
+            ),
+        ));
+    }
+    if su
+        .user
+        .last_active_at
+        .is_none_or(|t| now - t >= TOUCH_EVERY_MS)
+    {
+        state.store.touch_user(su.user.id, now).await?;
+    }
+    let training_expires = state.store.training_expiry(su.user.id).await?;
+    Ok(Actor {
+        user_id: su.user.id,
+        username: su.user.username,
+        role: su.role,
+        csrf_token: su.session.csrf_token,
+        remote_addr: su.remote_addr,
+        policy_version: policy.version,
+        training_expires,
+        access_granted: su.user.access_granted_at.is_some(),
+    })
 }
 
 /// Who an audit record is about: a known account, or the name someone typed at sign-in.
@@ -628,6 +641,9 @@ pub struct SignInAttempt {
     pub totp_code: Option<String>,
     /// One-time recovery code, instead of the TOTP code.
     pub recovery_code: Option<String>,
+    /// A new password of the person's own, required when an administrator set the current
+    /// one (a new account, a reset); ignored otherwise.
+    pub new_password: Option<String>,
     pub remote_addr: String,
     /// "console" or "api", recorded in the audit log.
     pub channel: &'static str,
@@ -757,6 +773,26 @@ async fn check_sign_in(state: &AppState, attempt: SignInAttempt) -> Result<Signe
             "this account is disabled: ask an administrator",
         ));
     }
+    // A password an administrator chose is replaced before any session opens. Asked for
+    // before the second factor, so that a one-time code is not spent on a refused attempt.
+    let new_password_hash = if user.password_must_change {
+        let Some(new) = attempt.new_password.as_deref().filter(|p| !p.is_empty()) else {
+            return Err(ApiError::new(
+                axum::http::StatusCode::PRECONDITION_REQUIRED,
+                "password_change_required",
+                "an administrator set this password: sign in again with a new password of your own (new_password)",
+            ));
+        };
+        if new == attempt.password {
+            return Err(ApiError::unprocessable(
+                "weak_password",
+                "choose a password different from the one an administrator set",
+            ));
+        }
+        Some(hash_new_password(&user.username, new).await?)
+    } else {
+        None
+    };
     let mut recovery_codes_left = None;
     let stage = if user.totp_enabled {
         let secret = user.totp_secret(&state.keys)?.unwrap_or_default();
@@ -790,6 +826,19 @@ async fn check_sign_in(state: &AppState, attempt: SignInAttempt) -> Result<Signe
         SessionStage::Enrol
     };
     let role = parse_role(&user.role)?;
+    if let Some(hash) = &new_password_hash {
+        state.store.set_password_hash(user.id, hash).await?;
+        record(
+            state,
+            user.id,
+            Some(&user.username),
+            "password.change",
+            "success",
+            &remote,
+            json!({"required": "set by an administrator", "channel": channel}),
+        )
+        .await?;
+    }
     state.store.record_login_success(user.id, now).await?;
     let token = credentials::random_token();
     let csrf_token = credentials::random_token();

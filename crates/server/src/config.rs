@@ -54,6 +54,13 @@ pub struct IngestConfig {
     pub max_batch_reads: usize,
     /// Largest accepted image upload, bytes.
     pub max_image_bytes: usize,
+    /// Image uploads decoded and read at once (each may take a few hundred megabytes).
+    pub recognitions_at_once: usize,
+    /// Image uploads that may wait for one of those places; beyond, 503 with `Retry-After`.
+    pub recognition_queue: usize,
+    /// Transition for OpenALPR agents that cannot send a header: accept the camera key as
+    /// `?api_key=` on `/api/v1/openalpr` (only). Off by default: keys in URLs end up in logs.
+    pub allow_key_in_url: bool,
     /// How far a capture time may lie in the future (camera clock ahead), seconds.
     pub max_future_skew_secs: i64,
     /// How old a capture time may be when it arrives (a camera clock far behind, or a
@@ -157,6 +164,9 @@ impl Default for IngestConfig {
             max_body_bytes: 4 * 1024 * 1024,
             max_batch_reads: 1000,
             max_image_bytes: 10 * 1024 * 1024,
+            recognitions_at_once: 2,
+            recognition_queue: 8,
+            allow_key_in_url: false,
             max_future_skew_secs: 300,
             max_past_skew_secs: 7 * 86_400,
         }

@@ -15,6 +15,18 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait before trying again, sent as `Retry-After`.
     pub retry_after_secs: Option<u64>,
+    /// For a refusal: the signed-in person refused (id, username), when known.
+    pub refused_user: Option<(i64, String)>,
+    /// For a refusal: true when the handler already put it in the audit log itself.
+    pub audited: bool,
+}
+
+/// What a 403 response carries for `crate::refusals`, which records it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: String,
+    pub user: Option<(i64, String)>,
+    pub audited: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -35,7 +47,21 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             retry_after_secs: None,
+            refused_user: None,
+            audited: false,
         }
+    }
+    /// Names the signed-in person this refusal is for (for its audit record).
+    pub fn for_user(mut self, id: i64, username: &str) -> Self {
+        if self.refused_user.is_none() {
+            self.refused_user = Some((id, username.to_string()));
+        }
+        self
+    }
+    /// Marks a refusal the handler has already recorded in the audit log.
+    pub fn already_audited(mut self) -> Self {
+        self.audited = true;
+        self
     }
     pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -109,6 +135,13 @@ impl ApiError {
     /// pages show the same error as HTML).
     pub fn add_retry_after(&self, res: &mut Response) {
         set_retry_after(res, self.retry_after_secs);
+        if self.status == StatusCode::FORBIDDEN {
+            res.extensions_mut().insert(Refusal {
+                code: self.code.clone(),
+                user: self.refused_user.clone(),
+                audited: self.audited,
+            });
+        }
     }
 }
 
@@ -121,15 +154,14 @@ fn set_retry_after(res: &mut Response, secs: Option<u64>) {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let retry = self.retry_after_secs;
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code,
-                message: self.message,
+                code: self.code.clone(),
+                message: self.message.clone(),
             },
         };
         let mut res = (self.status, Json(body)).into_response();
-        set_retry_after(&mut res, retry);
+        self.add_retry_after(&mut res);
         res
     }
 }

@@ -125,11 +125,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 /// The camera a machine request comes from, identified by its API key
-/// (`Authorization: Bearer …`, `X-Api-Key: …`, or `?api_key=…` for agents that cannot set
-/// headers), and allowed to send reads now.
+/// (`Authorization: Bearer …` or `X-Api-Key: …`), and allowed to send reads now. A key in
+/// the URL (`?api_key=…`) ends up in proxy and access logs: it is refused, except on the
+/// OpenALPR route while `ingest.allow_key_in_url` is set for the agents that cannot send a
+/// header yet (a transition; see the operator guide).
 pub struct CameraAuth(pub Camera);
 
-fn api_key_from(parts: &Parts) -> Option<String> {
+/// The one route where a key in the URL may still be accepted, during the transition.
+pub const KEY_IN_URL_ROUTE: &str = "/api/v1/openalpr";
+
+fn api_key_from(parts: &Parts, allow_in_url: bool) -> Result<Option<String>, ApiError> {
+    if let Some(k) = api_key_from_headers(parts) {
+        return Ok(Some(k));
+    }
+    let in_url = parts.uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("api_key=").map(|v| v.to_string()))
+    });
+    match in_url {
+        None => Ok(None),
+        Some(k) if allow_in_url && parts.uri.path() == KEY_IN_URL_ROUTE => {
+            tracing::warn!(
+                "a camera sent its API key in the URL (allowed by ingest.allow_key_in_url during the transition); move it to a header and rotate the key"
+            );
+            Ok(Some(k))
+        }
+        Some(_) => Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "api_key_in_url",
+            "camera API keys are not accepted in the URL (proxies and access logs keep URLs): send it as 'Authorization: Bearer <key>' or 'X-Api-Key: <key>', and rotate this key, which may have been logged",
+        )),
+    }
+}
+
+fn api_key_from_headers(parts: &Parts) -> Option<String> {
     if let Some(v) = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -138,13 +167,11 @@ fn api_key_from(parts: &Parts) -> Option<String> {
     {
         return Some(k.trim().to_string());
     }
-    if let Some(v) = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(v.trim().to_string());
-    }
-    parts.uri.query().and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("api_key=").map(|v| v.to_string()))
-    })
+    parts
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
 }
 
 impl FromRequestParts<AppState> for CameraAuth {
@@ -154,7 +181,7 @@ impl FromRequestParts<AppState> for CameraAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let key = api_key_from(parts).ok_or_else(|| {
+        let key = api_key_from(parts, state.config.ingest.allow_key_in_url)?.ok_or_else(|| {
             ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
                 "missing_api_key",

@@ -4,6 +4,7 @@
 //! background jobs (scheduled purge, webhook delivery) until shutdown.
 
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -15,10 +16,13 @@ pub mod federation;
 pub mod http_client;
 pub mod ingest;
 pub mod keyfile;
+pub mod listen;
 pub mod matcher;
 pub mod openapi;
 pub mod purge;
 pub mod read_access;
+pub mod recognition_queue;
+pub mod refusals;
 pub mod routes;
 pub mod search;
 pub mod state;
@@ -48,32 +52,13 @@ pub async fn serve(
     let purge = purge::spawn_scheduler(state.clone());
     let refresh = spawn_matcher_refresh(state.clone());
     let outbox = federation::outbox::spawn_worker(state.clone());
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stop_rx.await;
-    });
-    let mut server = tokio::spawn(std::future::IntoFuture::into_future(server));
-    let served = tokio::select! {
-        r = &mut server => r,
-        _ = shutdown => {
-            let _ = stop_tx.send(());
-            // Live alert streams never end on their own: give requests in flight a few
-            // seconds, then stop.
-            match tokio::time::timeout(std::time::Duration::from_secs(5), &mut server).await {
-                Ok(r) => r,
-                Err(_) => {
-                    server.abort();
-                    Ok(Ok(()))
-                }
-            }
-        }
-    };
+    // Live alert streams never end on their own: at shutdown, requests in flight get a few
+    // seconds (listen::SHUTDOWN_GRACE), then stop.
+    listen::serve(listener, router(state), shutdown).await;
     chores.abort();
     purge.abort();
     refresh.abort();
     outbox.abort();
-    served??;
     Ok(())
 }
 

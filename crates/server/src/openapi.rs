@@ -18,6 +18,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::routes::health::Doc::openapi());
     doc.merge(crate::routes::session::Doc::openapi());
     doc.merge(crate::routes::users::Doc::openapi());
+    doc.merge(crate::routes::approvals::Doc::openapi());
     doc.merge(crate::routes::audit::Doc::openapi());
     doc.merge(crate::routes::policy::Doc::openapi());
     doc.merge(crate::routes::search::Doc::openapi());

@@ -212,7 +212,7 @@ pub async fn check(
                 json!({"reason": refused.code(), "grounds": named}),
             )
             .await?;
-            Err(refused.into())
+            Err(ApiError::from(refused).already_audited())
         }
     }
 }

@@ -215,7 +215,7 @@ async fn refused(
     });
     let entry = audit_entry(actor, target, req, candor_audit::Outcome::Denied, details);
     match state.store.append_audit(entry).await {
-        Ok(_) => denied(why),
+        Ok(_) => denied(why).already_audited(),
         Err(e) => ApiError::from(e),
     }
 }

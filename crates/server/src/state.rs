@@ -29,6 +29,10 @@ pub struct AppState {
     pub sign_in_throttle: Arc<crate::auth::throttle::SignInThrottle>,
     /// The recognition engine, loaded on the first image upload.
     pub engine: Arc<tokio::sync::OnceCell<Result<Arc<candor_vision::Engine>, String>>>,
+    /// Image recognitions at once, and those waiting (see `[ingest]` in the configuration).
+    pub recognitions: Arc<crate::recognition_queue::RecognitionQueue>,
+    /// Refusals (403) seen lately, for grouping their audit records.
+    pub refusals: Arc<crate::refusals::RefusalLog>,
 }
 
 impl AppState {
@@ -100,6 +104,11 @@ impl AppState {
             ),
             federation,
             sign_in_throttle: Arc::default(),
+            refusals: Arc::default(),
+            recognitions: Arc::new(crate::recognition_queue::RecognitionQueue::new(
+                config.ingest.recognitions_at_once,
+                config.ingest.recognition_queue,
+            )),
             engine: Arc::new(tokio::sync::OnceCell::new()),
             config: Arc::new(config),
         })

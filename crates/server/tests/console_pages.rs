@@ -309,7 +309,50 @@ async fn a_program_manager_records_training_then_grants_access() {
     assert!(res.text().await.unwrap().contains("Training recorded"));
     let res = post(grant, vec![]).await.unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("granted"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("when an administrator other than you approves it")
+    );
+    let user = server
+        .state
+        .store
+        .user_by_id(newcomer.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.access_granted_at.is_none(), "not before approval");
+    // The administrator approves it from the same page.
+    let admin = server.create_user("ada", "administrator").await;
+    let a = server.session_for(&admin).await;
+    let open = server
+        .state
+        .store
+        .open_approval_requests(candor_store::now_ms())
+        .await
+        .unwrap();
+    let res = TestServer::no_redirect_client()
+        .get(server.url("/console/people"))
+        .header("cookie", format!("candor_session={}", a.token))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Waiting for a second person")
+    );
+    let res = TestServer::no_redirect_client()
+        .post(server.url(&format!("/console/approvals/{}/approve", open[0].id)))
+        .header("cookie", format!("candor_session={}", a.token))
+        .form(&[("csrf_token", a.csrf.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Approved"));
     let user = server
         .state
         .store

@@ -94,8 +94,18 @@ async fn program_managers_record_training_and_grant_access() {
         let cert: Value = res.json().await.unwrap();
         assert_eq!(cert["recorded_by"], pm.id);
         assert!(cert["expires_at"].as_i64().unwrap() > cert["completed_at"].as_i64().unwrap());
+        // The program manager asks; an administrator approves (separation of duties).
         let res = grant(pm_s.token.clone()).await;
-        assert_eq!(res.status(), 204);
+        assert_eq!(res.status(), 202);
+        let request: Value = res.json().await.unwrap();
+        let res = server
+            .client
+            .post(server.url(&format!("/api/v1/approvals/{}/approve", request["id"])))
+            .bearer_auth(&admin_s.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
         let stored = server
             .state
             .store
@@ -126,7 +136,10 @@ async fn program_managers_record_training_and_grant_access() {
             .into_iter()
             .map(|r| r.entry.action)
             .collect();
-        assert_eq!(actions, vec!["access.grant", "training.record"]);
+        assert_eq!(
+            actions,
+            vec!["access.grant", "approval.request", "training.record"]
+        );
         server.stop().await;
     }
 }

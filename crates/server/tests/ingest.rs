@@ -424,7 +424,8 @@ async fn image_reads_follow_the_configured_plate_regions() {
     })
     .await;
     let key = server.camera("cam-img").await;
-    let res = post_image(&server, "cam-img", &key, "image/png", frame).await;
+    // Declared as a JPEG by a mislabelling camera: stored as the PNG it is (issue 27, 13).
+    let res = post_image(&server, "cam-img", &key, "image/jpeg", frame).await;
     let status = res.status().as_u16();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(status, 201, "{body}");
@@ -432,6 +433,18 @@ async fn image_reads_follow_the_configured_plate_regions() {
     let reads = server.stored_reads("ABC1234").await;
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].details.region.as_deref(), Some("US-NY"));
+    let image = server
+        .state
+        .store
+        .get_image(
+            &server.state.keys,
+            &server.state.config.image_dir(),
+            reads[0].image_id.unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(image.content_type, "image/png");
     server.stop().await;
 }
 
@@ -516,5 +529,30 @@ async fn hits_reach_an_https_webhook_signed_by_the_agency_ca() {
     assert_eq!(got.len(), 1, "delivered over TLS");
     let alert: serde_json::Value = serde_json::from_slice(&got[0]).unwrap();
     assert_eq!(alert["listed_plate"], "TLS1234");
+    server.stop().await;
+}
+
+/// Image recognitions are capped (issue 27, item 5): with every place taken and no queue,
+/// an upload is answered 503 `recognition_busy` with `Retry-After`, before it is decoded.
+#[tokio::test]
+async fn image_uploads_beyond_the_recognition_queue_get_503_with_retry_after() {
+    let db = candor_store::testing::TestDb::sqlite().unwrap();
+    let server = TestServer::start_with(db, |c| {
+        c.ingest.recognitions_at_once = 1;
+        c.ingest.recognition_queue = 0;
+    })
+    .await;
+    let key = server.camera("cam-busy").await;
+    let held = server.state.recognitions.enter().await.unwrap();
+    let png_start = b"\x89PNG\r\n\x1a\n not a whole image".to_vec();
+    let res = post_image(&server, "cam-busy", &key, "image/png", png_start.clone()).await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "2");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "recognition_busy");
+    drop(held);
+    // With the place free the same upload gets as far as decoding.
+    let res = post_image(&server, "cam-busy", &key, "image/png", png_start).await;
+    assert_ne!(res.status(), 503);
     server.stop().await;
 }

@@ -174,9 +174,37 @@ pub struct ImportReport {
     pub accepted: usize,
     /// Entries skipped because the agency excludes their category.
     pub excluded: usize,
+    /// The first [`ImportReport::MAX_ERRORS`] bad lines, in file order.
     pub errors: Vec<LineError>,
+    /// How many lines were bad in all (`errors` lists the first of them).
+    pub error_count: usize,
     /// True when the file was refused: nothing was imported.
     pub rejected: bool,
+}
+
+impl ImportReport {
+    /// Most bad lines a report lists; the rest are counted in `error_count`. A 10 MB file of
+    /// bad lines gives a report of a few kilobytes, not tens of megabytes.
+    pub const MAX_ERRORS: usize = 100;
+    /// Longest message kept for one line (a message may quote the line's own text).
+    pub const MAX_MESSAGE_BYTES: usize = 300;
+
+    /// Counts a bad line and lists it when fewer than [`Self::MAX_ERRORS`] are listed.
+    fn fail(&mut self, line: usize, message: String) {
+        self.error_count += 1;
+        if self.errors.len() < Self::MAX_ERRORS {
+            let message = if message.len() > Self::MAX_MESSAGE_BYTES {
+                let mut end = Self::MAX_MESSAGE_BYTES;
+                while !message.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("{}…", &message[..end])
+            } else {
+                message
+            };
+            self.errors.push(LineError { line, message });
+        }
+    }
 }
 
 fn parse_date_ms(s: &str, fmt: &str) -> Option<i64> {
@@ -202,12 +230,7 @@ pub fn parse_ncic(text: &str, excluded: &[String]) -> (Vec<HotListEntry>, Import
         if line.trim().is_empty() {
             continue;
         }
-        let mut fail = |m: String| {
-            report.errors.push(LineError {
-                line: line_no,
-                message: m,
-            })
-        };
+        let mut fail = |m: String| report.fail(line_no, m);
         if !line.is_ascii() {
             fail("line contains non-ASCII characters; the extract is fixed-width ASCII".into());
             continue;
@@ -278,7 +301,7 @@ pub fn parse_ncic(text: &str, excluded: &[String]) -> (Vec<HotListEntry>, Import
         });
     }
     report.accepted = entries.len();
-    report.rejected = !report.errors.is_empty();
+    report.rejected = report.error_count > 0;
     (entries, report)
 }
 
@@ -300,10 +323,7 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
             .map(|s| s.trim().to_ascii_lowercase())
             .collect::<Vec<_>>(),
         Err(e) => {
-            report.errors.push(LineError {
-                line: 1,
-                message: format!("cannot read the header: {e}"),
-            });
+            report.fail(1, format!("cannot read the header: {e}"));
             report.rejected = true;
             return (entries, report);
         }
@@ -318,18 +338,15 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
     ];
     for h in &headers {
         if !KNOWN.contains(&h.as_str()) {
-            report.errors.push(LineError {
-                line: 1,
-                message: format!("unknown column {h:?}; known columns: {}", KNOWN.join(", ")),
-            });
+            report.fail(
+                1,
+                format!("unknown column {h:?}; known columns: {}", KNOWN.join(", ")),
+            );
         }
     }
     let idx = |name: &str| headers.iter().position(|h| h == name);
     let Some(plate_col) = idx("plate") else {
-        report.errors.push(LineError {
-            line: 1,
-            message: "the header has no \"plate\" column".into(),
-        });
+        report.fail(1, "the header has no \"plate\" column".into());
         report.rejected = true;
         return (entries, report);
     };
@@ -350,10 +367,7 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
                     .map(|p| p.line() as usize)
                     .unwrap_or(report.lines + 1);
                 report.lines = report.lines.max(line);
-                report.errors.push(LineError {
-                    line,
-                    message: format!("not valid CSV: {e}"),
-                });
+                report.fail(line, format!("not valid CSV: {e}"));
                 continue;
             }
         };
@@ -366,14 +380,14 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
             continue;
         }
         if rec.len() != headers.len() {
-            report.errors.push(LineError {
-                line: line_no,
-                message: format!(
+            report.fail(
+                line_no,
+                format!(
                     "has {} fields but the header has {}",
                     rec.len(),
                     headers.len()
                 ),
-            });
+            );
             continue;
         }
         let get = |c: Option<usize>| {
@@ -409,10 +423,7 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
             },
         };
         if !errs.is_empty() {
-            report.errors.push(LineError {
-                line: line_no,
-                message: errs.join("; "),
-            });
+            report.fail(line_no, errs.join("; "));
             continue;
         }
         entries.push(HotListEntry {
@@ -428,7 +439,7 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
         });
     }
     report.accepted = entries.len();
-    report.rejected = !report.errors.is_empty();
+    report.rejected = report.error_count > 0;
     (entries, report)
 }
 

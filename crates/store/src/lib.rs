@@ -18,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub mod agreements;
+pub mod approvals;
 pub mod audit_log;
 pub mod cameras;
 mod group_commit;

@@ -39,6 +39,9 @@ pub struct User {
     pub access_granted_at: Option<i64>,
     pub created_at: i64,
     pub created_by: Option<i64>,
+    /// True when an administrator set the password: its owner must choose a new one at the
+    /// next sign-in.
+    pub password_must_change: bool,
 }
 
 impl User {
@@ -69,7 +72,7 @@ pub struct LoginFailure {
 
 const USER_COLUMNS: &str = "id, username, display_name, role, password_hash, totp_sealed, \
      totp_enabled, totp_last_step, failed_logins, locked_until, disabled, last_active_at, \
-     access_granted_by, access_granted_at, created_at, created_by";
+     access_granted_by, access_granted_at, created_at, created_by, password_must_change";
 
 fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
@@ -87,6 +90,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         last_active_at: row.try_get("last_active_at")?,
         access_granted_by: row.try_get("access_granted_by")?,
         access_granted_at: row.try_get("access_granted_at")?,
+        password_must_change: row.try_get::<i64, _>("password_must_change")? != 0,
         created_at: row.try_get("created_at")?,
         created_by: row.try_get("created_by")?,
     })
@@ -379,9 +383,36 @@ impl Store {
         user_id: i64,
         password_hash: &str,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $2, password_must_change = 0 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(password_hash)
+        .execute(self.pool())
+        .await?;
+        expect_one(done.rows_affected(), user_id)
+    }
+
+    /// Sets a password an administrator chose: its owner must replace it at next sign-in.
+    pub async fn set_admin_password_hash(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $2, password_must_change = 1 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(password_hash)
+        .execute(self.pool())
+        .await?;
+        expect_one(done.rows_affected(), user_id)
+    }
+
+    /// Marks an account's password as set by an administrator (a new account).
+    pub async fn require_password_change(&self, user_id: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET password_must_change = 1 WHERE id = $1")
             .bind(user_id)
-            .bind(password_hash)
             .execute(self.pool())
             .await?;
         expect_one(done.rows_affected(), user_id)

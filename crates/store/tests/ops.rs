@@ -736,3 +736,28 @@ async fn a_bad_batch_among_others_fails_alone() {
         db.finish().await.unwrap();
     }
 }
+
+/// A large bad file gives a small report (issue 27, item 12): the first 100 bad lines, each
+/// message bounded, and the count of all of them.
+#[test]
+fn a_bad_hot_list_reports_its_first_hundred_errors_and_a_count() {
+    let long = "9".repeat(5000);
+    let mut csv = String::from("plate,priority\n");
+    for i in 0..2500 {
+        csv.push_str(&format!("ABC{i},{long}\n"));
+    }
+    let (entries, report) = hotlists::parse_csv(&csv, "P");
+    assert!(entries.is_empty());
+    assert!(report.rejected);
+    assert_eq!(report.error_count, 2500);
+    assert_eq!(report.errors.len(), hotlists::ImportReport::MAX_ERRORS);
+    assert_eq!(report.errors[0].line, 2);
+    assert!(
+        report
+            .errors
+            .iter()
+            .all(|e| e.message.len() <= hotlists::ImportReport::MAX_MESSAGE_BYTES + 3)
+    );
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(json.len() < 64 * 1024, "report is {} bytes", json.len());
+}

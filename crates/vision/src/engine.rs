@@ -161,6 +161,11 @@ impl Engine {
         self.reader().recognize(image)
     }
 
+    /// Reads a decoded image, with each box in the original image's pixels.
+    pub fn recognize_decoded(&self, decoded: &decode::Decoded) -> Result<Vec<PlateRead>> {
+        self.reader().recognize_decoded(decoded)
+    }
+
     /// Reads many images at once, one worker per core, each running the models on a
     /// single thread so the workers do not compete for cores.
     pub fn recognize_batch(&self, images: &[RgbImage]) -> Vec<Result<Vec<PlateRead>>> {
@@ -216,11 +221,34 @@ pub struct Reader<'e> {
 }
 
 impl Reader<'_> {
-    /// Decodes an image file and reads its plates; also returns the decoded image's size.
+    /// Decodes an image file and reads its plates; also returns the image's size (boxes and
+    /// size in the original image's pixels, even when it was scaled down to be read).
     pub fn recognize_file(&self, path: &Path) -> Result<(u32, u32, Vec<PlateRead>)> {
-        let image = decode::load_image(path)?;
-        let reads = self.recognize(&image)?;
-        Ok((image.width(), image.height(), reads))
+        let bytes = std::fs::read(path).map_err(|source| VisionError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let decoded = decode::decode_image_scaled(&bytes)?;
+        let reads = self.recognize_decoded(&decoded)?;
+        let size = |side: u32| (side as f32 * decoded.scale).round() as u32;
+        Ok((
+            size(decoded.image.width()),
+            size(decoded.image.height()),
+            reads,
+        ))
+    }
+
+    /// Reads a decoded image, with each box in the original image's pixels.
+    pub fn recognize_decoded(&self, decoded: &decode::Decoded) -> Result<Vec<PlateRead>> {
+        let mut reads = self.recognize(&decoded.image)?;
+        if decoded.scale != 1.0 {
+            for read in &mut reads {
+                let b = read.bbox;
+                let k = decoded.scale;
+                read.bbox = BoxF::new(b.x * k, b.y * k, b.w * k, b.h * k);
+            }
+        }
+        Ok(reads)
     }
 
     /// Finds and reads every plate in an image, best first.

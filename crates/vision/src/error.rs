@@ -22,6 +22,15 @@ pub enum VisionError {
         megapixels: f64,
         limit: u32,
     },
+    #[error(
+        "image is {width}×{height} and would take {bytes} bytes to decode, above the {limit}-byte limit; send an 8-bit JPEG or PNG"
+    )]
+    TooManyBytes {
+        width: u32,
+        height: u32,
+        bytes: u64,
+        limit: u64,
+    },
     #[error("image is {width}×{height}, below the {min}×{min} minimum")]
     TooSmall { width: u32, height: u32, min: u32 },
     #[error("corrupt or truncated image: {0}")]

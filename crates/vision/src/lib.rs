@@ -17,7 +17,7 @@ pub mod rank;
 pub mod rectify;
 mod runtime;
 
-pub use decode::{decode_image, load_image};
+pub use decode::{Decoded, decode_image, decode_image_scaled, load_image};
 pub use engine::{Engine, EngineOptions, PlateRead, Reader, default_models_dir, default_workers};
 pub use error::{Result, VisionError};
 pub use geometry::{BoxF, Detection};

@@ -27,6 +27,10 @@ pub enum CredentialError {
     PasswordTooLong,
     #[error("the password must not contain the username")]
     PasswordContainsUsername,
+    #[error(
+        "the password is too easy to guess ({why}): use a passphrase of several unrelated words"
+    )]
+    PasswordGuessable { why: String },
     #[error("could not hash the password: {0}")]
     Hashing(String),
     #[error("the stored TOTP secret is unusable: {0}")]
@@ -45,8 +49,22 @@ pub fn check_new_password(username: &str, password: &str) -> Result<(), Credenti
     if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
         return Err(CredentialError::PasswordContainsUsername);
     }
+    let estimate = zxcvbn::zxcvbn(password, &[username, "candor", "alpr"]);
+    if estimate.score() < MIN_PASSWORD_SCORE {
+        let why = estimate
+            .feedback()
+            .and_then(|f| f.warning())
+            .map_or_else(|| "a common pattern".to_string(), |w| w.to_string());
+        return Err(CredentialError::PasswordGuessable {
+            why: why.trim_end_matches('.').to_lowercase(),
+        });
+    }
     Ok(())
 }
+
+/// Least zxcvbn score a new password needs: 3, "safely unguessable" (more than 10^8
+/// guesses); `aaaaaaaaaaaa`, `password1234` and `qwertyuiop12` score 0 or 1.
+pub const MIN_PASSWORD_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
 
 /// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes) and a random salt,
 /// giving a PHC string such as `$argon2id$v=19$m=19456,t=2,p=1$...`.
@@ -229,6 +247,20 @@ mod tests {
             Err(CredentialError::PasswordTooLong)
         );
         assert!(check_new_password("alice", "a long enough passphrase").is_ok());
+        for weak in [
+            "aaaaaaaaaaaa",
+            "password1234",
+            "qwertyuiop12",
+            "abcabcabcabc",
+        ] {
+            assert!(
+                matches!(
+                    check_new_password("alice", weak),
+                    Err(CredentialError::PasswordGuessable { .. })
+                ),
+                "{weak}"
+            );
+        }
     }
 
     #[test]

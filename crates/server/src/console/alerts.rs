@@ -465,9 +465,19 @@ async fn plate_crop(
 }
 
 /// The box grown by a quarter of its height on every side (the plate's edges and frame help
-/// the comparison), clipped to the image, encoded as PNG.
+/// the comparison), clipped to the image, encoded as PNG. The image is decoded as for
+/// recognition (bounded memory, a very large one scaled down; the box follows).
 pub fn crop_png(image_bytes: &[u8], b: candor_store::reads::PlateBox) -> anyhow::Result<Vec<u8>> {
-    let img = image::load_from_memory(image_bytes)?;
+    let decoded = candor_vision::decode_image_scaled(image_bytes)?;
+    let img = image::DynamicImage::ImageRgb8(decoded.image);
+    let k = decoded.scale;
+    let scaled = |v: u32| (v as f32 / k).round() as u32;
+    let b = candor_store::reads::PlateBox {
+        x: scaled(b.x),
+        y: scaled(b.y),
+        w: scaled(b.w).max(1),
+        h: scaled(b.h).max(1),
+    };
     let margin = b.h / 4;
     let x =
         b.x.saturating_sub(margin)

@@ -293,7 +293,7 @@ async fn import(
             parts.outcome = Outcome::ImportRefused {
                 message: format!(
                     "{} line(s) are invalid, so nothing was imported and the current list is unchanged. Fix them and import again.",
-                    report.errors.len()
+                    report.error_count
                 ),
                 report,
             };

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::alerts::layout_copy;
 use super::{Console, Layout, PageError, render_status, time_text};
+use crate::approvals::{self, ApprovalView, Outcome};
 use crate::auth::Permission;
 use crate::error::ApiError;
 use crate::routes::users::{self as api, UserView};
@@ -24,6 +25,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/console/people", get(people_page).post(create))
         .route("/console/people/{id}/{action}", post(act))
+        .route("/console/approvals/{id}/{decision}", post(decide))
 }
 
 pub struct PersonRow {
@@ -57,6 +59,8 @@ pub struct CreateForm {
 struct PeoplePage {
     layout: Layout,
     rows: Vec<PersonRow>,
+    /// Requests waiting for a second person, with who asked.
+    requests: Vec<(ApprovalView, String)>,
     roles: Vec<RoleOption>,
     can_manage: bool,
     can_grant: bool,
@@ -122,6 +126,22 @@ async fn page(
             user,
         });
     }
+    let names: std::collections::HashMap<i64, String> = rows
+        .iter()
+        .map(|r| (r.user.id, r.user.username.clone()))
+        .collect();
+    let requests = approvals::open_for(state, &c.actor)
+        .await
+        .map_err(|e| PageError::within(layout_copy(&c.layout), e))?
+        .into_iter()
+        .map(|v| {
+            let who = names
+                .get(&v.requested_by)
+                .cloned()
+                .unwrap_or_else(|| format!("user {}", v.requested_by));
+            (v, who)
+        })
+        .collect();
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -134,6 +154,7 @@ async fn page(
             can_grant: c.actor.role.allows(Permission::GrantAccess),
             layout: c.layout,
             rows,
+            requests,
             roles: Role::ALL
                 .iter()
                 .map(|r| RoleOption {
@@ -161,11 +182,14 @@ async fn create(
     let body = json!({"username": form.username, "display_name": form.display_name,
         "role": form.role, "password": form.password});
     match api::create_user(State(state.clone()), c.actor.clone(), Json(body)).await {
-        Ok((_, Json(user))) => {
-            let notice = format!(
-                "Account {} created. Give the person the password in person; they set up their authenticator at first sign-in.",
-                user.username
-            );
+        Ok(outcome) => {
+            let notice = match outcome {
+                Outcome::Applied((_, Json(user))) => format!(
+                    "Account {} created. Give the person the password in person; they set up their authenticator at first sign-in.",
+                    user.username
+                ),
+                Outcome::Pending(view) => pending_notice(&view),
+            };
             page(&state, c, Some(notice), None, CreateForm::default()).await
         }
         Err(e) if e.is_correctable() => {
@@ -197,22 +221,22 @@ async fn act(
 ) -> Result<Response, PageError> {
     let s = || State(state.clone());
     let a = c.actor.clone();
-    let result: Result<&str, ApiError> = match action.as_str() {
+    let result: Result<String, ApiError> = match action.as_str() {
         "role" => api::update_user(s(), a, Path(id), Json(json!({"role": form.role})))
             .await
-            .map(|_| "Role changed; the person's sessions ended."),
+            .map(|o| or_pending(o, "Role changed; the person's sessions ended.")),
         "disable" => api::update_user(s(), a, Path(id), Json(json!({"disabled": true})))
             .await
-            .map(|_| "Account disabled; its sessions ended."),
+            .map(|_| "Account disabled; its sessions ended.".into()),
         "enable" => api::update_user(s(), a, Path(id), Json(json!({"disabled": false})))
             .await
-            .map(|_| "Account enabled."),
+            .map(|_| "Account enabled.".into()),
         "unlock" => api::unlock_user(s(), a, Path(id))
             .await
-            .map(|_| "Lockout lifted."),
+            .map(|_| "Lockout lifted.".into()),
         "reactivate" => api::reactivate_user(s(), a, Path(id))
             .await
-            .map(|_| "Account reactivated."),
+            .map(|_| "Account reactivated.".into()),
         "training" => api::record_training(
             s(),
             a,
@@ -220,34 +244,72 @@ async fn act(
             Json(json!({"course": form.course, "completed_on": form.completed_on})),
         )
         .await
-        .map(|_| "Training recorded."),
+        .map(|_| "Training recorded.".into()),
         "grant" => api::grant_access(s(), a, Path(id))
             .await
-            .map(|_| "Access to plate data granted."),
+            .map(|o| or_pending(o, "Access to plate data granted.")),
         "revoke" => api::revoke_access(s(), a, Path(id))
             .await
-            .map(|_| "Access to plate data revoked."),
+            .map(|_| "Access to plate data revoked.".into()),
         other => Err(ApiError::not_found(format!(
             "no action {other:?} on accounts"
         ))),
     };
     match result {
-        Ok(notice) => {
-            page(
-                &state,
-                c,
-                Some(notice.to_string()),
-                None,
-                CreateForm::default(),
-            )
-            .await
-        }
+        Ok(notice) => page(&state, c, Some(notice), None, CreateForm::default()).await,
         Err(e) if e.is_correctable() => {
             page(
                 &state,
                 c,
                 None,
                 Some((id, e.message)),
+                CreateForm::default(),
+            )
+            .await
+        }
+        Err(e) => Err(PageError::within(c.layout, e)),
+    }
+}
+
+fn pending_notice(view: &ApprovalView) -> String {
+    format!(
+        "Asked: {}. It takes effect when {} other than you approves it (request {}).",
+        view.summary, view.approver, view.id
+    )
+}
+
+fn or_pending<T>(outcome: Outcome<T>, done: &str) -> String {
+    match outcome {
+        Outcome::Applied(_) => done.to_string(),
+        Outcome::Pending(view) => pending_notice(&view),
+    }
+}
+
+/// Approves or rejects a request waiting for a second person.
+async fn decide(
+    State(state): State<AppState>,
+    c: Console,
+    Path((id, decision)): Path<(i64, String)>,
+) -> Result<Response, PageError> {
+    let result = match decision.as_str() {
+        "approve" => approvals::approve(&state, &c.actor, id)
+            .await
+            .map(|v| format!("Approved: {}.", v.summary)),
+        "reject" => approvals::reject(&state, &c.actor, id)
+            .await
+            .map(|v| format!("Rejected: {}.", v.summary)),
+        other => Err(ApiError::not_found(format!(
+            "no decision {other:?} on requests"
+        ))),
+    };
+    match result {
+        Ok(notice) => page(&state, c, Some(notice), None, CreateForm::default()).await,
+        Err(e) if e.is_correctable() || e.status == StatusCode::FORBIDDEN => {
+            page(
+                &state,
+                c,
+                None,
+                Some((-id, e.message)),
                 CreateForm::default(),
             )
             .await

@@ -342,10 +342,11 @@ async fn run_search(
     }
 }
 
-/// One CSV field, quoted; a leading formula character is neutralised so a spreadsheet
-/// shows the text rather than running it.
+/// One CSV field, quoted; a leading formula character (`=`, `+`, `-`, `@`, tab or carriage
+/// return, as OWASP lists them) is neutralised so a spreadsheet shows the text rather than
+/// running it.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_string()
@@ -493,6 +494,8 @@ mod tests {
         assert_eq!(csv_field("ABC123"), "\"ABC123\"");
         assert_eq!(csv_field("a \"b\""), "\"a \"\"b\"\"\"");
         assert_eq!(csv_field("=cmd()"), "\"'=cmd()\"");
+        assert_eq!(csv_field("\t=cmd()"), "\"'\t=cmd()\"");
+        assert_eq!(csv_field("\r=cmd()"), "\"'\r=cmd()\"");
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct LoginForm {
     pub password: String,
     #[serde(default)]
     pub code: String,
+    /// A new password of one's own, when an administrator set the current one.
+    #[serde(default)]
+    pub new_password: String,
 }
 
 /// The sign-in form's submission.
@@ -136,6 +139,7 @@ pub async fn login_form(
         password: form.password.clone(),
         totp_code: is_totp.then(|| code.to_string()),
         recovery_code: (!is_totp && !code.is_empty()).then(|| code.to_string()),
+        new_password: Some(form.new_password.clone()).filter(|p| !p.is_empty()),
         remote_addr: remote,
         channel: "console",
     };

@@ -314,8 +314,9 @@ pub async fn verify(
     })
 }
 
+/// A partner's request refused under the agreement; each caller has recorded it already.
 fn denied(d: &AgreementDenial) -> ApiError {
-    ApiError::forbidden(d.code(), d.to_string())
+    ApiError::forbidden(d.code(), d.to_string()).already_audited()
 }
 
 /// A hot list goes to a partner whole or not at all (see [`MAX_SHARED_ENTRIES`]).

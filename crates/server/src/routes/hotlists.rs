@@ -132,7 +132,7 @@ pub async fn import_list(
                 code: "import_rejected".into(),
                 message: format!(
                     "{} line(s) are invalid, so nothing was imported and the current list is unchanged; fix them and import again",
-                    report.errors.len()
+                    report.error_count
                 ),
             };
             Ok((
@@ -187,7 +187,7 @@ pub async fn import_text(
             "hotlist.import",
             format!("hotlist:{}", spec.name),
             serde_json::json!({ "format": params.format, "accepted": report.accepted, "excluded": report.excluded,
-                "errors": report.errors.len(), "rejected": report.rejected, "version": list.as_ref().map(|l| l.version) }),
+                "errors": report.error_count, "rejected": report.rejected, "version": list.as_ref().map(|l| l.version) }),
         ),
     )
     .await?;

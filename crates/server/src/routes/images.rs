@@ -30,8 +30,6 @@ pub struct ImageParams {
     /// Capture time, RFC 3339 (default: now).
     #[param(value_type = Option<String>)]
     pub captured_at: Option<DateTime<Utc>>,
-    /// Camera API key, for cameras that cannot set headers.
-    pub api_key: Option<String>,
 }
 
 /// Reads the plates in a JPEG or PNG and stores the reads and the image. The idempotency
@@ -59,13 +57,26 @@ pub async fn post_image(
             ),
         ));
     }
-    let (content_type, bytes) = read_body(
+    let (_declared, bytes) = read_body(
         &headers,
         body,
         state.config.ingest.max_image_bytes,
         &["image/jpeg", "image/png"],
     )
     .await?;
+    // The image is stored with the type its bytes show, never the one declared.
+    let detected_type = match image::guess_format(&bytes) {
+        Ok(image::ImageFormat::Jpeg) => "image/jpeg",
+        Ok(image::ImageFormat::Png) => "image/png",
+        _ => {
+            return Err(ApiError::unprocessable(
+                "unreadable_image",
+                "the body is not a JPEG or PNG image (its first bytes say otherwise)",
+            ));
+        }
+    };
+    // At most a few images are decoded and read at once; beyond the queue, 503.
+    let _slot = state.recognitions.enter().await?;
     let engine = state.engine().await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -75,8 +86,8 @@ pub async fn post_image(
     })?;
     let image_bytes = bytes.clone();
     let plates = tokio::task::spawn_blocking(move || {
-        let image = candor_vision::decode_image(&image_bytes)?;
-        engine.recognize(&image)
+        let decoded = candor_vision::decode_image_scaled(&image_bytes)?;
+        engine.recognize_decoded(&decoded)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
@@ -125,7 +136,7 @@ pub async fn post_image(
             &camera.id,
             captured_at,
             retention,
-            &content_type,
+            detected_type,
             &bytes,
         )
         .await?;

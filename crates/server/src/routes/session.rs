@@ -59,6 +59,10 @@ pub struct SignInRequest {
     pub totp_code: Option<String>,
     #[serde(default)]
     pub recovery_code: Option<String>,
+    /// Required (428 `password_change_required` without it) when an administrator set the
+    /// password: the person's own new password, which replaces it.
+    #[serde(default)]
+    pub new_password: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -155,6 +159,7 @@ pub async fn create_session(
             password: req.password,
             totp_code: req.totp_code,
             recovery_code: req.recovery_code,
+            new_password: req.new_password,
             remote_addr: remote,
             channel: "api",
         },

@@ -550,7 +550,13 @@ fn report_of(buckets: &[Bucket], period: Period) -> Report {
 }
 
 /// The page for people.
-pub async fn transparency_html(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+/// The public page's Content-Security-Policy: no scripts, nothing from elsewhere; its own
+/// inline styles and inline SVG charts only; it may not be framed.
+pub const TRANSPARENCY_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+pub async fn transparency_html(
+    State(state): State<AppState>,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], Html<String>), ApiError> {
     let page = build_page(&state).await?;
     let years = report_of(&page.metrics.years, Period::Year);
     let months = report_of(&page.metrics.months, Period::Month);
@@ -613,7 +619,15 @@ pub async fn transparency_html(State(state): State<AppState>) -> Result<Html<Str
         page,
     };
     html.render()
-        .map(Html)
+        .map(|page| {
+            (
+                [(
+                    axum::http::header::CONTENT_SECURITY_POLICY,
+                    TRANSPARENCY_CSP,
+                )],
+                Html(page),
+            )
+        })
         .map_err(|e| ApiError::internal(format!("page template: {e}")))
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::OpenApi;
 
+use crate::approvals::{self, Change, Outcome};
 use crate::auth::{self, Actor, Permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -140,26 +141,56 @@ pub async fn list_users(
     Ok(Json(users.iter().map(UserView::from).collect()))
 }
 
-/// Creates an account (administrators). Audited.
+/// Creates an account (administrators). A program manager's account needs a program
+/// manager's approval (202 with the request), unless there is none yet. Audited.
 #[utoipa::path(post, path = "/api/v1/users", request_body = CreateUser, responses(
-    (status = 201, body = UserView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 201, body = UserView), (status = 202, body = approvals::ApprovalView),
+    (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_user(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<serde_json::Value>,
-) -> Result<(StatusCode, Json<UserView>), ApiError> {
+) -> Result<Outcome<(StatusCode, Json<UserView>)>, ApiError> {
     actor.require(Permission::ManageUsers)?;
     let req: CreateUser = auth::parse_body(body)?;
     let role = auth::parse_role(&req.role)?;
     let username = req.username.trim().to_string();
     candor_store::users::check_username(&username)?;
     let password_hash = auth::hash_new_password(&username, &req.password).await?;
+    let display_name = req.display_name.trim().to_string();
+    let mut first_program_manager = false;
+    if role.allows(Permission::GrantAccess) {
+        if state
+            .store
+            .active_users_with_role(&auth::role_name(role))
+            .await?
+            > 0
+        {
+            if state.store.user_by_username(&username).await?.is_some() {
+                return Err(ApiError::conflict(
+                    "username_taken",
+                    format!("the username {username:?} is taken"),
+                ));
+            }
+            let summary = format!("create {username} as {}", auth::role_name(role));
+            let change = Change::CreateUser {
+                username,
+                display_name,
+                role: auth::role_name(role),
+                password_hash,
+            };
+            let view = approvals::file(&state, &actor, None, change, summary).await?;
+            return Ok(Outcome::Pending(view));
+        }
+        // The first program manager: nobody can approve yet; the audit record says so.
+        first_program_manager = true;
+    }
     let user = state
         .store
         .create_user(
             &NewUser {
                 username,
-                display_name: req.display_name.trim().to_string(),
+                display_name,
                 role: auth::role_name(role),
                 password_hash,
                 created_by: Some(actor.user_id),
@@ -167,28 +198,37 @@ pub async fn create_user(
             candor_store::now_ms(),
         )
         .await?;
+    // The person replaces the password an administrator chose at first sign-in.
+    state.store.require_password_change(user.id).await?;
     auth::record_action(
         &state,
         &actor,
         "user.create",
         &target(user.id),
-        json!({"username": user.username, "role": user.role}),
+        json!({"username": user.username, "role": user.role,
+               "first_program_manager": first_program_manager}),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+    Ok(Outcome::Applied((
+        StatusCode::CREATED,
+        Json(UserView::from(&user)),
+    )))
 }
 
 /// Changes an account's display name or disabled flag (administrators) or role (program
 /// managers, who grant access: a role with plate data needs a current training
-/// certificate). A role change or disabling ends the account's sessions. Audited.
+/// certificate). A role that exposes plate data or grants access needs an administrator's
+/// approval: the answer is then 202 with the request, and the role changes on approval. A
+/// role change or disabling ends the account's sessions. Audited.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", request_body = UpdateUser, responses(
-    (status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 200, body = UserView), (status = 202, body = approvals::ApprovalView),
+    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_user(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
     Json(body): Json<serde_json::Value>,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<Outcome<Json<UserView>>, ApiError> {
     let req: UpdateUser = auth::parse_body(body)?;
     if req.role.is_some() {
         actor.require(Permission::GrantAccess)?;
@@ -205,6 +245,7 @@ pub async fn update_user(
     }
     let now = candor_store::now_ms();
     let mut changes = serde_json::Map::new();
+    let mut pending = None;
     if let Some(name) = req
         .display_name
         .as_deref()
@@ -217,11 +258,14 @@ pub async fn update_user(
     if let Some(role) = &req.role {
         let parsed = auth::parse_role(role)?;
         let role = auth::role_name(parsed);
-        if role != before.role {
+        if role != before.role && candor_policy::role_needs_second_person(parsed) {
             if parsed.permissions().iter().any(|p| p.exposes_plate_data()) {
-                require_current_training(&state, id, now).await?;
-                state.store.grant_access(id, actor.user_id, now).await?;
+                approvals::require_current_training(&state, id, now).await?;
             }
+            let summary = format!("role of {} from {} to {role}", before.username, before.role);
+            let change = Change::SetRole { role };
+            pending = Some(approvals::file(&state, &actor, Some(id), change, summary).await?);
+        } else if role != before.role {
             state.store.set_user_role(id, &role).await?;
             state
                 .store
@@ -250,7 +294,12 @@ pub async fn update_user(
         )
         .await?;
     }
-    Ok(Json(UserView::from(&load(&state, id).await?)))
+    if let Some(view) = pending {
+        return Ok(Outcome::Pending(view));
+    }
+    Ok(Outcome::Applied(Json(UserView::from(
+        &load(&state, id).await?,
+    ))))
 }
 
 /// Lifts a lockout (administrators). Audited.
@@ -271,37 +320,56 @@ pub async fn unlock_user(
 }
 
 /// Resets a lost authenticator (administrators): TOTP off, recovery codes deleted, sessions
-/// ended; the person enrols again at next sign-in. Audited.
-#[utoipa::path(post, path = "/api/v1/users/{id}/mfa-reset", responses((status = 204), (status = 404, body = ErrorBody)))]
+/// ended; the person enrols again at next sign-in. For someone who holds access to plate
+/// data or grants it, a program manager must approve (202 with the request). Audited.
+#[utoipa::path(post, path = "/api/v1/users/{id}/mfa-reset", responses((status = 204),
+    (status = 202, body = approvals::ApprovalView), (status = 404, body = ErrorBody)))]
 pub async fn reset_mfa(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Outcome<StatusCode>, ApiError> {
     actor.require(Permission::ManageUsers)?;
+    let user = load(&state, id).await?;
+    if guarded(&user) {
+        let summary = format!("reset the authenticator of {}", user.username);
+        let view = approvals::file(&state, &actor, Some(id), Change::ResetMfa, summary).await?;
+        return Ok(Outcome::Pending(view));
+    }
     state.store.reset_totp(id).await?;
     state
         .store
         .end_user_sessions(id, candor_store::now_ms(), "authenticator reset")
         .await?;
     auth::record_action(&state, &actor, "user.mfa_reset", &target(id), json!({})).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Outcome::Applied(StatusCode::NO_CONTENT))
 }
 
-/// Sets a new password for an account (administrators); its sessions end. Audited.
+/// Sets a new password for an account (administrators); its sessions end. For someone who
+/// holds access to plate data or grants it, a program manager must approve (202 with the
+/// request). Audited.
 #[utoipa::path(post, path = "/api/v1/users/{id}/password", request_body = ResetPassword, responses(
-    (status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 204), (status = 202, body = approvals::ApprovalView),
+    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reset_password(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
     Json(body): Json<serde_json::Value>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Outcome<StatusCode>, ApiError> {
     actor.require(Permission::ManageUsers)?;
     let req: ResetPassword = auth::parse_body(body)?;
     let user = load(&state, id).await?;
     let hash = auth::hash_new_password(&user.username, &req.password).await?;
-    state.store.set_password_hash(id, &hash).await?;
+    if guarded(&user) {
+        let summary = format!("set a new password for {}", user.username);
+        let change = Change::SetPassword {
+            password_hash: hash,
+        };
+        let view = approvals::file(&state, &actor, Some(id), change, summary).await?;
+        return Ok(Outcome::Pending(view));
+    }
+    state.store.set_admin_password_hash(id, &hash).await?;
     state
         .store
         .end_user_sessions(id, candor_store::now_ms(), "password reset")
@@ -314,21 +382,14 @@ pub async fn reset_password(
         json!({}),
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Outcome::Applied(StatusCode::NO_CONTENT))
 }
 
-async fn require_current_training(
-    state: &AppState,
-    user_id: i64,
-    now: i64,
-) -> Result<(), ApiError> {
-    match state.store.training_expiry(user_id).await? {
-        Some(expiry) if expiry > now => Ok(()),
-        _ => Err(ApiError::unprocessable(
-            "training_required",
-            "this person has no current ALPR training certificate: record the completed training first (POST /api/v1/users/{id}/training)",
-        )),
-    }
+/// Whether resetting this account's credentials needs a second person.
+fn guarded(user: &User) -> bool {
+    user.role.parse::<candor_policy::Role>().is_ok_and(|r| {
+        candor_policy::credentials_need_second_person(r, user.access_granted_at.is_some())
+    })
 }
 
 /// Reactivates an account that lapsed after the policy's idle limit (administrators): the
@@ -418,6 +479,7 @@ pub async fn record_training(
     Json(body): Json<serde_json::Value>,
 ) -> Result<(StatusCode, Json<TrainingView>), ApiError> {
     actor.require(Permission::GrantAccess)?;
+    approvals::refuse_own(&actor, id)?;
     let req: RecordTraining = auth::parse_body(body)?;
     load(&state, id).await?;
     let course = req.course.trim();
@@ -469,22 +531,25 @@ pub async fn record_training(
     ))
 }
 
-/// Grants access to plate data (program managers), only to a person with a current training
-/// certificate. Access lapses on its own when the certificate expires. Audited.
+/// Asks to grant access to plate data (program managers), only for another person with a
+/// current training certificate: an administrator approves (`POST
+/// /api/v1/approvals/{id}/approve`), and access starts then. Access lapses on its own when
+/// the certificate expires. Audited.
 #[utoipa::path(post, path = "/api/v1/users/{id}/access", responses(
-    (status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 202, body = approvals::ApprovalView), (status = 403, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
 pub async fn grant_access(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Outcome<StatusCode>, ApiError> {
     actor.require(Permission::GrantAccess)?;
-    load(&state, id).await?;
-    let now = candor_store::now_ms();
-    require_current_training(&state, id, now).await?;
-    state.store.grant_access(id, actor.user_id, now).await?;
-    auth::record_action(&state, &actor, "access.grant", &target(id), json!({})).await?;
-    Ok(StatusCode::NO_CONTENT)
+    approvals::refuse_own(&actor, id)?;
+    let user = load(&state, id).await?;
+    approvals::require_current_training(&state, id, candor_store::now_ms()).await?;
+    let summary = format!("grant {} access to plate data", user.username);
+    let view = approvals::file(&state, &actor, Some(id), Change::GrantAccess, summary).await?;
+    Ok(Outcome::Pending(view))
 }
 
 /// Withdraws access to plate data (program managers). Audited.
