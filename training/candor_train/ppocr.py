@@ -271,23 +271,23 @@ def _run(op, xs, at):
 def check(a):
     """The rebuilt module against onnxruntime on the base graph: the same class scores for
     blank and the plate alphabet (after the base's softmax over all 6,625 classes)."""
+    import onnx
     import onnxruntime as ort
+    from onnx import numpy_helper
 
     model = PPOCRRecognizer().eval()
     sess = ort.InferenceSession(base_path(), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (2, 3, 48, a.width)).astype(np.float32)
     ref = sess.run(None, {"x": x[:, ::-1].copy()})[0]  # the base takes BGR
-    chars = onnx_chars()
+    proto = onnx.load(base_path())
+    g = proto.graph
+    chars = proto.metadata_props[0].value.split("\n")
     rows = [0] + [1 + chars.index(c) for c in ALPHABET]
     with torch.no_grad():
         feats = model.features(torch.from_numpy(x))
     print(f"sequence features {tuple(feats.shape)}; base output {ref.shape}")
     # the base's logits are features @ W + b; compare log-probabilities up to the softmax's constant
-    import onnx
-    from onnx import numpy_helper
-
-    g = onnx.load(base_path()).graph
     consts = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in g.node if n.op_type == "Constant"}
     w = consts[model_head_weight_name(g)]
     full = feats.numpy() @ w
@@ -357,12 +357,6 @@ def fuse_activations(path: str, out: str) -> int:
     onnx.checker.check_model(m)
     onnx.save(m, out)
     return fused
-
-
-def onnx_chars() -> list[str]:
-    import onnx
-
-    return onnx.load(base_path()).metadata_props[0].value.split("\n")
 
 
 def model_head_weight_name(graph) -> str:

@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import importlib.util
 import os
 import tempfile
 import unittest
@@ -326,3 +327,39 @@ class RealCropsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+SHIPPED_RECOGNIZER = os.path.join(os.path.dirname(__file__), "..", "..", "models", "plate_recognizer.onnx")
+
+
+@unittest.skipUnless(importlib.util.find_spec("rapidocr_onnxruntime"), "needs rapidocr-onnxruntime==1.4.4")
+class PPOCRTest(unittest.TestCase):
+    """The shipped PP-OCRv4 fine-tune: it loads back into the trainable module, and fusing its
+    activations keeps its function."""
+
+    def _ort(self, path, x):
+        import onnxruntime as ort
+
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"crops": x})[0]
+
+    def test_shipped_recogniser_loads_back_into_the_trainable_module(self):
+        from candor_train.ppocr import PPOCRRecognizer
+
+        model = PPOCRRecognizer()
+        model.load_exported(SHIPPED_RECOGNIZER)
+        model.eval()
+        x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 48, 192)).astype(np.float32)
+        with torch.no_grad():
+            got = model(torch.from_numpy(x)).numpy()
+        self.assertLess(float(np.abs(got - self._ort(SHIPPED_RECOGNIZER, x)).max()), 1e-3)
+
+    def test_fusing_hard_swish_keeps_the_function(self):
+        from candor_train.ppocr import fuse_activations
+
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "fused.onnx")
+            self.assertGreater(fuse_activations(SHIPPED_RECOGNIZER, out), 0)
+            self.assertIn("HardSwish", onnx_op_types(out))
+            x = np.random.default_rng(1).uniform(-1, 1, (2, 3, 48, 192)).astype(np.float32)
+            diff = np.abs(self._ort(out, x) - self._ort(SHIPPED_RECOGNIZER, x)).max()
+            self.assertLess(float(diff), 1e-3)

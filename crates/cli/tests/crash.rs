@@ -1,37 +1,21 @@
 //! Crash test: kill -9 the real `candor serve` during sustained ingest, restart it, and find
 //! every acknowledged read present and no partial batch.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use candor_store::Store;
+use common::{candor, start_serve};
 
 const BATCH: usize = 200;
 
-fn candor() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_candor"))
-}
-
 /// Starts `candor serve` on a free port; returns the child and its base url.
 fn start(data_dir: &std::path::Path) -> (Child, String) {
-    let mut child = candor()
-        .args(["serve", "--data-dir"])
-        .arg(data_dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn candor serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("read listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let mut cmd = candor();
+    cmd.env("RUST_LOG", "warn").stderr(Stdio::null());
+    let (child, addr) = start_serve(cmd, data_dir);
     (child, format!("http://{addr}"))
 }
 

@@ -1,17 +1,21 @@
 //! A binary run outside the source tree still finds its models: `init` copies them into the
 //! data directory, and `serve` says at start-up whether recognition is on, loudly when not.
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
+
+use common::start_serve;
 
 fn repo_models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
 }
 
-/// `candor ARGS` run from `cwd`, with `CANDOR_MODELS` set only when `models` is given.
+/// `candor` run from `cwd`, with `CANDOR_MODELS` set only when `models` is given.
 fn candor(cwd: &Path, models: Option<&Path>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_candor"));
+    let mut cmd = common::candor();
     cmd.current_dir(cwd).env_remove("CANDOR_MODELS");
     if let Some(models) = models {
         cmd.env("CANDOR_MODELS", models);
@@ -19,21 +23,24 @@ fn candor(cwd: &Path, models: Option<&Path>) -> Command {
     cmd
 }
 
+/// `candor init` of `cwd/data` run from `cwd`; returns the data directory and what init said.
+fn init(cwd: &Path, models: Option<&Path>) -> (PathBuf, String) {
+    let data = cwd.join("data");
+    let Output { status, stdout, .. } = candor(cwd, models)
+        .args(["init", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&stdout).into_owned();
+    assert!(status.success(), "{said}");
+    (data, said)
+}
+
 /// What `serve` logs before it listens: starts it, waits for the listening line, stops it.
 fn serve_log(cwd: &Path, data_dir: &Path) -> String {
-    let mut child = candor(cwd, None)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn candor serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("read listening line");
-    assert!(line.starts_with("listening on "), "unexpected {line:?}");
+    let mut cmd = candor(cwd, None);
+    cmd.env("RUST_LOG", "info").stderr(Stdio::piped());
+    let (mut child, _) = start_serve(cmd, data_dir);
     child.kill().unwrap();
     child.wait().unwrap();
     let mut log = String::new();
@@ -53,14 +60,7 @@ fn init_copies_the_models_and_serve_finds_them_outside_the_tree() {
         return;
     }
     let elsewhere = tempfile::tempdir().unwrap();
-    let data = elsewhere.path().join("data");
-    let init = candor(elsewhere.path(), Some(&repo_models()))
-        .args(["init", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&init.stdout);
-    assert!(init.status.success(), "{said}");
+    let (data, said) = init(elsewhere.path(), Some(&repo_models()));
     assert!(said.contains("Recognition models: copied from"), "{said}");
     assert!(data.join("models/manifest.toml").is_file());
 
@@ -73,14 +73,7 @@ fn init_copies_the_models_and_serve_finds_them_outside_the_tree() {
 #[test]
 fn without_models_init_and_serve_say_recognition_is_off_and_how_to_fix_it() {
     let elsewhere = tempfile::tempdir().unwrap();
-    let data = elsewhere.path().join("data");
-    let init = candor(elsewhere.path(), None)
-        .args(["init", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&init.stdout);
-    assert!(init.status.success(), "{said}");
+    let (data, said) = init(elsewhere.path(), None);
     assert!(said.contains("RECOGNITION WILL BE OFF"), "{said}");
 
     let log = serve_log(elsewhere.path(), &data);
