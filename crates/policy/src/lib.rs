@@ -16,8 +16,9 @@ pub use agreement::{
     decide_hit, decide_hot_list, decide_query, parse_public_key, shares_hit_type,
 };
 pub use document::human as human_duration;
+pub use document::{words as duration_words, words_ms as duration_words_ms};
 pub use document::{
-    FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
+    DEFAULT_ALERT_HORIZON, FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
     PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,
     Transparency,
 };

@@ -91,6 +91,9 @@ pub enum StoreError {
     NotFound { what: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A verdict and an action that contradict each other, or a correction without grounds.
+    #[error("{0}")]
+    Verification(#[from] hits::VerificationRefused),
     #[error("invalid: {0}")]
     Invalid(String),
     #[error("key store: {0}")]

@@ -332,6 +332,15 @@ impl Store {
             now,
         )
         .await?;
+        // Corrections of a hit go with it.
+        sqlx::query(
+            "DELETE FROM hit_amendments WHERE hit_id IN (SELECT h.id FROM hits h WHERE h.read_id IN \
+             (SELECT id FROM reads WHERE expires_at <= $1 \
+             AND id NOT IN (SELECT read_id FROM legal_holds WHERE released_at IS NULL)))",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         counts.hits = sqlx::query(
             "DELETE FROM hits WHERE read_id IN (SELECT id FROM reads WHERE expires_at <= $1 \
              AND id NOT IN (SELECT read_id FROM legal_holds WHERE released_at IS NULL))",

@@ -250,7 +250,7 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
         // Hit verification: action needs a disposition first; each is recorded once.
         let hit_id = out.hits[0].hit_id;
         let err = store
-            .record_action(hit_id, HitAction::Stop, 7, "officer", None)
+            .record_action(hit_id, HitAction::Stop, false, 7, "officer", None)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("unverified"), "{err}");
@@ -271,7 +271,7 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
                 .is_err()
         );
         store
-            .record_action(hit_id, HitAction::Stop, 7, "officer", None)
+            .record_action(hit_id, HitAction::Stop, false, 7, "officer", None)
             .await
             .unwrap();
         let h = store.get_hit(&keys, hit_id).await.unwrap().unwrap();
