@@ -97,7 +97,9 @@ fn parse_public_key(hex_key: &str) -> anyhow::Result<VerifyingKey> {
 }
 
 fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    std::fs::read_to_string(path)
+        .map(|t| candor_store::input::text_without_bom(&t).to_string())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Verifies a published checkpoint; returns the line to print.

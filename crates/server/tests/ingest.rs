@@ -518,3 +518,66 @@ async fn hits_reach_an_https_webhook_signed_by_the_agency_ca() {
     assert_eq!(alert["listed_plate"], "TLS1234");
     server.stop().await;
 }
+
+/// Issue 26: the real OpenALPR agent starts its `alpr_group` JSON with a UTF-8 byte order
+/// mark, and so do CSV files saved by Windows tools. Both are accepted, as is every JSON body.
+#[tokio::test]
+async fn a_byte_order_mark_is_accepted_on_json_and_csv() {
+    for server in TestServer::start_all().await {
+        let key = server.camera("cam-bom").await;
+        let now = chrono::Utc::now().timestamp_millis();
+        let group = json!({
+            "version": 2, "data_type": "alpr_group", "epoch_start": now - 2000, "epoch_end": now,
+            "camera_id": 1, "agent_uid": "X", "uuids": ["bom-1"], "best_uuid": "bom-1",
+            "best_plate_number": "7BOM123", "best_confidence": 91.0, "best_region": "ca",
+            "gps_latitude": 40.5, "gps_longitude": -74.1, "candidates": []
+        });
+        let mut body = b"\xEF\xBB\xBF".to_vec();
+        body.extend_from_slice(group.to_string().as_bytes());
+        let res = server
+            .client
+            .post(server.url("/api/v1/openalpr"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let out: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(status, 201, "{out}");
+        assert_eq!(server.stored_reads("7BOM123").await.len(), 1);
+
+        // Native JSON too.
+        let mut body = b"\xEF\xBB\xBF".to_vec();
+        body.extend_from_slice(batch("bom-native", &["8BOM456"]).to_string().as_bytes());
+        let res = server
+            .client
+            .post(server.url("/api/v1/reads"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 201);
+
+        // A CSV hot list with a BOM before its header.
+        let pm = server.create_user("pm1", "program_manager").await;
+        let s = server.session_for(&pm).await;
+        let res = server
+            .client
+            .post(server.url("/api/v1/hotlists/import?name=State&source=state&format=csv"))
+            .bearer_auth(&s.token)
+            .header("content-type", "text/csv")
+            .body("\u{FEFF}plate,state,reason\r\nBOM999,CA,stolen\r\n")
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let out: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(status, 201, "{out}");
+        assert_eq!(out["list"]["entry_count"], 1, "{out}");
+        server.stop().await;
+    }
+}

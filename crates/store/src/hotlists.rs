@@ -187,6 +187,7 @@ fn parse_date_ms(s: &str, fmt: &str) -> Option<i64> {
 /// Parses an NCIC license-plate-reader extract (fixed width, one header line).
 /// Entries whose list code is in `excluded` are skipped and counted.
 pub fn parse_ncic(text: &str, excluded: &[String]) -> (Vec<HotListEntry>, ImportReport) {
+    let text = crate::input::text_without_bom(text);
     let mut report = ImportReport {
         format: "ncic".into(),
         ..Default::default()
@@ -285,6 +286,7 @@ pub fn parse_ncic(text: &str, excluded: &[String]) -> (Vec<HotListEntry>, Import
 /// Parses a CSV hot list: a header naming some of `plate, state, reason, effective_date,
 /// expiry_date, priority` (plate required), dates as YYYY-MM-DD.
 pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, ImportReport) {
+    let text = crate::input::text_without_bom(text);
     let mut report = ImportReport {
         format: "csv".into(),
         ..Default::default()
@@ -1013,6 +1015,7 @@ impl Store {
                 "a partner's hot list comes only through its sharing agreement (the Sharing page, or POST /api/v1/agreements/{id}/hotlists/{name}/import), not as a file".into(),
             ));
         }
+        let text = crate::input::text_without_bom(text);
         let (mut entries, report) = match format {
             ImportFormat::Ncic => parse_ncic(text, excluded_hit_types),
             ImportFormat::Csv => parse_csv(text, &spec.hit_type),

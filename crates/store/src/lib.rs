@@ -24,6 +24,7 @@ mod group_commit;
 pub mod hits;
 pub mod hotlists;
 pub mod images;
+pub mod input;
 pub mod keys;
 pub mod metrics;
 pub mod policy_versions;
