@@ -274,14 +274,18 @@ pub enum PolicyLoadError {
     Invalid(#[from] PolicyInvalid),
 }
 
-/// A duration the way the policy file writes it: whole days, hours or minutes when it is
-/// one (`"60days"`, `"3m"`), otherwise humantime's form (`"9months"`, `"1year"`).
+/// A duration the way the policy file writes it (machine-readable, parsed back by
+/// humantime): whole years or months (`"1year"`, `"9months"`), days, hours or minutes when
+/// it is one (`"60days"`, `"3m"`), otherwise humantime's form. For people, use [`words`].
 pub fn human(d: Duration) -> String {
     let secs = d.as_secs();
     if d.subsec_nanos() != 0 || secs == 0 {
         return humantime::format_duration(d).to_string();
     }
     match secs {
+        // humantime's years and months (365.25 and 30.44 days), which it prints back
+        // as "1year", "9months".
+        s if s % YEAR == 0 || s % MONTH == 0 => humantime::format_duration(d).to_string(),
         s if s % DAY == 0 => format!("{}days", s / DAY),
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % MINUTE == 0 => format!("{}m", s / MINUTE),
@@ -549,8 +553,8 @@ impl PolicyDocument {
         }
         if self.partial_plate_search.max_range > self.max_search_range {
             problems.push(P::PartialRangeLongerThanFull {
-                partial: human(self.partial_plate_search.max_range),
-                full: human(self.max_search_range),
+                partial: words(self.partial_plate_search.max_range),
+                full: words(self.max_search_range),
             });
         }
         if self.results_cap == 0 {
@@ -558,7 +562,7 @@ impl PolicyDocument {
         }
         if self.retention.audit_records < MIN_AUDIT_RETENTION {
             problems.push(P::AuditRetentionTooShort {
-                given: human(self.retention.audit_records),
+                given: words(self.retention.audit_records),
             });
         }
         if let Some(j) = self.jurisdiction
@@ -566,13 +570,13 @@ impl PolicyDocument {
         {
             problems.push(P::RetentionOverLegalLimit {
                 jurisdiction: j.name(),
-                limit: human(j.non_hit_limit()),
-                given: human(self.retention.non_hit_reads),
+                limit: words(j.non_hit_limit()),
+                given: words(self.retention.non_hit_reads),
             });
         }
         if self.retention.images > self.retention.non_hit_reads.max(self.retention.hits) {
             problems.push(P::ImagesOutliveReads {
-                images: human(self.retention.images),
+                images: words(self.retention.images),
             });
         }
         if self.lookalike_budget > 2 {
@@ -674,7 +678,7 @@ mod tests {
         assert_eq!(
             problems(&doc),
             [PolicyProblem::AuditRetentionTooShort {
-                given: "364days".into()
+                given: "364 days".into()
             }]
         );
         doc.retention.audit_records = MIN_AUDIT_RETENTION;
@@ -720,15 +724,15 @@ mod tests {
             problems(&doc),
             [PolicyProblem::RetentionOverLegalLimit {
                 jurisdiction: "Maine",
-                limit: "21days".into(),
-                given: "30days".into()
+                limit: "21 days".into(),
+                given: "30 days".into()
             }]
         );
         assert!(
             doc.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("Maine law allows at most 21days")
+                .contains("Maine law allows at most 21 days")
         );
     }
 
@@ -766,8 +770,8 @@ mod tests {
                 field: "idle_account_limit",
             },
             PolicyProblem::PartialRangeLongerThanFull {
-                partial: "60days".into(),
-                full: "30days".into(),
+                partial: "60 days".into(),
+                full: "30 days".into(),
             },
             PolicyProblem::ZeroResultsCap,
             PolicyProblem::LookalikeBudgetTooHigh { given: 3 },
