@@ -34,6 +34,14 @@ pub struct InitReport {
     pub federation_public_key: String,
 }
 
+/// The configuration file `init` writes for `config`.
+pub fn initial_config_text(config: &Config) -> anyhow::Result<String> {
+    Ok(format!(
+        "# Candor configuration. Environment variables CANDOR_* override these values.\n{}",
+        toml::to_string_pretty(config)?
+    ))
+}
+
 /// Creates a data directory: config with safe defaults, keys, database, bootstrap token.
 /// Refuses if `dir` already holds a Candor configuration or keys.
 pub async fn init_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Result<InitReport> {
@@ -53,10 +61,7 @@ pub async fn init_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Re
     if let Some(url) = database_url {
         config.database_url = url.to_string();
     }
-    let text = format!(
-        "# Candor configuration. Environment variables CANDOR_* override these values.\n{}",
-        toml::to_string_pretty(&config)?
-    );
+    let text = initial_config_text(&config)?;
     write_private(&dir.join(CONFIG_FILE), text.as_bytes())?;
     KeyRing::create(&dir.join("keys"))?;
     let federation_key = crate::federation::signing::instance_key(&dir.join("keys"))?;
