@@ -195,10 +195,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 match verdict {
                     Ok(r) => {
                         println!(
-                            "audit chain intact: {} records (seq {}..{}), head {}, {} checkpoint(s) matched{}{}; {:.2} s",
-                            r.records,
-                            r.first_seq,
-                            r.length,
+                            "audit chain intact: {}, head {}, {} checkpoint(s) matched{}{}; {:.2} s",
+                            r.summary(),
                             r.head_hash,
                             r.checkpoints_matched,
                             if r.checkpoints_pruned > 0 { format!(", {} before the anchor", r.checkpoints_pruned) } else { String::new() },
