@@ -283,6 +283,32 @@ pub fn parse_ncic(text: &str, excluded: &[String]) -> (Vec<HotListEntry>, Import
     (entries, report)
 }
 
+/// Line numbers as an editor shows them, from byte offsets (the CSV reader's own line count
+/// is one too many for every record of a file with CRLF line ends, which is every file a
+/// browser uploads). Offsets must come in ascending order; each byte is counted once.
+#[derive(Default)]
+struct LineCounter {
+    /// Bytes counted so far, and the newlines among them.
+    pos: usize,
+    newlines: usize,
+}
+
+impl LineCounter {
+    /// The line of the first character at or after `byte` that is not a line end.
+    fn line_at(&mut self, text: &str, byte: usize) -> usize {
+        let b = text.as_bytes();
+        let mut end = byte.min(b.len());
+        while end < b.len() && (b[end] == b'\r' || b[end] == b'\n') {
+            end += 1;
+        }
+        if end > self.pos {
+            self.newlines += b[self.pos..end].iter().filter(|&&c| c == b'\n').count();
+            self.pos = end;
+        }
+        self.newlines + 1
+    }
+}
+
 /// Parses a CSV hot list: a header naming some of `plate, state, reason, effective_date,
 /// expiry_date, priority` (plate required), dates as YYYY-MM-DD.
 pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, ImportReport) {
@@ -343,13 +369,14 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
         idx("priority"),
     );
     report.lines = 1;
+    let mut lines = LineCounter::default();
     for rec in rdr.records() {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
                 let line = e
                     .position()
-                    .map(|p| p.line() as usize)
+                    .map(|p| lines.line_at(text, p.byte() as usize))
                     .unwrap_or(report.lines + 1);
                 report.lines = report.lines.max(line);
                 report.errors.push(LineError {
@@ -361,7 +388,7 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
         };
         let line_no = rec
             .position()
-            .map(|p| p.line() as usize)
+            .map(|p| lines.line_at(text, p.byte() as usize))
             .unwrap_or(report.lines + 1);
         report.lines = report.lines.max(line_no);
         if rec.iter().all(|f| f.trim().is_empty()) {

@@ -736,3 +736,22 @@ async fn a_bad_batch_among_others_fails_alone() {
         db.finish().await.unwrap();
     }
 }
+
+/// Issue 26: a CSV hot list's bad lines are named by the line an editor shows, whether the
+/// file ends its lines with LF or with CRLF (every browser upload), with or without a BOM.
+#[test]
+fn csv_errors_name_the_right_line_with_crlf_and_lf() {
+    for bom in ["", "\u{FEFF}"] {
+        for eol in ["\n", "\r\n"] {
+            let text = format!(
+                "{bom}{}{eol}",
+                ["plate,priority", "ABC123,1", "", "BAD1,12", "XYZ9,x", "OK1,2"].join(eol)
+            );
+            let (entries, report) = hotlists::parse_csv(&text, "V");
+            let lines: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
+            assert_eq!(lines, vec![4, 5], "{eol:?} {bom:?}: {report:?}");
+            assert_eq!(entries.len(), 2);
+            assert_eq!(report.lines, 6, "{eol:?}");
+        }
+    }
+}
