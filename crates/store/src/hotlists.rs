@@ -1015,6 +1015,13 @@ pub enum ImportFormat {
 }
 
 impl ImportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportFormat::Ncic => "ncic",
+            ImportFormat::Csv => "csv",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "ncic" => Ok(ImportFormat::Ncic),
@@ -1043,6 +1050,21 @@ impl Store {
             ));
         }
         let text = crate::input::text_without_bom(text);
+        if let Some(line) = crate::input::first_binary_line(text) {
+            let report = ImportReport {
+                format: format.as_str().into(),
+                lines: line,
+                rejected: true,
+                errors: vec![LineError {
+                    line,
+                    message: "this is not a text file (it holds binary data): import the list as \
+                              CSV text or as the NCIC text extract"
+                        .into(),
+                }],
+                ..Default::default()
+            };
+            return Ok((None, report));
+        }
         let (mut entries, report) = match format {
             ImportFormat::Ncic => parse_ncic(text, excluded_hit_types),
             ImportFormat::Csv => parse_csv(text, &spec.hit_type),

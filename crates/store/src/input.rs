@@ -15,6 +15,16 @@ pub fn text_without_bom(text: &str) -> &str {
     text.strip_prefix('\u{FEFF}').unwrap_or(text)
 }
 
+/// The line (1-based) of the first character that no text file holds — a NUL or another
+/// control character than tab, CR and LF, or U+FFFD (what a browser puts for bytes that are
+/// not UTF-8) — or `None` when `text` reads as text.
+pub fn first_binary_line(text: &str) -> Option<usize> {
+    let at = text.find(|c: char| {
+        c == '\u{FFFD}' || (c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+    })?;
+    Some(1 + text[..at].matches('\n').count())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -26,5 +36,12 @@ mod tests {
         assert_eq!(without_bom(b"\xEF\xBB"), b"\xEF\xBB");
         assert_eq!(text_without_bom("\u{FEFF}plate\n"), "plate\n");
         assert_eq!(text_without_bom("pl\u{FEFF}ate"), "pl\u{FEFF}ate");
+    }
+
+    #[test]
+    fn binary_data_is_found_by_its_line() {
+        assert_eq!(first_binary_line("plate\r\nABC\tx\n"), None);
+        assert_eq!(first_binary_line("plate\nA\u{0}B\n"), Some(2));
+        assert_eq!(first_binary_line("\u{FFFD}PNG\n"), Some(1));
     }
 }

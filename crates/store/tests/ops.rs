@@ -755,3 +755,30 @@ fn csv_errors_name_the_right_line_with_crlf_and_lf() {
         }
     }
 }
+
+/// Issue 26: a binary file (an image picked by mistake, read as text by the browser) is
+/// refused as "not a text file", not with a line of escape noise per entry.
+#[tokio::test]
+async fn a_binary_file_is_not_imported_as_a_hot_list() {
+    for db in TestDb::all().await.unwrap() {
+        let store = db.open().await.unwrap();
+        let spec = HotListSpec {
+            name: "State".into(),
+            source: ListSource::State,
+            hit_type: "V".into(),
+            priority: 1,
+            hit_retention_secs: None,
+        };
+        let png_as_text = "\u{FFFD}PNG\r\n\u{1A}\n\u{0}\u{0}\u{0}\rIHDR\u{FFFD}\u{FFFD}";
+        for format in [hotlists::ImportFormat::Csv, hotlists::ImportFormat::Ncic] {
+            let (list, report) = store
+                .import_hot_list(&spec, format, png_as_text, &[])
+                .await
+                .unwrap();
+            assert!(list.is_none() && report.rejected);
+            assert_eq!(report.errors.len(), 1, "{report:?}");
+            assert!(report.errors[0].message.contains("not a text file"), "{report:?}");
+        }
+        db.finish().await.unwrap();
+    }
+}

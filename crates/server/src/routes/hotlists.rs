@@ -122,7 +122,7 @@ pub async fn import_list(
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         ApiError::bad_request(
             "not_utf8",
-            format!("the file is not UTF-8 text (byte {})", e.valid_up_to()),
+            format!("this is not a text file: byte {} is not UTF-8; import the list as CSV text or as the NCIC text extract", e.valid_up_to()),
         )
     })?;
     let (list, report) = import_text(&state, &actor, &params, text).await?;
