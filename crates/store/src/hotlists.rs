@@ -130,7 +130,10 @@ pub struct HotList {
     pub id: i64,
     pub name: String,
     pub source: ListSource,
+    /// The list's own hit type: that of CSV entries, which carry none.
     pub hit_type: String,
+    /// The hit types its entries carry, sorted (an NCIC extract mixes several).
+    pub hit_types: Vec<String>,
     pub priority: i64,
     pub hit_retention_secs: Option<i64>,
     /// Bumped by every re-import.
@@ -461,13 +464,17 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
     (entries, report)
 }
 
-const LIST_COLUMNS: &str = "id, name, source, hit_type, priority, hit_retention_secs, version, entry_count, created_at, updated_at";
+const LIST_COLUMNS: &str = "id, name, source, hit_type, hit_types, priority, hit_retention_secs, version, entry_count, created_at, updated_at";
 
 fn list_from_row(row: &sqlx::any::AnyRow) -> Result<HotList, StoreError> {
     Ok(HotList {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         source: ListSource::parse(&row.try_get::<String, _>("source")?)?,
+        hit_types: match row.try_get::<Option<String>, _>("hit_types")? {
+            Some(t) if !t.is_empty() => t.split(',').map(str::to_string).collect(),
+            _ => vec![row.try_get("hit_type")?],
+        },
         hit_type: row.try_get("hit_type")?,
         priority: row.try_get("priority")?,
         hit_retention_secs: row.try_get("hit_retention_secs")?,
@@ -506,6 +513,13 @@ impl Store {
     ) -> Result<HotList, StoreError> {
         spec.validate()?;
         let now = now_ms();
+        let types: std::collections::BTreeSet<&str> =
+            entries.iter().map(|e| e.hit_type.as_str()).collect();
+        let hit_types = if types.is_empty() {
+            spec.hit_type.clone()
+        } else {
+            types.into_iter().collect::<Vec<_>>().join(",")
+        };
         let mut tx = self.begin().await?;
         let existing = sqlx::query("SELECT id, version FROM hot_lists WHERE name = $1")
             .bind(&spec.name)
@@ -517,7 +531,7 @@ impl Store {
                 let version: i64 = row.try_get("version")?;
                 sqlx::query(
                     "UPDATE hot_lists SET source=$1, hit_type=$2, priority=$3, hit_retention_secs=$4, version=$5, \
-                     entry_count=$6, updated_at=$7 WHERE id=$8",
+                     entry_count=$6, updated_at=$7, hit_types=$9 WHERE id=$8",
                 )
                 .bind(spec.source.as_str())
                 .bind(&spec.hit_type)
@@ -527,6 +541,7 @@ impl Store {
                 .bind(entries.len() as i64)
                 .bind(now)
                 .bind(id)
+                .bind(&hit_types)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("DELETE FROM hot_list_entries WHERE list_id = $1")
@@ -538,7 +553,7 @@ impl Store {
             None => {
                 let row = sqlx::query(
                     "INSERT INTO hot_lists (name, source, hit_type, priority, hit_retention_secs, version, entry_count, \
-                     created_at, updated_at) VALUES ($1,$2,$3,$4,$5,1,$6,$7,$7) RETURNING id",
+                     created_at, updated_at, hit_types) VALUES ($1,$2,$3,$4,$5,1,$6,$7,$7,$8) RETURNING id",
                 )
                 .bind(&spec.name)
                 .bind(spec.source.as_str())
@@ -547,6 +562,7 @@ impl Store {
                 .bind(spec.hit_retention_secs)
                 .bind(entries.len() as i64)
                 .bind(now)
+                .bind(&hit_types)
                 .fetch_one(&mut *tx)
                 .await?;
                 row.try_get(0)?

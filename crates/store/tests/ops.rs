@@ -782,3 +782,32 @@ async fn a_binary_file_is_not_imported_as_a_hot_list() {
         db.finish().await.unwrap();
     }
 }
+
+/// Issue 26: an NCIC extract mixing list codes shows every type it holds, not the list's
+/// default "V".
+#[tokio::test]
+async fn a_mixed_ncic_list_shows_each_type_it_holds() {
+    for db in TestDb::all().await.unwrap() {
+        let store = db.open().await.unwrap();
+        let spec = HotListSpec {
+            name: "NCIC".into(),
+            source: ListSource::Ncic,
+            hit_type: "V".into(),
+            priority: 1,
+            hit_retention_secs: None,
+        };
+        let text = "LPR EXTRACT 20261128\r\n\
+            V123456789LA057020020190509AB123456  CA2009MC2009YAMACYLMCBLK\r\n\
+            F000000042LA057020020200101XYZ789    TX2010PC2010FORDF15PUBLU\r\n\
+            W000000043LA057020020200101WNT111    TX\r\n";
+        let (list, report) = store
+            .import_hot_list(&spec, hotlists::ImportFormat::Ncic, text, &[])
+            .await
+            .unwrap();
+        let list = list.unwrap_or_else(|| panic!("{report:?}"));
+        assert_eq!(list.hit_types, vec!["F", "V", "W"]);
+        let again = store.list_hot_lists().await.unwrap();
+        assert_eq!(again[0].hit_types, vec!["F", "V", "W"]);
+        db.finish().await.unwrap();
+    }
+}
