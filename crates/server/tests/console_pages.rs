@@ -598,3 +598,19 @@ async fn a_hit_from_an_image_shows_the_plate_crop() {
     assert_ne!(res.status(), 200);
     server.stop().await;
 }
+
+/// Issue 26: `/` leads to the console's sign-in, which links to the transparency page.
+#[tokio::test]
+async fn the_front_door_leads_to_sign_in_and_the_transparency_page() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let root = get(&server, "/", None).await;
+    assert!((300..400).contains(&root.status), "{}", root.status);
+    assert_eq!(root.location, "/console");
+    let console = get(&server, "/console", None).await;
+    assert!((300..400).contains(&console.status));
+    assert!(console.location.starts_with("/login"), "{}", console.location);
+    let login = get(&server, &console.location, None).await;
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains("href=\"/transparency\""), "{}", login.body);
+    server.stop().await;
+}

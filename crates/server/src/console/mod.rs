@@ -33,6 +33,7 @@ pub mod signin;
 /// The console's pages, the sign-in pages and the static files.
 pub fn routes() -> Router<AppState> {
     let pages = Router::new()
+        .route("/", get(root))
         .route("/console", get(home))
         .merge(signin::routes())
         .merge(alerts::routes())
@@ -371,6 +372,12 @@ impl IntoResponse for PageError {
 }
 
 /// `/console`: the first area the person's role opens.
+/// The site's front door leads to the console (its sign-in, for someone not signed in),
+/// whose sign-in page links to the public transparency page.
+async fn root() -> Redirect {
+    Redirect::to("/console")
+}
+
 async fn home(c: Console) -> Redirect {
     let first = c.layout.nav.first().map(|l| l.href).unwrap_or("/account");
     Redirect::to(first)
