@@ -38,6 +38,17 @@ pub struct ReadDetails {
     pub image_ref: Option<String>,
     pub vehicle_color: Option<String>,
     pub vehicle_make: Option<String>,
+    /// Vehicle model, body type and model year, as the camera's engine gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle_body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle_year: Option<String>,
+    /// A stored picture of the plate alone, as the camera sent it (OpenALPR
+    /// `best_plate_jpeg`); the read's own image is then the camera's vehicle crop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_image_id: Option<i64>,
     /// Where the plate is in the read's stored image (reads Candor made from an image).
     #[serde(default, rename = "box", skip_serializing_if = "Option::is_none")]
     pub plate_box: Option<PlateBox>,

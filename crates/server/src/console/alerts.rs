@@ -54,8 +54,12 @@ pub struct HitCard {
     pub camera: String,
     pub time: String,
     pub image_id: Option<i64>,
-    /// The read whose plate can be shown cropped from its image (the engine gave a box).
+    /// The read whose plate can be shown on its own: cut from its image (the engine gave a
+    /// box), or the plate picture the camera sent.
     pub crop_read_id: Option<i64>,
+    /// The vehicle as the camera described it, and where the camera was (GPS).
+    pub vehicle: String,
+    pub position: String,
     pub disposition: Option<String>,
     pub action: Option<String>,
     /// What the verdict allows: the badge's words and class, and the actions offered.
@@ -216,8 +220,19 @@ async fn card(
         image_id: read.as_ref().and_then(|r| r.image_id),
         crop_read_id: read
             .as_ref()
-            .filter(|r| r.image_id.is_some() && r.details.plate_box.is_some())
+            .filter(|r| {
+                (r.image_id.is_some() && r.details.plate_box.is_some())
+                    || r.details.plate_image_id.is_some()
+            })
             .map(|r| r.id),
+        vehicle: read
+            .as_ref()
+            .map(|r| super::vehicle_text(&r.details))
+            .unwrap_or_default(),
+        position: read
+            .as_ref()
+            .and_then(|r| super::position_text(&r.details))
+            .unwrap_or_default(),
         disposition: hit
             .disposition
             .as_ref()
@@ -575,6 +590,29 @@ async fn plate_crop(
         .await
         .map_err(ApiError::from)?
         .ok_or_else(gone)?;
+    if let Some(plate_image) = read.details.plate_image_id {
+        // The camera sent the plate on its own: show it as it came.
+        let image = state
+            .store
+            .get_image(&state.keys, &state.config.image_dir(), plate_image)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(gone)?;
+        read_access::record_view(
+            &state,
+            &c.actor,
+            "image.view",
+            format!("image:{plate_image}"),
+            &basis,
+            serde_json::json!({ "part": "plate", "camera_id": image.camera_id }),
+        )
+        .await?;
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, image.content_type)],
+            image.bytes,
+        )
+            .into_response());
+    }
     let (Some(image_id), Some(b)) = (read.image_id, read.details.plate_box) else {
         return Err(gone().into());
     };

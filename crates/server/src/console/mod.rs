@@ -383,6 +383,32 @@ async fn home(c: Console) -> Redirect {
     Redirect::to(first)
 }
 
+/// The vehicle as the camera described it, in words: `silver-gray toyota camry 2010-2014,
+/// sedan`; empty when it said nothing. Used by the alert card and the read page.
+pub fn vehicle_text(d: &candor_store::reads::ReadDetails) -> String {
+    let main = [
+        d.vehicle_color.as_deref(),
+        d.vehicle_make.as_deref(),
+        d.vehicle_model.as_deref(),
+        d.vehicle_year.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    match d.vehicle_body.as_deref() {
+        Some(body) if main.is_empty() => body.to_string(),
+        Some(body) => format!("{main}, {body}"),
+        None => main,
+    }
+}
+
+/// Where the camera was when it read the plate (GPS it sent), in degrees; `None` when it
+/// sent none.
+pub fn position_text(d: &candor_store::reads::ReadDetails) -> Option<String> {
+    Some(format!("{:.5}, {:.5}", d.latitude?, d.longitude?))
+}
+
 /// Time for people: `2026-11-28 16:30:05 UTC`.
 pub fn time_text(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -441,6 +441,10 @@ struct ReadPage {
     region: String,
     candidates: String,
     vehicle: String,
+    /// GPS the camera sent with the read, in degrees (empty when none).
+    position: String,
+    /// The camera sent a picture of the plate alone.
+    plate_image: bool,
     received: String,
     expires: String,
     /// The grounds it was opened on, in words (`search #12`, `hit 3`).
@@ -485,11 +489,9 @@ async fn read_record(
     let cameras = state.store.list_cameras().await.map_err(ApiError::from)?;
     let by_id: HashMap<&str, &Camera> = cameras.iter().map(|c| (c.id.as_str(), c)).collect();
     let d = &read.details;
-    let vehicle = [d.vehicle_color.as_deref(), d.vehicle_make.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let vehicle = super::vehicle_text(d);
+    let position = super::position_text(d).unwrap_or_default();
+    let plate_image = d.plate_image_id.is_some();
     Ok(render(&ReadPage {
         row: row(&read, &by_id),
         region: d.region.clone().unwrap_or_default(),
@@ -500,6 +502,8 @@ async fn read_record(
             .collect::<Vec<_>>()
             .join(", "),
         vehicle,
+        position,
+        plate_image,
         received: time_text(read.received_at),
         expires: time_text(read.expires_at),
         opened_from: basis.grounds.describe(),
