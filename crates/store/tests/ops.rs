@@ -811,3 +811,24 @@ async fn a_mixed_ncic_list_shows_each_type_it_holds() {
         db.finish().await.unwrap();
     }
 }
+
+/// Issue 26: approval and consultation dates still to come do not count as approved.
+#[test]
+fn a_camera_approval_dated_in_the_future_is_not_in_force() {
+    use candor_store::cameras::Approval;
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let approval = |c: &str, a: &str| Approval {
+        consultation_date: Some(c.into()),
+        permit_reference: Some("P-1".into()),
+        approving_authority: Some("Council".into()),
+        approval_date: Some(a.into()),
+    };
+    let today = day("2026-12-07");
+    assert!(approval("2026-01-10", "2026-02-01").not_in_force(today).is_empty());
+    let future = approval("2027-01-10", "2027-02-01").not_in_force(today);
+    assert_eq!(future.len(), 2, "{future:?}");
+    assert!(future[0].contains("consultation_date 2027-01-10"), "{future:?}");
+    let backwards = approval("2026-03-01", "2026-02-01").not_in_force(today);
+    assert_eq!(backwards.len(), 1, "{backwards:?}");
+    assert!(!approval("2026-01-10", "2026-12-08").not_in_force(today).is_empty());
+}
