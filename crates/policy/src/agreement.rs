@@ -11,7 +11,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-use crate::document::{PolicyDocument, duration_text, human, words};
+use crate::document::{PolicyDocument, duration_text, words};
 use crate::purpose::{PlateQuery, Purpose};
 
 /// The format tag every agreement carries (and signs).

@@ -298,13 +298,10 @@ fn amendment_from_row(row: &sqlx::any::AnyRow) -> Result<(i64, Amendment), Store
 }
 
 /// The amendments of these hits, oldest first, by hit id.
-async fn amendments_of<'e, E>(
-    executor: E,
+async fn amendments_of(
+    pool: &sqlx::AnyPool,
     hit_ids: &[i64],
-) -> Result<std::collections::HashMap<i64, Vec<Amendment>>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any> + Copy,
-{
+) -> Result<std::collections::HashMap<i64, Vec<Amendment>>, StoreError> {
     let mut out: std::collections::HashMap<i64, Vec<Amendment>> = Default::default();
     for chunk in hit_ids.chunks(200) {
         let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -315,7 +312,7 @@ where
         for id in chunk {
             q = q.bind(*id);
         }
-        for row in q.fetch_all(executor).await? {
+        for row in q.fetch_all(pool).await? {
             let (hit_id, a) = amendment_from_row(&row)?;
             out.entry(hit_id).or_default().push(a);
         }
