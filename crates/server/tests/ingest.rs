@@ -567,7 +567,7 @@ async fn a_byte_order_mark_is_accepted_on_json_and_csv() {
         let s = server.session_for(&pm).await;
         let res = server
             .client
-            .post(server.url("/api/v1/hotlists/import?name=State&source=state&format=csv"))
+            .post(server.url("/api/v1/hotlists/import?name=State&source=state&format=csv&hit_type=V"))
             .bearer_auth(&s.token)
             .header("content-type", "text/csv")
             .body("\u{FEFF}plate,state,reason\r\nBOM999,CA,stolen\r\n")
