@@ -285,7 +285,7 @@ pub fn human(d: Duration) -> String {
     match secs {
         // humantime's years and months (365.25 and 30.44 days), which it prints back
         // as "1year", "9months".
-        s if s % YEAR == 0 || s % MONTH == 0 => humantime::format_duration(d).to_string(),
+        s if s.is_multiple_of(YEAR) || s.is_multiple_of(MONTH) => humantime::format_duration(d).to_string(),
         s if s % DAY == 0 => format!("{}days", s / DAY),
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % MINUTE == 0 => format!("{}m", s / MINUTE),
@@ -313,10 +313,10 @@ pub fn words(d: Duration) -> String {
             "under a second".into()
         };
     }
-    if secs % YEAR == 0 {
+    if secs.is_multiple_of(YEAR) {
         return unit(secs / YEAR, "year");
     }
-    if secs % MONTH == 0 {
+    if secs.is_multiple_of(MONTH) {
         return unit(secs / MONTH, "month");
     }
     let parts = [

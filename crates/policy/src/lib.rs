@@ -16,11 +16,11 @@ pub use agreement::{
     decide_hit, decide_hot_list, decide_query, parse_public_key, shares_hit_type,
 };
 pub use document::human as human_duration;
-pub use document::{words as duration_words, words_ms as duration_words_ms};
 pub use document::{
-    DEFAULT_ALERT_HORIZON, FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
-    PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,
-    Transparency,
+    DEFAULT_ALERT_HORIZON, FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch,
+    PolicyDocument, PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention,
+    ReviewSettings, Transparency,
 };
+pub use document::{words as duration_words, words_ms as duration_words_ms};
 pub use purpose::{PlateQuery, PolicyDenial, Purpose, SearchShape, check_search};
 pub use roles::{Permission, Role, UnknownCode, permission_matrix_markdown};

@@ -58,10 +58,13 @@ fn every_toml_example_in_the_docs_parses() {
     let blocks = toml_blocks();
     assert!(blocks.len() >= 2, "found the examples: {blocks:?}");
     let config_keys = {
-        let mut t: toml::Table = toml::from_str(&toml::to_string(&Config::default()).unwrap())
-            .unwrap();
+        let mut t: toml::Table =
+            toml::from_str(&toml::to_string(&Config::default()).unwrap()).unwrap();
         t.insert("webhooks".into(), toml::Value::Array(vec![]));
-        t.insert("outbound_ca_file".into(), toml::Value::String(String::new()));
+        t.insert(
+            "outbound_ca_file".into(),
+            toml::Value::String(String::new()),
+        );
         keys(&t)
     };
     let policy_default: toml::Table =
@@ -95,10 +98,15 @@ fn every_toml_example_in_the_docs_parses() {
                 .unwrap_or_else(|e| panic!("{file}:{line}: not a valid policy piece: {e}"));
             policy.validate().unwrap();
         } else {
-            panic!("{file}:{line}: a TOML example that is neither candor.toml nor the policy document");
+            panic!(
+                "{file}:{line}: a TOML example that is neither candor.toml nor the policy document"
+            );
         }
     }
-    assert!(appended_webhooks >= 1, "the [[webhooks]] example is checked");
+    assert!(
+        appended_webhooks >= 1,
+        "the [[webhooks]] example is checked"
+    );
 }
 
 #[test]

@@ -608,10 +608,18 @@ async fn the_front_door_leads_to_sign_in_and_the_transparency_page() {
     assert_eq!(root.location, "/console");
     let console = get(&server, "/console", None).await;
     assert!((300..400).contains(&console.status));
-    assert!(console.location.starts_with("/login"), "{}", console.location);
+    assert!(
+        console.location.starts_with("/login"),
+        "{}",
+        console.location
+    );
     let login = get(&server, &console.location, None).await;
     assert_eq!(login.status, 200);
-    assert!(login.body.contains("href=\"/transparency\""), "{}", login.body);
+    assert!(
+        login.body.contains("href=\"/transparency\""),
+        "{}",
+        login.body
+    );
     server.stop().await;
 }
 
@@ -647,8 +655,17 @@ async fn the_console_completes_a_cameras_approval_record_and_position() {
     .await
     .unwrap();
     assert_eq!(res.status(), 201);
-    let cam = server.state.store.get_camera("cam-pos").await.unwrap().unwrap();
-    assert_eq!((cam.latitude, cam.longitude), (Some(40.7128), Some(-74.006)));
+    let cam = server
+        .state
+        .store
+        .get_camera("cam-pos")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (cam.latitude, cam.longitude),
+        (Some(40.7128), Some(-74.006))
+    );
     assert!(!cam.approved);
 
     let future = vec![
@@ -657,9 +674,17 @@ async fn the_console_completes_a_cameras_approval_record_and_position() {
         ("approving_authority", "Council"),
         ("approval_date", "2999-02-01"),
     ];
-    let res = post("/console/cameras/cam-pos/approval", future).await.unwrap();
+    let res = post("/console/cameras/cam-pos/approval", future)
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let cam = server.state.store.get_camera("cam-pos").await.unwrap().unwrap();
+    let cam = server
+        .state
+        .store
+        .get_camera("cam-pos")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!cam.approved, "dates still to come are not an approval");
 
     let done = vec![
@@ -668,9 +693,17 @@ async fn the_console_completes_a_cameras_approval_record_and_position() {
         ("approving_authority", "Council"),
         ("approval_date", "2026-02-01"),
     ];
-    let res = post("/console/cameras/cam-pos/approval", done).await.unwrap();
+    let res = post("/console/cameras/cam-pos/approval", done)
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let cam = server.state.store.get_camera("cam-pos").await.unwrap().unwrap();
+    let cam = server
+        .state
+        .store
+        .get_camera("cam-pos")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(cam.approved);
     server.stop().await;
 }

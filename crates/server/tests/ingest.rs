@@ -567,7 +567,9 @@ async fn a_byte_order_mark_is_accepted_on_json_and_csv() {
         let s = server.session_for(&pm).await;
         let res = server
             .client
-            .post(server.url("/api/v1/hotlists/import?name=State&source=state&format=csv&hit_type=V"))
+            .post(
+                server.url("/api/v1/hotlists/import?name=State&source=state&format=csv&hit_type=V"),
+            )
             .bearer_auth(&s.token)
             .header("content-type", "text/csv")
             .body("\u{FEFF}plate,state,reason\r\nBOM999,CA,stolen\r\n")
@@ -589,7 +591,9 @@ async fn openalpr_group_keeps_crops_gps_and_vehicle() {
     use base64::Engine;
     for server in TestServer::start_all().await {
         let key = server.camera("cam-grp").await;
-        server.hot_list("stolen", "V", "plate,state,reason\n6CRP777,CA,stolen\n").await;
+        server
+            .hot_list("stolen", "V", "plate,state,reason\n6CRP777,CA,stolen\n")
+            .await;
         let jpeg = |tag: &[u8]| {
             let mut b = b"\xFF\xD8\xFF\xE0".to_vec();
             b.extend_from_slice(tag);
@@ -617,15 +621,36 @@ async fn openalpr_group_keeps_crops_gps_and_vehicle() {
         assert_eq!(d.vehicle_year.as_deref(), Some("2010-2014"));
         let (vehicle, plate) = (read.image_id.unwrap(), d.plate_image_id.unwrap());
         let images = (
-            server.state.store.get_image(&server.state.keys, &server.state.config.image_dir(), vehicle).await.unwrap().unwrap(),
-            server.state.store.get_image(&server.state.keys, &server.state.config.image_dir(), plate).await.unwrap().unwrap(),
+            server
+                .state
+                .store
+                .get_image(
+                    &server.state.keys,
+                    &server.state.config.image_dir(),
+                    vehicle,
+                )
+                .await
+                .unwrap()
+                .unwrap(),
+            server
+                .state
+                .store
+                .get_image(&server.state.keys, &server.state.config.image_dir(), plate)
+                .await
+                .unwrap()
+                .unwrap(),
         );
         assert!(images.0.bytes.ends_with(b"vehicle") && images.1.bytes.ends_with(b"plate"));
 
         // The alert card shows them to an officer.
         let officer = server.create_user("officer1", "officer").await;
         let s = server.session_for(&officer).await;
-        let hits = server.state.store.hits_for_reads(&server.state.keys, &[read.id]).await.unwrap();
+        let hits = server
+            .state
+            .store
+            .hits_for_reads(&server.state.keys, &[read.id])
+            .await
+            .unwrap();
         let card = server
             .client
             .get(server.url(&format!("/console/alerts/hits/{}", hits[0].id)))
@@ -636,9 +661,15 @@ async fn openalpr_group_keeps_crops_gps_and_vehicle() {
             .text()
             .await
             .unwrap();
-        assert!(card.contains("silver-gray toyota toyota_camry 2010-2014, sedan-standard"), "{card}");
+        assert!(
+            card.contains("silver-gray toyota toyota_camry 2010-2014, sedan-standard"),
+            "{card}"
+        );
         assert!(card.contains("40.50000, -74.10000"), "{card}");
-        assert!(card.contains(&format!("/console/reads/{}/plate?hit=", read.id)), "{card}");
+        assert!(
+            card.contains(&format!("/console/reads/{}/plate?hit=", read.id)),
+            "{card}"
+        );
         server.stop().await;
     }
 }

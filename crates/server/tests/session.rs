@@ -746,8 +746,18 @@ async fn a_sign_in_with_an_unknown_field_is_refused() {
         .await;
         let status = res.status().as_u16();
         let body: Value = res.json().await.unwrap();
-        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_body")), "{body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("`code`"), "{body}");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("invalid_body")),
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`code`"),
+            "{body}"
+        );
         server.stop().await;
     }
 }

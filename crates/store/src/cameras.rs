@@ -105,7 +105,10 @@ impl Approval {
                 .and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
         };
         let (consulted, approved) = (date(&self.consultation_date), date(&self.approval_date));
-        for (name, d) in [("consultation_date", consulted), ("approval_date", approved)] {
+        for (name, d) in [
+            ("consultation_date", consulted),
+            ("approval_date", approved),
+        ] {
             if let Some(d) = d
                 && d > today
             {
@@ -115,7 +118,9 @@ impl Approval {
         if let (Some(c), Some(a)) = (consulted, approved)
             && a < c
         {
-            out.push(format!("approval_date {a} (before the consultation on {c})"));
+            out.push(format!(
+                "approval_date {a} (before the consultation on {c})"
+            ));
         }
         out
     }

@@ -19,9 +19,8 @@ pub fn text_without_bom(text: &str) -> &str {
 /// control character than tab, CR and LF, or U+FFFD (what a browser puts for bytes that are
 /// not UTF-8) — or `None` when `text` reads as text.
 pub fn first_binary_line(text: &str) -> Option<usize> {
-    let at = text.find(|c: char| {
-        c == '\u{FFFD}' || (c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
-    })?;
+    let at = text
+        .find(|c: char| c == '\u{FFFD}' || (c.is_control() && !matches!(c, '\t' | '\r' | '\n')))?;
     Some(1 + text[..at].matches('\n').count())
 }
 

@@ -472,7 +472,15 @@ impl Store {
         Ok(keys
             .live_windows()?
             .into_iter()
-            .map(|w| (w, recorded.get(&w).copied().unwrap_or_else(|| keys.window_span(w))))
+            .map(|w| {
+                (
+                    w,
+                    recorded
+                        .get(&w)
+                        .copied()
+                        .unwrap_or_else(|| keys.window_span(w)),
+                )
+            })
             .collect())
     }
 

@@ -745,7 +745,15 @@ fn csv_errors_name_the_right_line_with_crlf_and_lf() {
         for eol in ["\n", "\r\n"] {
             let text = format!(
                 "{bom}{}{eol}",
-                ["plate,priority", "ABC123,1", "", "BAD1,12", "XYZ9,x", "OK1,2"].join(eol)
+                [
+                    "plate,priority",
+                    "ABC123,1",
+                    "",
+                    "BAD1,12",
+                    "XYZ9,x",
+                    "OK1,2"
+                ]
+                .join(eol)
             );
             let (entries, report) = hotlists::parse_csv(&text, "V");
             let lines: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
@@ -777,7 +785,10 @@ async fn a_binary_file_is_not_imported_as_a_hot_list() {
                 .unwrap();
             assert!(list.is_none() && report.rejected);
             assert_eq!(report.errors.len(), 1, "{report:?}");
-            assert!(report.errors[0].message.contains("not a text file"), "{report:?}");
+            assert!(
+                report.errors[0].message.contains("not a text file"),
+                "{report:?}"
+            );
         }
         db.finish().await.unwrap();
     }
@@ -824,11 +835,22 @@ fn a_camera_approval_dated_in_the_future_is_not_in_force() {
         approval_date: Some(a.into()),
     };
     let today = day("2026-12-07");
-    assert!(approval("2026-01-10", "2026-02-01").not_in_force(today).is_empty());
+    assert!(
+        approval("2026-01-10", "2026-02-01")
+            .not_in_force(today)
+            .is_empty()
+    );
     let future = approval("2027-01-10", "2027-02-01").not_in_force(today);
     assert_eq!(future.len(), 2, "{future:?}");
-    assert!(future[0].contains("consultation_date 2027-01-10"), "{future:?}");
+    assert!(
+        future[0].contains("consultation_date 2027-01-10"),
+        "{future:?}"
+    );
     let backwards = approval("2026-03-01", "2026-02-01").not_in_force(today);
     assert_eq!(backwards.len(), 1, "{backwards:?}");
-    assert!(!approval("2026-01-10", "2026-12-08").not_in_force(today).is_empty());
+    assert!(
+        !approval("2026-01-10", "2026-12-08")
+            .not_in_force(today)
+            .is_empty()
+    );
 }

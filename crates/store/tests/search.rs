@@ -501,11 +501,25 @@ async fn a_window_knows_its_own_length_after_the_length_changes() {
             ..RetentionPolicy::default()
         };
         store
-            .ingest_batch(&daily, &short, "cam-a", "held", b"h", vec![read("HELD01", now - 1_000, false)])
+            .ingest_batch(
+                &daily,
+                &short,
+                "cam-a",
+                "held",
+                b"h",
+                vec![read("HELD01", now - 1_000, false)],
+            )
             .await
             .unwrap();
-        let held = store.reads_by_plate(&daily, "HELD01", 0, i64::MAX, 1).await.unwrap()[0].id;
-        store.place_hold(held, "evidence", "2026-000123", 1, "pm").await.unwrap();
+        let held = store
+            .reads_by_plate(&daily, "HELD01", 0, i64::MAX, 1)
+            .await
+            .unwrap()[0]
+            .id;
+        store
+            .place_hold(held, "evidence", "2026-000123", 1, "pm")
+            .await
+            .unwrap();
         let held_window = daily.window_for(now + 60_000);
         drop(daily);
 
@@ -515,21 +529,41 @@ async fn a_window_knows_its_own_length_after_the_length_changes() {
             .search_reads(&hourly, &search("ABC1234", now - HOUR, now + 1))
             .await
             .unwrap();
-        assert_eq!(plates(&found).len(), 4, "reads sealed under daily windows are still found");
+        assert_eq!(
+            plates(&found).len(),
+            4,
+            "reads sealed under daily windows are still found"
+        );
         store
-            .ingest_batch(&hourly, &RetentionPolicy::default(), "cam-b", "new", b"n", vec![read("ABC1234", now - 500, false)])
+            .ingest_batch(
+                &hourly,
+                &RetentionPolicy::default(),
+                "cam-b",
+                "new",
+                b"n",
+                vec![read("ABC1234", now - 500, false)],
+            )
             .await
             .unwrap();
         let found = store
             .search_reads(&hourly, &search("ABC1234", now - HOUR, now + 1))
             .await
             .unwrap();
-        assert_eq!(plates(&found).len(), 5, "and so are those under the new ones");
+        assert_eq!(
+            plates(&found).len(),
+            5,
+            "and so are those under the new ones"
+        );
 
         // Two days on, the held read's daily window has ended and is kept for its hold; no
         // other window is (the others end weeks from now), and each has its own span.
         let receipt = store
-            .purge(&hourly, &db.path().join("images"), &RetentionPolicy::default(), now + 2 * DAY)
+            .purge(
+                &hourly,
+                &db.path().join("images"),
+                &RetentionPolicy::default(),
+                now + 2 * DAY,
+            )
             .await
             .unwrap();
         let kept = &receipt.receipt.windows_kept_for_holds;
@@ -539,7 +573,11 @@ async fn a_window_knows_its_own_length_after_the_length_changes() {
             (kept[0].starts_at, kept[0].ends_at),
             (held_window * DAY, (held_window + 1) * DAY)
         );
-        assert!(receipt.receipt.windows_destroyed.is_empty(), "{:?}", receipt.receipt.windows_destroyed);
+        assert!(
+            receipt.receipt.windows_destroyed.is_empty(),
+            "{:?}",
+            receipt.receipt.windows_destroyed
+        );
         let found = store
             .search_reads(&hourly, &search("ABC1234", now - HOUR, now + 1))
             .await

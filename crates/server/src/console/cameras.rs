@@ -355,7 +355,14 @@ async fn set_approval(
         }
         Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
             let status = e.status;
-            page(&state, c, CameraForm::default(), Notice::Error(e.message), status).await
+            page(
+                &state,
+                c,
+                CameraForm::default(),
+                Notice::Error(e.message),
+                status,
+            )
+            .await
         }
         Err(e) => Err(PageError::within(c.layout, e)),
     }

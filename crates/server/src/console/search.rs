@@ -525,7 +525,11 @@ mod tests {
                 super::super::parse_datetime_local(&f.to).unwrap(),
             );
             assert!(to > now, "the range reaches now");
-            assert_eq!(to - from, 7 * 86_400_000, "exactly the policy's partial cap");
+            assert_eq!(
+                to - from,
+                7 * 86_400_000,
+                "exactly the policy's partial cap"
+            );
         }
         policy.partial_plate_search.max_range = std::time::Duration::from_secs(3 * 86_400);
         let f = default_form_at(&policy, 1_764_000_012_345);

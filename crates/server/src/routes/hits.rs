@@ -24,7 +24,14 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(alert_stream, list_hits, get_hit, record_disposition, record_action, amend_hit),
+    paths(
+        alert_stream,
+        list_hits,
+        get_hit,
+        record_disposition,
+        record_action,
+        amend_hit
+    ),
     components(schemas(
         Alert,
         crate::alerts::PartnerAlert,

@@ -334,10 +334,24 @@ pub async fn post_openalpr(
                 ApiError::bad_request("missing_uuid", "alpr_group has neither best_uuid nor uuids; the agent's uuid is the idempotency key")
             })?;
             let vehicle = g.vehicle.unwrap_or_default();
-            let vehicle_crop = store_crop(&state, &camera.id, g.epoch_start, &g.best_plate_number,
-                "vehicle_crop_jpeg", g.vehicle_crop_jpeg.as_deref()).await?;
-            let plate_crop = store_crop(&state, &camera.id, g.epoch_start, &g.best_plate_number,
-                "best_plate_jpeg", g.best_plate_jpeg.as_deref()).await?;
+            let vehicle_crop = store_crop(
+                &state,
+                &camera.id,
+                g.epoch_start,
+                &g.best_plate_number,
+                "vehicle_crop_jpeg",
+                g.vehicle_crop_jpeg.as_deref(),
+            )
+            .await?;
+            let plate_crop = store_crop(
+                &state,
+                &camera.id,
+                g.epoch_start,
+                &g.best_plate_number,
+                "best_plate_jpeg",
+                g.best_plate_jpeg.as_deref(),
+            )
+            .await?;
             let read = IncomingRead {
                 plate: g.best_plate_number,
                 confidence: g.best_confidence / 100.0,
