@@ -285,7 +285,9 @@ pub fn human(d: Duration) -> String {
     match secs {
         // humantime's years and months (365.25 and 30.44 days), which it prints back
         // as "1year", "9months".
-        s if s.is_multiple_of(YEAR) || s.is_multiple_of(MONTH) => humantime::format_duration(d).to_string(),
+        s if s.is_multiple_of(YEAR) || s.is_multiple_of(MONTH) => {
+            humantime::format_duration(d).to_string()
+        }
         s if s % DAY == 0 => format!("{}days", s / DAY),
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % MINUTE == 0 => format!("{}m", s / MINUTE),
