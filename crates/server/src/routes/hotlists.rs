@@ -46,6 +46,10 @@ use axum::extract::rejection::QueryRejection;
 )]
 pub struct Doc;
 
+/// The largest hot-list file an import takes (API, and the console's form). The CLI
+/// (`candor import`) reads files of any size.
+pub const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/hotlists", get(list_lists))
@@ -111,7 +115,7 @@ pub async fn import_list(
             ),
         )
     })?;
-    let limit = 512 * 1024 * 1024;
+    let limit = MAX_IMPORT_BYTES;
     let (_, bytes) = read_body(
         &headers,
         body,
