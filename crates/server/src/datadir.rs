@@ -45,6 +45,16 @@ pub fn initial_config_text(config: &Config) -> anyhow::Result<String> {
 /// Creates a data directory: config with safe defaults, keys, database, bootstrap token.
 /// Refuses if `dir` already holds a Candor configuration or keys.
 pub async fn init_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Result<InitReport> {
+    init_data_dir_for(dir, database_url, None).await
+}
+
+/// [`init_data_dir`] for the agency named `agency_name` (written to `candor.toml`; the first
+/// policy and the transparency page carry it).
+pub async fn init_data_dir_for(
+    dir: &Path,
+    database_url: Option<&str>,
+    agency_name: Option<&str>,
+) -> anyhow::Result<InitReport> {
     if dir.join(CONFIG_FILE).exists() || dir.join("keys").join("master.key").exists() {
         anyhow::bail!(
             "{} already holds a Candor data directory; refusing to overwrite its keys",
@@ -60,6 +70,9 @@ pub async fn init_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Re
     let mut config = Config::default();
     if let Some(url) = database_url {
         config.database_url = url.to_string();
+    }
+    if let Some(name) = agency_name.map(str::trim).filter(|n| !n.is_empty()) {
+        config.agency_name = name.to_string();
     }
     let text = initial_config_text(&config)?;
     write_private(&dir.join(CONFIG_FILE), text.as_bytes())?;
