@@ -51,7 +51,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if agency_name.is_none() {
         println!(
             "The agency is named \"Candor agency\" for now: set agency_name in {} before the first start.",
-            args.data_dir.join(candor_server::config::CONFIG_FILE).display()
+            args.data_dir
+                .join(candor_server::config::CONFIG_FILE)
+                .display()
         );
     }
     println!("Next: create the first administrator (the token and a password are asked for):");

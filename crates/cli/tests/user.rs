@@ -79,10 +79,23 @@ fn init_takes_the_agency_name_and_says_the_next_step() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let stdout = String::from_utf8_lossy(&init.stdout);
-    assert!(stdout.contains("Next: create the first administrator"), "{stdout}");
-    assert!(stdout.contains("candor user bootstrap --data-dir"), "{stdout}");
+    assert!(
+        stdout.contains("Next: create the first administrator"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("candor user bootstrap --data-dir"),
+        "{stdout}"
+    );
     let config = std::fs::read_to_string(dir.join("candor.toml")).unwrap();
-    assert!(config.contains("agency_name = \"Springfield Police\""), "{config}");
+    assert!(
+        config.contains("agency_name = \"Springfield Police\""),
+        "{config}"
+    );
 }

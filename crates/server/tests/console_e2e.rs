@@ -178,15 +178,25 @@ async fn a_hit_arrives_live_and_is_verified_in_two_clicks() {
 
     // The stop was a mis-click: corrected by an amendment with a note, not by editing.
     b.click("article.hit details.amend summary").await;
-    b.set_value("article.hit details.amend select[name=change]", "action:none")
+    b.set_value(
+        "article.hit details.amend select[name=change]",
+        "action:none",
+    )
+    .await;
+    b.fill(
+        "article.hit details.amend input[name=note]",
+        "no stop was made",
+    )
+    .await;
+    b.click("article.hit details.amend button[type=submit]")
         .await;
-    b.fill("article.hit details.amend input[name=note]", "no stop was made")
-        .await;
-    b.click("article.hit details.amend button[type=submit]").await;
     let card = b
         .wait_for_text("article.hit .amendments", "no stop was made")
         .await;
-    assert!(card.contains("action corrected from stop to none"), "{card}");
+    assert!(
+        card.contains("action corrected from stop to none"),
+        "{card}"
+    );
 
     let hits = server
         .state
