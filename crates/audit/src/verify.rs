@@ -55,6 +55,27 @@ pub struct VerifyReport {
     pub anchored: bool,
 }
 
+impl VerifyReport {
+    /// The sequence number of the last record checked (`length - 1`); `None` when no record
+    /// was checked.
+    pub fn last_seq(&self) -> Option<u64> {
+        (self.records > 0).then(|| self.length - 1)
+    }
+
+    /// What was checked, in words: "228 records checked (sequence 0 to 227)". The one
+    /// wording for the CLI, the API and the console.
+    pub fn summary(&self) -> String {
+        match (self.records, self.last_seq()) {
+            (0, _) | (_, None) => "no records to check".into(),
+            (1, Some(last)) => format!("1 record checked (sequence {last})"),
+            (n, Some(last)) => format!(
+                "{n} records checked (sequence {} to {last})",
+                self.first_seq
+            ),
+        }
+    }
+}
+
 /// What is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TamperKind {
@@ -312,6 +333,30 @@ impl<'c> Verifier<'c> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_summary_counts_records_and_names_the_last_sequence_number() {
+        let report = |first_seq, records, length| VerifyReport {
+            first_seq,
+            records,
+            length,
+            head_hash: ChainHash::GENESIS,
+            checkpoints_matched: 0,
+            checkpoints_pruned: 0,
+            anchored: false,
+        };
+        assert_eq!(
+            report(0, 228, 228).summary(),
+            "228 records checked (sequence 0 to 227)"
+        );
+        assert_eq!(report(0, 228, 228).last_seq(), Some(227));
+        assert_eq!(
+            report(100, 28, 128).summary(),
+            "28 records checked (sequence 100 to 127)"
+        );
+        assert_eq!(report(5, 1, 6).summary(), "1 record checked (sequence 5)");
+        assert_eq!(report(0, 0, 0).summary(), "no records to check");
+    }
+
     use super::*;
     use crate::entry::{Actor, AuditEntry, Chain, Outcome};
     use crate::hash::record_hash;

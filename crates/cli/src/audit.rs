@@ -97,7 +97,9 @@ fn parse_public_key(hex_key: &str) -> anyhow::Result<VerifyingKey> {
 }
 
 fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    std::fs::read_to_string(path)
+        .map(|t| candor_store::input::text_without_bom(&t).to_string())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Verifies a published checkpoint; returns the line to print.
@@ -193,10 +195,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 match verdict {
                     Ok(r) => {
                         println!(
-                            "audit chain intact: {} records (seq {}..{}), head {}, {} checkpoint(s) matched{}{}; {:.2} s",
-                            r.records,
-                            r.first_seq,
-                            r.length,
+                            "audit chain intact: {}, head {}, {} checkpoint(s) matched{}{}; {:.2} s",
+                            r.summary(),
                             r.head_hash,
                             r.checkpoints_matched,
                             if r.checkpoints_pruned > 0 { format!(", {} before the anchor", r.checkpoints_pruned) } else { String::new() },

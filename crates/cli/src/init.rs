@@ -10,13 +10,29 @@ pub struct Args {
     /// Use PostgreSQL instead of the embedded SQLite database.
     #[arg(long)]
     database_url: Option<String>,
+    /// The agency's name, as the console, the policy and the transparency page show it
+    /// (asked for when not given and a terminal is attached).
+    #[arg(long)]
+    agency_name: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let agency_name = match args.agency_name {
+        Some(name) => Some(name),
+        None if std::io::stdin().is_terminal() => {
+            eprint!("Agency name (as the public transparency page will show it): ");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            Some(line.trim().to_string()).filter(|n| !n.is_empty())
+        }
+        None => None,
+    };
     let rt = tokio::runtime::Runtime::new()?;
-    let report = rt.block_on(candor_server::datadir::init_data_dir(
+    let report = rt.block_on(candor_server::datadir::init_data_dir_for(
         &args.data_dir,
         args.database_url.as_deref(),
+        agency_name.as_deref(),
     ))?;
     println!("Created Candor data directory {}", args.data_dir.display());
     println!("Database: {}", redact_url(&report.database_url));
@@ -31,6 +47,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!();
     println!("One-time administrator bootstrap token (shown only now; store it safely):");
     println!("  {}", report.bootstrap_token);
+    println!();
+    if agency_name.is_none() {
+        println!(
+            "The agency is named \"Candor agency\" for now: set agency_name in {} before the first start.",
+            args.data_dir
+                .join(candor_server::config::CONFIG_FILE)
+                .display()
+        );
+    }
+    println!("Next: create the first administrator (the token and a password are asked for):");
+    println!(
+        "  candor user bootstrap --data-dir {} --username <name>",
+        args.data_dir.display()
+    );
+    println!(
+        "then start the server: candor serve --data-dir {} — and sign in at http://127.0.0.1:8080/",
+        args.data_dir.display()
+    );
     Ok(())
 }
 

@@ -68,3 +68,34 @@ fn first_administrator_needs_the_init_token_once() {
         "{listing}"
     );
 }
+
+/// Issue 26: `init` takes the agency's name and says what to do next.
+#[test]
+fn init_takes_the_agency_name_and_says_the_next_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let init = candor()
+        .args(["init", "--agency-name", "Springfield Police", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&init.stdout);
+    assert!(
+        stdout.contains("Next: create the first administrator"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("candor user bootstrap --data-dir"),
+        "{stdout}"
+    );
+    let config = std::fs::read_to_string(dir.join("candor.toml")).unwrap();
+    assert!(
+        config.contains("agency_name = \"Springfield Police\""),
+        "{config}"
+    );
+}

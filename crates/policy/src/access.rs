@@ -5,7 +5,7 @@
 //! exactly the certificate's expiry it has expired; at exactly `last_activity +
 //! idle_account_limit` the account is idle.
 
-use crate::document::{PolicyDocument, human};
+use crate::document::{PolicyDocument, words};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -65,8 +65,8 @@ impl AccessGate {
         let idle = (now - self.last_activity).to_std().unwrap_or_default();
         if idle >= policy.idle_account_limit {
             return Err(AccessDenied::Idle {
-                idle: human(std::time::Duration::from_secs(idle.as_secs())),
-                limit: human(policy.idle_account_limit),
+                idle: words(std::time::Duration::from_secs(idle.as_secs())),
+                limit: words(policy.idle_account_limit),
             });
         }
         if !self.mfa_enrolled {
@@ -164,8 +164,8 @@ mod tests {
         assert_eq!(
             idle.check(&policy(), now()),
             Err(AccessDenied::Idle {
-                idle: human(std::time::Duration::from_secs(90 * 86_400)),
-                limit: human(std::time::Duration::from_secs(90 * 86_400)),
+                idle: words(std::time::Duration::from_secs(90 * 86_400)),
+                limit: words(std::time::Duration::from_secs(90 * 86_400)),
             })
         );
         // activity in the future (clock skew) is not idle

@@ -11,7 +11,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-use crate::document::{PolicyDocument, duration_text, human};
+use crate::document::{PolicyDocument, duration_text, words};
 use crate::purpose::{PlateQuery, Purpose};
 
 /// The format tag every agreement carries (and signs).
@@ -565,14 +565,14 @@ pub fn decide_query(
     let requested = (query.to - query.from).to_std().unwrap_or(Duration::ZERO);
     if requested > a.limits.max_window {
         return Err(AgreementDenial::WindowTooLong {
-            requested: human(requested),
-            max: human(a.limits.max_window),
+            requested: words(requested),
+            max: words(a.limits.max_window),
         });
     }
     if requested > policy.max_search_range {
         return Err(AgreementDenial::WindowOverPolicy {
-            requested: human(requested),
-            max: human(policy.max_search_range),
+            requested: words(requested),
+            max: words(policy.max_search_range),
         });
     }
     if query.plate == PlateQuery::Partial {
@@ -927,8 +927,8 @@ mod tests {
         assert_eq!(
             decide(&q),
             Err(AgreementDenial::WindowTooLong {
-                requested: "7days 1s".into(),
-                max: "7days".into()
+                requested: "7 days 1 second".into(),
+                max: "7 days".into()
             })
         );
         let mut q = query();

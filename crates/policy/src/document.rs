@@ -136,6 +136,10 @@ pub struct PolicyDocument {
     #[serde(with = "duration_text")]
     pub max_search_range: Duration,
     pub partial_plate_search: PartialPlateSearch,
+    /// How far back the live alert list (`GET /api/v1/hits`, the Alerts page) reaches
+    /// without a purpose. Older hits are found only by a purpose-bound search of hits.
+    #[serde(with = "duration_text", default = "default_alert_horizon")]
+    pub alert_horizon: Duration,
     /// Most results one search returns.
     pub results_cap: u32,
     pub retention: Retention,
@@ -158,6 +162,13 @@ pub struct PolicyDocument {
     /// metrics, policy, purposes, retention, camera counts, audit checkpoint).
     #[serde(default)]
     pub transparency: Transparency,
+}
+
+/// The live alert horizon of a policy that does not name one: the last 24 hours.
+pub const DEFAULT_ALERT_HORIZON: Duration = Duration::from_secs(DAY);
+
+fn default_alert_horizon() -> Duration {
+    DEFAULT_ALERT_HORIZON
 }
 
 /// The program manager's choices for the public transparency page. Every default keeps
@@ -263,19 +274,70 @@ pub enum PolicyLoadError {
     Invalid(#[from] PolicyInvalid),
 }
 
-/// A duration the way the policy file writes it: whole days, hours or minutes when it is
-/// one (`"60days"`, `"3m"`), otherwise humantime's form (`"9months"`, `"1year"`).
+/// A duration the way the policy file writes it (machine-readable, parsed back by
+/// humantime): whole years or months (`"1year"`, `"9months"`), days, hours or minutes when
+/// it is one (`"60days"`, `"3m"`), otherwise humantime's form. For people, use [`words`].
 pub fn human(d: Duration) -> String {
     let secs = d.as_secs();
     if d.subsec_nanos() != 0 || secs == 0 {
         return humantime::format_duration(d).to_string();
     }
     match secs {
+        // humantime's years and months (365.25 and 30.44 days), which it prints back
+        // as "1year", "9months".
+        s if s.is_multiple_of(YEAR) || s.is_multiple_of(MONTH) => {
+            humantime::format_duration(d).to_string()
+        }
         s if s % DAY == 0 => format!("{}days", s / DAY),
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % MINUTE == 0 => format!("{}m", s / MINUTE),
         _ => humantime::format_duration(d).to_string(),
     }
+}
+
+/// A duration as people write it in a sentence: "7 days", "1 year", "24 hours",
+/// "7 days 1 minute". Whole years and months (humantime's: 365.25 and 30.44 days) read as
+/// such; anything else reads in days, hours, minutes and seconds. This is the one
+/// formatting of durations for people: messages, pages and JSON fields meant for reading.
+pub fn words(d: Duration) -> String {
+    fn unit(n: u64, one: &str) -> String {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    }
+    let secs = d.as_secs();
+    if secs == 0 {
+        return if d.is_zero() {
+            "no time".into()
+        } else {
+            "under a second".into()
+        };
+    }
+    if secs.is_multiple_of(YEAR) {
+        return unit(secs / YEAR, "year");
+    }
+    if secs.is_multiple_of(MONTH) {
+        return unit(secs / MONTH, "month");
+    }
+    let parts = [
+        (secs / DAY, "day"),
+        (secs % DAY / 3600, "hour"),
+        (secs % 3600 / MINUTE, "minute"),
+        (secs % MINUTE, "second"),
+    ];
+    parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, one)| unit(*n, one))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// [`words`] for a span in Unix milliseconds (negative spans read as no time).
+pub fn words_ms(ms: i64) -> String {
+    words(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
 /// Serde for durations as [`human`] text, parsed by humantime.
@@ -346,6 +408,7 @@ impl PolicyDocument {
                 allowed: true,
                 max_range: Duration::from_secs(7 * DAY),
             },
+            alert_horizon: DEFAULT_ALERT_HORIZON,
             results_cap: 1000,
             retention: Retention {
                 non_hit_reads: Duration::from_secs(21 * DAY),
@@ -478,6 +541,7 @@ impl PolicyDocument {
                 "partial_plate_search.max_range",
                 self.partial_plate_search.max_range,
             ),
+            ("alert_horizon", self.alert_horizon),
             ("retention.non_hit_reads", self.retention.non_hit_reads),
             ("retention.hits", self.retention.hits),
             ("retention.images", self.retention.images),
@@ -491,8 +555,8 @@ impl PolicyDocument {
         }
         if self.partial_plate_search.max_range > self.max_search_range {
             problems.push(P::PartialRangeLongerThanFull {
-                partial: human(self.partial_plate_search.max_range),
-                full: human(self.max_search_range),
+                partial: words(self.partial_plate_search.max_range),
+                full: words(self.max_search_range),
             });
         }
         if self.results_cap == 0 {
@@ -500,7 +564,7 @@ impl PolicyDocument {
         }
         if self.retention.audit_records < MIN_AUDIT_RETENTION {
             problems.push(P::AuditRetentionTooShort {
-                given: human(self.retention.audit_records),
+                given: words(self.retention.audit_records),
             });
         }
         if let Some(j) = self.jurisdiction
@@ -508,13 +572,13 @@ impl PolicyDocument {
         {
             problems.push(P::RetentionOverLegalLimit {
                 jurisdiction: j.name(),
-                limit: human(j.non_hit_limit()),
-                given: human(self.retention.non_hit_reads),
+                limit: words(j.non_hit_limit()),
+                given: words(self.retention.non_hit_reads),
             });
         }
         if self.retention.images > self.retention.non_hit_reads.max(self.retention.hits) {
             problems.push(P::ImagesOutliveReads {
-                images: human(self.retention.images),
+                images: words(self.retention.images),
             });
         }
         if self.lookalike_budget > 2 {
@@ -567,6 +631,31 @@ impl PolicyDocument {
 mod tests {
     use super::*;
 
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let d = Duration::from_secs;
+        assert_eq!(words(d(7 * DAY)), "7 days");
+        assert_eq!(words(d(7 * DAY + 60)), "7 days 1 minute");
+        assert_eq!(words(d(YEAR)), "1 year");
+        assert_eq!(words(d(3 * YEAR)), "3 years");
+        assert_eq!(words(d(9 * MONTH)), "9 months");
+        assert_eq!(words(d(21 * DAY)), "21 days");
+        assert_eq!(words(d(DAY)), "1 day");
+        assert_eq!(words(d(3600)), "1 hour");
+        assert_eq!(words(d(90 * 60)), "1 hour 30 minutes");
+        assert_eq!(words(d(180)), "3 minutes");
+        assert_eq!(words_ms(604_860_000), "7 days 1 minute");
+    }
+
+    #[test]
+    fn alert_horizon_defaults_to_a_day_when_a_stored_policy_has_none() {
+        let doc = PolicyDocument::default_for_new_agency();
+        let mut v = serde_json::to_value(&doc).unwrap();
+        v.as_object_mut().unwrap().remove("alert_horizon");
+        let back: PolicyDocument = serde_json::from_value(v).unwrap();
+        assert_eq!(back.alert_horizon, Duration::from_secs(DAY));
+    }
+
     fn problems(doc: &PolicyDocument) -> Vec<PolicyProblem> {
         doc.validate().err().map(|e| e.0).unwrap_or_default()
     }
@@ -591,7 +680,7 @@ mod tests {
         assert_eq!(
             problems(&doc),
             [PolicyProblem::AuditRetentionTooShort {
-                given: "364days".into()
+                given: "364 days".into()
             }]
         );
         doc.retention.audit_records = MIN_AUDIT_RETENTION;
@@ -637,15 +726,15 @@ mod tests {
             problems(&doc),
             [PolicyProblem::RetentionOverLegalLimit {
                 jurisdiction: "Maine",
-                limit: "21days".into(),
-                given: "30days".into()
+                limit: "21 days".into(),
+                given: "30 days".into()
             }]
         );
         assert!(
             doc.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("Maine law allows at most 21days")
+                .contains("Maine law allows at most 21 days")
         );
     }
 
@@ -683,8 +772,8 @@ mod tests {
                 field: "idle_account_limit",
             },
             PolicyProblem::PartialRangeLongerThanFull {
-                partial: "60days".into(),
-                full: "30days".into(),
+                partial: "60 days".into(),
+                full: "30 days".into(),
             },
             PolicyProblem::ZeroResultsCap,
             PolicyProblem::LookalikeBudgetTooHigh { given: 3 },

@@ -18,10 +18,11 @@ pub use agreement::{
 };
 pub use document::human as human_duration;
 pub use document::{
-    FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch, PolicyDocument,
-    PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention, ReviewSettings,
-    Transparency,
+    DEFAULT_ALERT_HORIZON, FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch,
+    PolicyDocument, PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory, Retention,
+    ReviewSettings, Transparency,
 };
+pub use document::{words as duration_words, words_ms as duration_words_ms};
 pub use duties::{
     DualControl, DutyRefused, check_approval, check_start, credentials_need_second_person,
     role_needs_second_person,

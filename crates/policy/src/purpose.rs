@@ -1,7 +1,7 @@
 //! Purpose-bound searches: every search gives a purpose the policy allows, and stays
 //! within the policy's limits on time range and partial plates.
 
-use crate::document::{PolicyDocument, human};
+use crate::document::{PolicyDocument, words};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -145,8 +145,8 @@ pub fn check_search(
     let requested = (shape.to - shape.from).to_std().unwrap_or(Duration::ZERO);
     if requested > policy.max_search_range {
         return Err(PolicyDenial::RangeTooLong {
-            requested: human(requested),
-            max: human(policy.max_search_range),
+            requested: words(requested),
+            max: words(policy.max_search_range),
         });
     }
     if shape.plate == PlateQuery::Partial {
@@ -155,8 +155,8 @@ pub fn check_search(
         }
         if requested > policy.partial_plate_search.max_range {
             return Err(PolicyDenial::PartialRangeTooLong {
-                requested: human(requested),
-                max: human(policy.partial_plate_search.max_range),
+                requested: words(requested),
+                max: words(policy.partial_plate_search.max_range),
             });
         }
     }
@@ -272,8 +272,8 @@ mod tests {
         assert_eq!(
             denial,
             PolicyDenial::RangeTooLong {
-                requested: "30days 1s".into(),
-                max: "30days".into()
+                requested: "30 days 1 second".into(),
+                max: "30 days".into()
             }
         );
         assert_eq!(

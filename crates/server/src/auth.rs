@@ -747,10 +747,6 @@ async fn check_sign_in(state: &AppState, attempt: SignInAttempt) -> Result<Signe
         channel,
         remote: &remote,
     };
-    if user.is_locked(now) {
-        failure("locked").audit(json!({})).await?;
-        return Err(locked_error(user.locked_until.unwrap_or(now)));
-    }
     let password = attempt.password.clone();
     let phc = user.password_hash.clone();
     // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
@@ -758,6 +754,16 @@ async fn check_sign_in(state: &AppState, attempt: SignInAttempt) -> Result<Signe
         tokio::task::spawn_blocking(move || credentials::verify_password(&password, &phc))
             .await
             .map_err(|_| ApiError::internal("password check failed to run"))?;
+    // A locked account says so only to someone who knows its password: to anyone else it
+    // answers as a name that is no account does, so "locked" tells no stranger a name exists.
+    if user.is_locked(now) {
+        failure("locked").audit(json!({})).await?;
+        return Err(if password_ok {
+            locked_error(user.locked_until.unwrap_or(now))
+        } else {
+            invalid_credentials()
+        });
+    }
     if !password_ok {
         return Err(failure("bad_password").count().await?);
     }
@@ -926,7 +932,9 @@ impl FailedSignIn<'_> {
                     json!({"until": until, "after_failures": MAX_FAILED_SIGN_INS}),
                 )
                 .await?;
-                Ok(locked_error(until))
+                // The same answer as every other wrong guess (see `check_sign_in`).
+                let _ = until;
+                Ok(invalid_credentials())
             }
             None => Ok(invalid_credentials()),
         }

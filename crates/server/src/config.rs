@@ -24,6 +24,9 @@ pub struct Config {
     pub matching: MatchingConfig,
     pub hot_plates: HotPlateConfig,
     pub audit: AuditConfig,
+    /// Added as `[[webhooks]]` tables (any number). Not written when empty, so that the file
+    /// `candor init` writes takes the documented `[[webhooks]]` example appended as it is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookConfig>,
     /// PEM file of certificate authorities trusted for outbound TLS (webhooks, partner
     /// instances) in addition to the system's; relative paths are under the data directory.

@@ -34,9 +34,27 @@ pub struct InitReport {
     pub federation_public_key: String,
 }
 
+/// The configuration file `init` writes for `config`.
+pub fn initial_config_text(config: &Config) -> anyhow::Result<String> {
+    Ok(format!(
+        "# Candor configuration. Environment variables CANDOR_* override these values.\n{}",
+        toml::to_string_pretty(config)?
+    ))
+}
+
 /// Creates a data directory: config with safe defaults, keys, database, bootstrap token.
 /// Refuses if `dir` already holds a Candor configuration or keys.
 pub async fn init_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Result<InitReport> {
+    init_data_dir_for(dir, database_url, None).await
+}
+
+/// [`init_data_dir`] for the agency named `agency_name` (written to `candor.toml`; the first
+/// policy and the transparency page carry it).
+pub async fn init_data_dir_for(
+    dir: &Path,
+    database_url: Option<&str>,
+    agency_name: Option<&str>,
+) -> anyhow::Result<InitReport> {
     if dir.join(CONFIG_FILE).exists() || dir.join("keys").join("master.key").exists() {
         anyhow::bail!(
             "{} already holds a Candor data directory; refusing to overwrite its keys",
@@ -53,10 +71,10 @@ pub async fn init_data_dir(dir: &Path, database_url: Option<&str>) -> anyhow::Re
     if let Some(url) = database_url {
         config.database_url = url.to_string();
     }
-    let text = format!(
-        "# Candor configuration. Environment variables CANDOR_* override these values.\n{}",
-        toml::to_string_pretty(&config)?
-    );
+    if let Some(name) = agency_name.map(str::trim).filter(|n| !n.is_empty()) {
+        config.agency_name = name.to_string();
+    }
+    let text = initial_config_text(&config)?;
     write_private(&dir.join(CONFIG_FILE), text.as_bytes())?;
     KeyRing::create(&dir.join("keys"))?;
     let federation_key = crate::federation::signing::instance_key(&dir.join("keys"))?;

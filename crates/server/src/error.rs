@@ -171,6 +171,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { what } => ApiError::not_found(format!("{what} not found")),
             StoreError::Conflict(m) => ApiError::conflict("conflict", m),
+            StoreError::Verification(r) => ApiError::conflict(r.code(), r.to_string()),
             StoreError::Invalid(m) => ApiError::unprocessable("invalid", m),
             other => {
                 // Details go to the log, not to the client.

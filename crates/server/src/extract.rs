@@ -71,8 +71,10 @@ fn too_large(limit: usize) -> ApiError {
     ))
 }
 
-/// Parses JSON, naming the path of a bad field: `reads[3].confidence: invalid type: …`.
+/// Parses JSON, naming the path of a bad field: `reads[3].confidence: invalid type: …`. A
+/// leading byte order mark is forgiven ([`candor_store::input::without_bom`]).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes = candor_store::input::without_bom(bytes);
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -31,6 +31,11 @@ pub struct IncomingRead {
     pub image_ref: Option<String>,
     pub vehicle_color: Option<String>,
     pub vehicle_make: Option<String>,
+    pub vehicle_model: Option<String>,
+    pub vehicle_body: Option<String>,
+    pub vehicle_year: Option<String>,
+    /// A stored picture of the plate alone (sent by the camera).
+    pub plate_image_id: Option<i64>,
     pub image_id: Option<i64>,
     /// The plate's box in the image `image_id` (set by the engine, not by cameras).
     pub plate_box: Option<PlateBox>,
@@ -140,6 +145,9 @@ fn validate(r: &IncomingRead, now: i64, cfg: &crate::config::IngestConfig) -> Ve
     check_text("image_ref", &r.image_ref, &mut errs);
     check_text("vehicle_color", &r.vehicle_color, &mut errs);
     check_text("vehicle_make", &r.vehicle_make, &mut errs);
+    check_text("vehicle_model", &r.vehicle_model, &mut errs);
+    check_text("vehicle_body", &r.vehicle_body, &mut errs);
+    check_text("vehicle_year", &r.vehicle_year, &mut errs);
     errs
 }
 
@@ -228,6 +236,10 @@ pub async fn accept(
                 image_ref: r.image_ref,
                 vehicle_color: r.vehicle_color,
                 vehicle_make: r.vehicle_make,
+                vehicle_model: r.vehicle_model,
+                vehicle_body: r.vehicle_body,
+                vehicle_year: r.vehicle_year,
+                plate_image_id: r.plate_image_id,
                 plate_box: r.plate_box,
             },
             image_id: r.image_id,

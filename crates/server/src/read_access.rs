@@ -11,7 +11,7 @@
 //!   search, and the store must hold that the search listed the read (`search_results`,
 //!   written with the search's audit record);
 //! - **a hit on the read**, for people who may see hits ([`visible_hit`]: those who receive
-//!   the live alerts).
+//!   the live alerts), while the hit is within the policy's live alert horizon.
 //!
 //! A read's number alone, a made-up search or someone else's, a search that did not list the
 //! read, or a hit on another read opens nothing: the answer is a refusal ([`Refused`]) that
@@ -119,6 +119,10 @@ pub enum Refused {
     NoSuchHit { hit: i64 },
     #[error("hit {hit} is not on {subject}: open it from the hit it belongs to")]
     NotTheHits { hit: i64, subject: Subject },
+    #[error(
+        "hit {hit} is older than the live alert horizon ({horizon}): find it with a search of hits (POST /api/v1/search/hits), with a purpose and a case number"
+    )]
+    OutsideAlertHorizon { hit: i64, horizon: String },
 }
 
 impl Refused {
@@ -130,6 +134,7 @@ impl Refused {
             Refused::NotListed { .. } => "not_listed",
             Refused::NoSuchHit { .. } => "not_found",
             Refused::NotTheHits { .. } => "not_this_hit",
+            Refused::OutsideAlertHorizon { .. } => "outside_alert_horizon",
         }
     }
 }
@@ -169,19 +174,34 @@ impl Basis {
     }
 }
 
-/// A hit, for a person who may see hits (the live alerts show them all): the one rule for
-/// opening a hit by id, used by `GET /api/v1/hits/{id}` and as grounds for its read.
+/// The start (Unix ms) of the live alert horizon at `now`: hits created since then are the
+/// live alerts, which people who receive alerts see without a purpose. The one rule for
+/// `GET /api/v1/hits`, opening a hit by id, and a hit as grounds for its read.
+pub fn alert_horizon_start(policy: &candor_policy::PolicyDocument, now: i64) -> i64 {
+    now.saturating_sub(i64::try_from(policy.alert_horizon.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A hit, for a person who may see hits (the live alerts show them all) and within the
+/// policy's live alert horizon: the one rule for opening a hit by id, used by
+/// `GET /api/v1/hits/{id}`, verification, and as grounds for its read. An older hit opens
+/// only from a purpose-bound search of hits.
 pub async fn visible_hit(
     state: &AppState,
     actor: &Actor,
     id: i64,
 ) -> Result<Result<Hit, Refused>, ApiError> {
     actor.require(Permission::ViewAlerts)?;
-    Ok(state
-        .store
-        .get_hit(&state.keys, id)
-        .await?
-        .ok_or(Refused::NoSuchHit { hit: id }))
+    let Some(hit) = state.store.get_hit(&state.keys, id).await? else {
+        return Ok(Err(Refused::NoSuchHit { hit: id }));
+    };
+    let policy = crate::routes::policy::policy_in_force(state).await?;
+    if hit.created_at < alert_horizon_start(&policy.document, candor_store::now_ms()) {
+        return Ok(Err(Refused::OutsideAlertHorizon {
+            hit: id,
+            horizon: candor_policy::duration_words(policy.document.alert_horizon),
+        }));
+    }
+    Ok(Ok(hit))
 }
 
 /// Decides whether `actor` may open `subject` on `grounds`. A refusal is audited as `action`

@@ -176,6 +176,28 @@ async fn a_hit_arrives_live_and_is_verified_in_two_clicks() {
     assert!(card.contains("stop by officer1"), "{card}");
     assert!(!b.has("article.hit.unverified").await);
 
+    // The stop was a mis-click: corrected by an amendment with a note, not by editing.
+    b.click("article.hit details.amend summary").await;
+    b.set_value(
+        "article.hit details.amend select[name=change]",
+        "action:none",
+    )
+    .await;
+    b.fill(
+        "article.hit details.amend input[name=note]",
+        "no stop was made",
+    )
+    .await;
+    b.click("article.hit details.amend button[type=submit]")
+        .await;
+    let card = b
+        .wait_for_text("article.hit .amendments", "no stop was made")
+        .await;
+    assert!(
+        card.contains("action corrected from stop to none"),
+        "{card}"
+    );
+
     let hits = server
         .state
         .store
@@ -186,6 +208,7 @@ async fn a_hit_arrives_live_and_is_verified_in_two_clicks() {
     let actions = audit_actions(&server).await;
     assert!(actions.iter().any(|a| a == "hit.disposition"));
     assert!(actions.iter().any(|a| a == "hit.action"));
+    assert!(actions.iter().any(|a| a == "hit.amendment"));
     b.stop().await;
     server.stop().await;
 }

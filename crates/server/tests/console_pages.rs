@@ -641,3 +641,112 @@ async fn a_hit_from_an_image_shows_the_plate_crop() {
     assert_ne!(res.status(), 200);
     server.stop().await;
 }
+
+/// Issue 26: `/` leads to the console's sign-in, which links to the transparency page.
+#[tokio::test]
+async fn the_front_door_leads_to_sign_in_and_the_transparency_page() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let root = get(&server, "/", None).await;
+    assert!((300..400).contains(&root.status), "{}", root.status);
+    assert_eq!(root.location, "/console");
+    let console = get(&server, "/console", None).await;
+    assert!((300..400).contains(&console.status));
+    assert!(
+        console.location.starts_with("/login"),
+        "{}",
+        console.location
+    );
+    let login = get(&server, &console.location, None).await;
+    assert_eq!(login.status, 200);
+    assert!(
+        login.body.contains("href=\"/transparency\""),
+        "{}",
+        login.body
+    );
+    server.stop().await;
+}
+
+/// Issue 26: the console registers a camera with its position, and completes its approval
+/// record later; dates still to come do not count as approved.
+#[tokio::test]
+async fn the_console_completes_a_cameras_approval_record_and_position() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let admin = server.create_user("admin", "administrator").await;
+    let s = server.session_for(&admin).await;
+    let post = |path: &'static str, body: Vec<(&'static str, &'static str)>| {
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", s.csrf.as_str())];
+        form.extend(body);
+        TestServer::no_redirect_client()
+            .post(server.url(path))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&form)
+            .send()
+    };
+    let res = post(
+        "/console/cameras",
+        vec![
+            ("id", "cam-pos"),
+            ("name", "Main St"),
+            ("kind", "fixed"),
+            ("location", "Main St & 3rd"),
+            ("latitude", "40.7128"),
+            ("longitude", "-74.0060"),
+            ("direction", "north"),
+            ("justification", "corridor"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    let cam = server
+        .state
+        .store
+        .get_camera("cam-pos")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (cam.latitude, cam.longitude),
+        (Some(40.7128), Some(-74.006))
+    );
+    assert!(!cam.approved);
+
+    let future = vec![
+        ("consultation_date", "2999-01-10"),
+        ("permit_reference", "P-9"),
+        ("approving_authority", "Council"),
+        ("approval_date", "2999-02-01"),
+    ];
+    let res = post("/console/cameras/cam-pos/approval", future)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cam = server
+        .state
+        .store
+        .get_camera("cam-pos")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!cam.approved, "dates still to come are not an approval");
+
+    let done = vec![
+        ("consultation_date", "2026-01-10"),
+        ("permit_reference", "P-9"),
+        ("approving_authority", "Council"),
+        ("approval_date", "2026-02-01"),
+    ];
+    let res = post("/console/cameras/cam-pos/approval", done)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cam = server
+        .state
+        .store
+        .get_camera("cam-pos")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(cam.approved);
+    server.stop().await;
+}

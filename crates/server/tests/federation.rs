@@ -505,7 +505,7 @@ async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reason
         out["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("at most 7days"),
+            .contains("at most 7 days"),
         "{out}"
     );
     let denied = b.audit("federation.query.incoming").await;

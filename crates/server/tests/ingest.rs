@@ -556,3 +556,158 @@ async fn image_uploads_beyond_the_recognition_queue_get_503_with_retry_after() {
     assert_ne!(res.status(), 503);
     server.stop().await;
 }
+
+/// Issue 26: the real OpenALPR agent starts its `alpr_group` JSON with a UTF-8 byte order
+/// mark, and so do CSV files saved by Windows tools. Both are accepted, as is every JSON body.
+#[tokio::test]
+async fn a_byte_order_mark_is_accepted_on_json_and_csv() {
+    for server in TestServer::start_all().await {
+        let key = server.camera("cam-bom").await;
+        let now = chrono::Utc::now().timestamp_millis();
+        let group = json!({
+            "version": 2, "data_type": "alpr_group", "epoch_start": now - 2000, "epoch_end": now,
+            "camera_id": 1, "agent_uid": "X", "uuids": ["bom-1"], "best_uuid": "bom-1",
+            "best_plate_number": "7BOM123", "best_confidence": 91.0, "best_region": "ca",
+            "gps_latitude": 40.5, "gps_longitude": -74.1, "candidates": []
+        });
+        let mut body = b"\xEF\xBB\xBF".to_vec();
+        body.extend_from_slice(group.to_string().as_bytes());
+        let res = server
+            .client
+            .post(server.url("/api/v1/openalpr"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let out: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(status, 201, "{out}");
+        assert_eq!(server.stored_reads("7BOM123").await.len(), 1);
+
+        // Native JSON too.
+        let mut body = b"\xEF\xBB\xBF".to_vec();
+        body.extend_from_slice(batch("bom-native", &["8BOM456"]).to_string().as_bytes());
+        let res = server
+            .client
+            .post(server.url("/api/v1/reads"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 201);
+
+        // A CSV hot list with a BOM before its header.
+        let pm = server.create_user("pm1", "program_manager").await;
+        let s = server.session_for(&pm).await;
+        let res = server
+            .client
+            .post(
+                server.url("/api/v1/hotlists/import?name=State&source=state&format=csv&hit_type=V"),
+            )
+            .bearer_auth(&s.token)
+            .header("content-type", "text/csv")
+            .body("\u{FEFF}plate,state,reason\r\nBOM999,CA,stolen\r\n")
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let out: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(status, 201, "{out}");
+        assert_eq!(out["list"]["entry_count"], 1, "{out}");
+        server.stop().await;
+    }
+}
+
+/// Issue 26: the `alpr_group` payload's plate and vehicle crops, GPS and vehicle attributes
+/// are kept, and the alert card shows them.
+#[tokio::test]
+async fn openalpr_group_keeps_crops_gps_and_vehicle() {
+    use base64::Engine;
+    for server in TestServer::start_all().await {
+        let key = server.camera("cam-grp").await;
+        server
+            .hot_list("stolen", "V", "plate,state,reason\n6CRP777,CA,stolen\n")
+            .await;
+        let jpeg = |tag: &[u8]| {
+            let mut b = b"\xFF\xD8\xFF\xE0".to_vec();
+            b.extend_from_slice(tag);
+            base64::engine::general_purpose::STANDARD.encode(b)
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        let group = json!({
+            "version": 2, "data_type": "alpr_group", "epoch_start": now - 2000, "epoch_end": now,
+            "uuids": ["grp-1"], "best_uuid": "grp-1", "best_plate_number": "6CRP777",
+            "best_confidence": 92.0, "best_region": "ca", "gps_latitude": 40.5, "gps_longitude": -74.1,
+            "best_plate_jpeg": jpeg(b"plate"), "vehicle_crop_jpeg": jpeg(b"vehicle"),
+            "vehicle": {"color": [{"name": "silver-gray", "confidence": 70.0}],
+                        "make": [{"name": "toyota", "confidence": 60.0}],
+                        "make_model": [{"name": "toyota_camry", "confidence": 50.0}],
+                        "body_type": [{"name": "sedan-standard", "confidence": 80.0}],
+                        "year": [{"name": "2010-2014", "confidence": 40.0}]}
+        });
+        let (status, out) = server.post_json("/api/v1/openalpr", &key, &group).await;
+        assert_eq!((status, &out["hits"]), (201, &json!(1)), "{out}");
+        let read = &server.stored_reads("6CRP777").await[0];
+        let d = &read.details;
+        assert_eq!((d.latitude, d.longitude), (Some(40.5), Some(-74.1)));
+        assert_eq!(d.vehicle_model.as_deref(), Some("toyota_camry"));
+        assert_eq!(d.vehicle_body.as_deref(), Some("sedan-standard"));
+        assert_eq!(d.vehicle_year.as_deref(), Some("2010-2014"));
+        let (vehicle, plate) = (read.image_id.unwrap(), d.plate_image_id.unwrap());
+        let images = (
+            server
+                .state
+                .store
+                .get_image(
+                    &server.state.keys,
+                    &server.state.config.image_dir(),
+                    vehicle,
+                )
+                .await
+                .unwrap()
+                .unwrap(),
+            server
+                .state
+                .store
+                .get_image(&server.state.keys, &server.state.config.image_dir(), plate)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+        assert!(images.0.bytes.ends_with(b"vehicle") && images.1.bytes.ends_with(b"plate"));
+
+        // The alert card shows them to an officer.
+        let officer = server.create_user("officer1", "officer").await;
+        let s = server.session_for(&officer).await;
+        let hits = server
+            .state
+            .store
+            .hits_for_reads(&server.state.keys, &[read.id])
+            .await
+            .unwrap();
+        let card = server
+            .client
+            .get(server.url(&format!("/console/alerts/hits/{}", hits[0].id)))
+            .header("cookie", format!("candor_session={}", s.token))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            card.contains("silver-gray toyota toyota_camry 2010-2014, sedan-standard"),
+            "{card}"
+        );
+        assert!(card.contains("40.50000, -74.10000"), "{card}");
+        assert!(
+            card.contains(&format!("/console/reads/{}/plate?hit=", read.id)),
+            "{card}"
+        );
+        server.stop().await;
+    }
+}

@@ -183,6 +183,11 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         AnyOf(&[P::VerifyHits]),
     ),
     ("POST", "/api/v1/hits/{id}/action", AnyOf(&[P::VerifyHits])),
+    (
+        "POST",
+        "/api/v1/hits/{id}/amendments",
+        AnyOf(&[P::VerifyHits]),
+    ),
     ("GET", "/api/v1/holds", AnyOf(&[P::ManagePolicy])),
     ("POST", "/api/v1/holds", AnyOf(&[P::ManagePolicy])),
     (

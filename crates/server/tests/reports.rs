@@ -265,7 +265,7 @@ async fn every_published_figure_matches_the_seeded_records() {
                 }
                 if let Some(a) = action {
                     store
-                        .record_action(h.hit_id, a, officer.id, &officer.username, None)
+                        .record_action(h.hit_id, a, false, officer.id, &officer.username, None)
                         .await
                         .unwrap();
                 }
@@ -909,7 +909,7 @@ async fn the_page_renders_in_chromium() {
             if k == 0 {
                 state
                     .store
-                    .record_action(h.hit_id, HitAction::Stop, 1, "seed", None)
+                    .record_action(h.hit_id, HitAction::Stop, false, 1, "seed", None)
                     .await
                     .unwrap();
             }

@@ -245,13 +245,31 @@ async fn five_failures_lock_the_account_for_ten_minutes() {
             .await;
             assert_eq!(error_code(res).await, (401, "invalid_credentials".into()));
         }
+        // The fifth failure locks the account, but the answer is the one every wrong guess
+        // gets: "locked" would tell a stranger that the name is an account.
         let res = post_session(
             &server,
             json!({"username": "olga", "password": "wrong password!", "totp_code": "000000"}),
         )
         .await;
-        assert_eq!(error_code(res).await, (403, "account_locked".into()));
-        // Even the right password and code are refused while locked.
+        assert_eq!(error_code(res).await, (401, "invalid_credentials".into()));
+        let res = post_session(
+            &server,
+            json!({"username": "olga", "password": "wrong password!", "totp_code": "000000"}),
+        )
+        .await;
+        let locked_answer = (res.status().as_u16(), res.text().await.unwrap());
+        let res = post_session(
+            &server,
+            json!({"username": "no-such-olga", "password": "wrong password!", "totp_code": "000000"}),
+        )
+        .await;
+        assert_eq!(
+            locked_answer,
+            (res.status().as_u16(), res.text().await.unwrap()),
+            "a locked account and no account answer alike"
+        );
+        // The right password and code learn that the account is locked, and are refused.
         let res = post_session(
             &server,
             json!({"username": "olga", "password": user.password, "totp_code": user.totp_code(0)}),
@@ -711,6 +729,35 @@ async fn sign_ins_are_audited_success_or_failure() {
             .await
             .unwrap();
         assert_eq!(last[0].entry.action, "logout");
+        server.stop().await;
+    }
+}
+
+/// Issue 26: an unknown field in an API sign-in (`code` for `totp_code`) is refused, not
+/// read as "no code".
+#[tokio::test]
+async fn a_sign_in_with_an_unknown_field_is_refused() {
+    for server in TestServer::start_all().await {
+        let user = server.create_user("uma", "officer").await;
+        let res = post_session(
+            &server,
+            json!({"username": "uma", "password": user.password, "code": user.totp_code(0)}),
+        )
+        .await;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("invalid_body")),
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`code`"),
+            "{body}"
+        );
         server.stop().await;
     }
 }

@@ -94,6 +94,42 @@ impl Approval {
         out
     }
 
+    /// What keeps the approval from being in force on `today` (UTC): a missing part, by
+    /// field name, or a date still to come (a consultation or an approval recorded ahead of
+    /// time has not happened), or an approval dated before its consultation. Empty when the
+    /// camera is approved.
+    pub fn not_in_force(&self, today: chrono::NaiveDate) -> Vec<String> {
+        let mut out: Vec<String> = self.missing().into_iter().map(str::to_string).collect();
+        let date = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+        };
+        let (consulted, approved) = (date(&self.consultation_date), date(&self.approval_date));
+        for (name, d) in [
+            ("consultation_date", consulted),
+            ("approval_date", approved),
+        ] {
+            if let Some(d) = d
+                && d > today
+            {
+                out.push(format!("{name} {d} (still to come)"));
+            }
+        }
+        if let (Some(c), Some(a)) = (consulted, approved)
+            && a < c
+        {
+            out.push(format!(
+                "approval_date {a} (before the consultation on {c})"
+            ));
+        }
+        out
+    }
+
+    /// [`Approval::not_in_force`] today.
+    pub fn not_in_force_today(&self) -> Vec<String> {
+        self.not_in_force(chrono::Utc::now().date_naive())
+    }
+
     fn validate(&self) -> Result<(), StoreError> {
         for (name, v) in [
             ("consultation_date", &self.consultation_date),
@@ -147,7 +183,7 @@ pub struct Camera {
     pub justification: String,
     pub approval: Approval,
     pub status: CameraStatus,
-    /// Whether the approval record is complete.
+    /// Whether the approval record is complete and in force (its dates have come).
     pub approved: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -156,7 +192,8 @@ pub struct Camera {
 /// Why a camera may not send reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestRefusal {
-    NotApproved(Vec<&'static str>),
+    /// What keeps the approval from being in force ([`Approval::not_in_force`]).
+    NotApproved(Vec<String>),
     Suspended,
     Decommissioned,
 }
@@ -166,7 +203,7 @@ impl std::fmt::Display for IngestRefusal {
         match self {
             IngestRefusal::NotApproved(missing) => write!(
                 f,
-                "camera is not approved: its approval record lacks {}; an administrator must complete it first",
+                "camera is not approved: its approval record lacks or has not reached {}; an administrator must complete it first",
                 missing.join(", ")
             ),
             IngestRefusal::Suspended => write!(
@@ -187,7 +224,7 @@ impl Camera {
             CameraStatus::Decommissioned => Err(IngestRefusal::Decommissioned),
             CameraStatus::Suspended => Err(IngestRefusal::Suspended),
             CameraStatus::Active => {
-                let missing = self.approval.missing();
+                let missing = self.approval.not_in_force_today();
                 if missing.is_empty() {
                     Ok(())
                 } else {
@@ -234,7 +271,7 @@ fn camera_from_row(row: &sqlx::any::AnyRow) -> Result<Camera, StoreError> {
         approving_authority: row.try_get("approving_authority")?,
         approval_date: row.try_get("approval_date")?,
     };
-    let approved = approval.missing().is_empty();
+    let approved = approval.not_in_force_today().is_empty();
     Ok(Camera {
         id: row.try_get("id")?,
         name: row.try_get("name")?,

@@ -78,6 +78,131 @@ str_enum!(Disposition, "disposition", Disposition::CorrectRead => "correct_read"
 str_enum!(HitAction, "action", HitAction::None => "none", HitAction::Stop => "stop", HitAction::Arrest => "arrest",
     HitAction::Other => "other");
 
+impl Disposition {
+    /// Whether a verdict lets the officer act on the hit at all: a correct read does, and a
+    /// wrong-state read does once it is confirmed against the hot-list entry.
+    pub fn may_lead_to_action(self) -> bool {
+        matches!(self, Disposition::CorrectRead | Disposition::WrongState)
+    }
+
+    /// The one rule joining a verdict and an action. Recording that nothing was done is
+    /// always allowed; a stop, an arrest or another action needs a correct read, or a
+    /// wrong-state read confirmed against the hot-list entry.
+    pub fn check_action(
+        self,
+        hit: i64,
+        action: HitAction,
+        confirmed_against_entry: bool,
+    ) -> Result<(), VerificationRefused> {
+        match (self, action) {
+            (_, HitAction::None) | (Disposition::CorrectRead, _) => Ok(()),
+            (Disposition::WrongState, _) if confirmed_against_entry => Ok(()),
+            (Disposition::WrongState, _) => Err(VerificationRefused::WrongStateNotConfirmed {
+                hit,
+                action: action.as_str(),
+            }),
+            (Disposition::Misread | Disposition::Dismissed, _) => {
+                Err(VerificationRefused::VerdictForbidsAction {
+                    hit,
+                    verdict: self.as_str(),
+                    action: action.as_str(),
+                })
+            }
+        }
+    }
+}
+
+/// Why an action or a correction of a hit's record is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerificationRefused {
+    #[error(
+        "hit {hit} was verified as {verdict}: only a correct read, or a wrong-state read confirmed against the hot-list entry, may lead to {action}; record \"none\", or correct the verdict first with an amendment and a note"
+    )]
+    VerdictForbidsAction {
+        hit: i64,
+        verdict: &'static str,
+        action: &'static str,
+    },
+    #[error(
+        "hit {hit} was verified as a wrong-state read: check the read against the hot-list entry (vehicle, state, details) and say so (confirmed_against_entry) before recording {action}"
+    )]
+    WrongStateNotConfirmed { hit: i64, action: &'static str },
+    #[error("hit {hit} has no {field} recorded yet, so there is nothing to amend: record it")]
+    NothingToAmend { hit: i64, field: &'static str },
+    #[error("hit {hit}'s {field} is already {value}: an amendment must change it")]
+    AmendmentChangesNothing {
+        hit: i64,
+        field: &'static str,
+        value: &'static str,
+    },
+    #[error("an amendment needs a note saying why the record is corrected")]
+    AmendmentWithoutNote,
+    #[error(
+        "hit {hit} has the action {action} recorded, which the verdict {verdict} would contradict: amend the action first (to \"none\" if nothing should have been done)"
+    )]
+    VerdictContradictsAction {
+        hit: i64,
+        verdict: &'static str,
+        action: &'static str,
+    },
+}
+
+impl VerificationRefused {
+    /// The machine-readable code of the refusal, for API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerificationRefused::VerdictForbidsAction { .. } => "verdict_forbids_action",
+            VerificationRefused::WrongStateNotConfirmed { .. } => "wrong_state_not_confirmed",
+            VerificationRefused::NothingToAmend { .. } => "nothing_to_amend",
+            VerificationRefused::AmendmentChangesNothing { .. } => "amendment_changes_nothing",
+            VerificationRefused::AmendmentWithoutNote => "amendment_needs_note",
+            VerificationRefused::VerdictContradictsAction { .. } => "verdict_contradicts_action",
+        }
+    }
+}
+
+/// A correction of a hit's disposition or action. The first record is never edited: each
+/// correction is recorded beside it, with who, when, what it was and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitChange {
+    Disposition(Disposition),
+    Action(HitAction),
+}
+
+impl HitChange {
+    fn field(self) -> &'static str {
+        match self {
+            HitChange::Disposition(_) => "disposition",
+            HitChange::Action(_) => "action",
+        }
+    }
+    fn value(self) -> &'static str {
+        match self {
+            HitChange::Disposition(d) => d.as_str(),
+            HitChange::Action(a) => a.as_str(),
+        }
+    }
+}
+
+/// One recorded correction of a hit.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Amendment {
+    pub id: i64,
+    /// "disposition" or "action".
+    pub field: String,
+    /// The value before this correction.
+    pub previous: String,
+    /// The value after it.
+    pub amended_to: String,
+    pub by_user_id: i64,
+    pub by_username: String,
+    pub at: i64,
+    /// Why the record was corrected.
+    pub note: String,
+    /// For an action after a wrong-state read: it was confirmed against the hot-list entry.
+    pub confirmed_against_entry: bool,
+}
+
 /// Who recorded something, and when.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Recorded<T> {
@@ -109,6 +234,11 @@ pub struct Hit {
     pub disposition: Option<Recorded<Disposition>>,
     #[schema(value_type = Option<Object>)]
     pub action: Option<Recorded<HitAction>>,
+    /// The action follows a wrong-state read that was confirmed against the hot-list entry.
+    pub confirmed_against_entry: bool,
+    /// Corrections of the disposition or action, oldest first; `disposition` and `action`
+    /// above show the values after them.
+    pub amendments: Vec<Amendment>,
 }
 
 pub(crate) async fn insert_hit(
@@ -145,9 +275,75 @@ pub(crate) async fn insert_hit(
 
 const HIT_COLUMNS: &str = "id, read_id, camera_id, list_id, entry_id, user_plate_id, hit_type, priority, match_kind, \
     created_at, expires_at, key_window, sealed, disposition, disposition_by, disposition_by_name, disposition_at, \
-    disposition_note, action, action_by, action_by_name, action_at, action_note";
+    disposition_note, action, action_by, action_by_name, action_at, action_note, action_confirmed";
 
-fn open_hit(keys: &KeyRing, row: &sqlx::any::AnyRow) -> Result<Hit, StoreError> {
+const AMENDMENT_COLUMNS: &str =
+    "id, hit_id, field, previous, amended_to, by_user_id, by_username, at, note, confirmed";
+
+fn amendment_from_row(row: &sqlx::any::AnyRow) -> Result<(i64, Amendment), StoreError> {
+    Ok((
+        row.try_get("hit_id")?,
+        Amendment {
+            id: row.try_get("id")?,
+            field: row.try_get("field")?,
+            previous: row.try_get("previous")?,
+            amended_to: row.try_get("amended_to")?,
+            by_user_id: row.try_get("by_user_id")?,
+            by_username: row.try_get("by_username")?,
+            at: row.try_get("at")?,
+            note: row.try_get("note")?,
+            confirmed_against_entry: row.try_get::<i64, _>("confirmed")? != 0,
+        },
+    ))
+}
+
+/// The amendments of these hits, oldest first, by hit id.
+async fn amendments_of(
+    pool: &sqlx::AnyPool,
+    hit_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<Amendment>>, StoreError> {
+    let mut out: std::collections::HashMap<i64, Vec<Amendment>> = Default::default();
+    for chunk in hit_ids.chunks(200) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {AMENDMENT_COLUMNS} FROM hit_amendments WHERE hit_id IN ({}) ORDER BY id",
+            list.join(",")
+        )));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(pool).await? {
+            let (hit_id, a) = amendment_from_row(&row)?;
+            out.entry(hit_id).or_default().push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// Opens hit rows with their amendments.
+async fn open_hits(
+    pool: &sqlx::AnyPool,
+    keys: &KeyRing,
+    rows: &[sqlx::any::AnyRow],
+) -> Result<Vec<Hit>, StoreError> {
+    let ids = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut amendments = amendments_of(pool, &ids).await?;
+    rows.iter()
+        .map(|r| {
+            let id: i64 = r.try_get("id")?;
+            open_hit(keys, r, amendments.remove(&id).unwrap_or_default())
+        })
+        .collect()
+}
+
+fn open_hit(
+    keys: &KeyRing,
+    row: &sqlx::any::AnyRow,
+    amendments: Vec<Amendment>,
+) -> Result<Hit, StoreError> {
     let id: i64 = row.try_get("id")?;
     let read_id: i64 = row.try_get("read_id")?;
     let window: i64 = row.try_get("key_window")?;
@@ -191,6 +387,34 @@ fn open_hit(keys: &KeyRing, row: &sqlx::any::AnyRow) -> Result<Hit, StoreError> 
         }),
         None => None,
     };
+    let mut disposition = disposition;
+    let mut action = action;
+    let mut confirmed_against_entry = row.try_get::<i64, _>("action_confirmed")? != 0;
+    for a in &amendments {
+        let recorded = |a: &Amendment| (a.by_user_id, a.by_username.clone(), a.at, a.note.clone());
+        let (by_user_id, by_username, at, note) = recorded(a);
+        match a.field.as_str() {
+            "disposition" => {
+                disposition = Some(Recorded {
+                    value: Disposition::parse(&a.amended_to)?,
+                    by_user_id,
+                    by_username,
+                    at,
+                    note: Some(note),
+                })
+            }
+            _ => {
+                confirmed_against_entry = a.confirmed_against_entry;
+                action = Some(Recorded {
+                    value: HitAction::parse(&a.amended_to)?,
+                    by_user_id,
+                    by_username,
+                    at,
+                    note: Some(note),
+                })
+            }
+        }
+    }
     let status = match (&disposition, &action) {
         (None, _) => "unverified",
         (Some(_), None) => "verified",
@@ -212,7 +436,51 @@ fn open_hit(keys: &KeyRing, row: &sqlx::any::AnyRow) -> Result<Hit, StoreError> 
         status: status.to_string(),
         disposition,
         action,
+        confirmed_against_entry,
+        amendments,
     })
+}
+
+/// A hit's verdict and action as they stand now (after amendments), read inside `tx`.
+struct Standing {
+    disposition: Option<Disposition>,
+    action: Option<HitAction>,
+    confirmed: bool,
+}
+
+async fn standing(tx: &mut Tx, hit_id: i64) -> Result<Standing, StoreError> {
+    let row = sqlx::query("SELECT disposition, action, action_confirmed FROM hits WHERE id = $1")
+        .bind(hit_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("hit {hit_id}")))?;
+    let mut st = Standing {
+        disposition: row
+            .try_get::<Option<String>, _>(0)?
+            .map(|d| Disposition::parse(&d))
+            .transpose()?,
+        action: row
+            .try_get::<Option<String>, _>(1)?
+            .map(|a| HitAction::parse(&a))
+            .transpose()?,
+        confirmed: row.try_get::<i64, _>(2)? != 0,
+    };
+    let rows = sqlx::query(
+        "SELECT field, amended_to, confirmed FROM hit_amendments WHERE hit_id = $1 ORDER BY id",
+    )
+    .bind(hit_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in rows {
+        let to: String = r.try_get(1)?;
+        if r.try_get::<String, _>(0)? == "disposition" {
+            st.disposition = Some(Disposition::parse(&to)?);
+        } else {
+            st.action = Some(HitAction::parse(&to)?);
+            st.confirmed = r.try_get::<i64, _>(2)? != 0;
+        }
+    }
+    Ok(st)
 }
 
 /// Counts a disposition or action for the usage metrics, on the capture day of the hit's
@@ -234,6 +502,28 @@ async fn count_verification(
     tally.write(tx).await
 }
 
+/// Moves one count from `from` to `to` (a corrected verdict or action), on the capture day of
+/// the hit's read, so that reports and the transparency page count what stands now.
+async fn move_count(
+    tx: &mut Tx,
+    hit_id: i64,
+    metric: &'static str,
+    from: &str,
+    to: &str,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT r.captured_at FROM hits h JOIN reads r ON r.id = h.read_id WHERE h.id = $1",
+    )
+    .bind(hit_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let day: i64 = row.try_get(0)?;
+    let mut tally = crate::metrics::Tally::default();
+    tally.add(day, metric, from, -1);
+    tally.add(day, metric, to, 1);
+    tally.write(tx).await
+}
+
 impl Store {
     pub async fn get_hit(&self, keys: &KeyRing, id: i64) -> Result<Option<Hit>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -242,7 +532,7 @@ impl Store {
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(|r| open_hit(keys, r)).transpose()
+        Ok(open_hits(self.pool(), keys, row.as_slice()).await?.pop())
     }
 
     /// The hits of these reads, by read then hit id.
@@ -261,9 +551,8 @@ impl Store {
             for id in chunk {
                 q = q.bind(*id);
             }
-            for row in q.fetch_all(self.pool()).await? {
-                out.push(open_hit(keys, &row)?);
-            }
+            let rows = q.fetch_all(self.pool()).await?;
+            out.extend(open_hits(self.pool(), keys, &rows).await?);
         }
         Ok(out)
     }
@@ -292,7 +581,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|r| open_hit(keys, r)).collect()
+        open_hits(self.pool(), keys, &rows).await
     }
 
     /// Records the person's verdict. A disposition is recorded once; a second attempt is a
@@ -336,54 +625,153 @@ impl Store {
         )))
     }
 
-    /// Records the action taken; needs a disposition first, and is recorded once.
+    /// Records the action taken; needs a disposition first that allows it
+    /// ([`Disposition::check_action`]), and is recorded once (then corrected only by
+    /// [`Store::amend_hit`]).
     pub async fn record_action(
         &self,
         hit_id: i64,
         action: HitAction,
+        confirmed_against_entry: bool,
         user_id: i64,
         username: &str,
         note: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        let st = standing(&mut tx, hit_id).await?;
+        let Some(disposition) = st.disposition else {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict(format!(
+                "hit {hit_id} is unverified: record a disposition (is the read right?) before the action"
+            )));
+        };
+        if st.action.is_some() {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict(format!(
+                "hit {hit_id} already has an action recorded (correct it with an amendment and a note)"
+            )));
+        }
+        if let Err(refused) = disposition.check_action(hit_id, action, confirmed_against_entry) {
+            tx.rollback().await?;
+            return Err(refused.into());
+        }
         let res = sqlx::query(
-            "UPDATE hits SET action=$1, action_by=$2, action_by_name=$3, action_at=$4, action_note=$5 \
-             WHERE id=$6 AND disposition IS NOT NULL AND action IS NULL",
+            "UPDATE hits SET action=$1, action_by=$2, action_by_name=$3, action_at=$4, action_note=$5, \
+             action_confirmed=$6 WHERE id=$7 AND disposition IS NOT NULL AND action IS NULL",
         )
         .bind(action.as_str())
         .bind(user_id)
         .bind(username)
         .bind(now_ms())
         .bind(note)
+        .bind(i64::from(confirmed_against_entry))
         .bind(hit_id)
         .execute(&mut *tx)
         .await?;
-        if res.rows_affected() == 1 {
-            count_verification(
-                &mut tx,
-                hit_id,
-                crate::metrics::metric::ACTIONS,
-                action.as_str(),
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(());
+        if res.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict(format!(
+                "hit {hit_id} already has an action recorded (correct it with an amendment and a note)"
+            )));
         }
-        tx.rollback().await?;
-        self.hit_exists(hit_id).await?;
-        let row = sqlx::query("SELECT disposition FROM hits WHERE id = $1")
-            .bind(hit_id)
-            .fetch_one(self.pool())
-            .await?;
-        if row.try_get::<Option<String>, _>(0)?.is_none() {
-            Err(StoreError::Conflict(format!(
-                "hit {hit_id} is unverified: record a disposition (is the read right?) before the action"
-            )))
-        } else {
-            Err(StoreError::Conflict(format!(
-                "hit {hit_id} already has an action recorded"
-            )))
+        count_verification(
+            &mut tx,
+            hit_id,
+            crate::metrics::metric::ACTIONS,
+            action.as_str(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Corrects a hit's disposition or action: a new amendment beside the first record,
+    /// which stays as it was. Needs a note; the new value must differ from the current one
+    /// and keep the verdict and the action consistent ([`Disposition::check_action`]). The
+    /// usage counts move from the old value to the new one. Returns the amendment's id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn amend_hit(
+        &self,
+        hit_id: i64,
+        change: HitChange,
+        confirmed_against_entry: bool,
+        user_id: i64,
+        username: &str,
+        note: &str,
+    ) -> Result<i64, StoreError> {
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(VerificationRefused::AmendmentWithoutNote.into());
         }
+        let mut tx = self.begin().await?;
+        let st = standing(&mut tx, hit_id).await?;
+        let checked = match change {
+            HitChange::Disposition(d) => match st.disposition {
+                None => Err(VerificationRefused::NothingToAmend {
+                    hit: hit_id,
+                    field: "disposition",
+                }),
+                Some(old) if old == d => Err(VerificationRefused::AmendmentChangesNothing {
+                    hit: hit_id,
+                    field: "disposition",
+                    value: d.as_str(),
+                }),
+                Some(old) => match st.action {
+                    Some(a) if d.check_action(hit_id, a, st.confirmed).is_err() => {
+                        Err(VerificationRefused::VerdictContradictsAction {
+                            hit: hit_id,
+                            verdict: d.as_str(),
+                            action: a.as_str(),
+                        })
+                    }
+                    _ => Ok((old.as_str(), crate::metrics::metric::DISPOSITIONS)),
+                },
+            },
+            HitChange::Action(a) => match (st.action, st.disposition) {
+                (None, _) | (_, None) => Err(VerificationRefused::NothingToAmend {
+                    hit: hit_id,
+                    field: "action",
+                }),
+                (Some(old), _) if old == a && st.confirmed == confirmed_against_entry => {
+                    Err(VerificationRefused::AmendmentChangesNothing {
+                        hit: hit_id,
+                        field: "action",
+                        value: a.as_str(),
+                    })
+                }
+                (Some(old), Some(d)) => d
+                    .check_action(hit_id, a, confirmed_against_entry)
+                    .map(|()| (old.as_str(), crate::metrics::metric::ACTIONS)),
+            },
+        };
+        let (previous, metric) = match checked {
+            Ok(v) => v,
+            Err(refused) => {
+                tx.rollback().await?;
+                return Err(refused.into());
+            }
+        };
+        let row = sqlx::query(
+            "INSERT INTO hit_amendments (hit_id, field, previous, amended_to, by_user_id, by_username, at, note, confirmed) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id",
+        )
+        .bind(hit_id)
+        .bind(change.field())
+        .bind(previous)
+        .bind(change.value())
+        .bind(user_id)
+        .bind(username)
+        .bind(now_ms())
+        .bind(note)
+        .bind(i64::from(confirmed_against_entry))
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get(0)?;
+        if previous != change.value() {
+            move_count(&mut tx, hit_id, metric, previous, change.value()).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
     }
 
     async fn hit_exists(&self, hit_id: i64) -> Result<(), StoreError> {

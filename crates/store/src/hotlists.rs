@@ -130,7 +130,10 @@ pub struct HotList {
     pub id: i64,
     pub name: String,
     pub source: ListSource,
+    /// The list's own hit type: that of CSV entries, which carry none.
     pub hit_type: String,
+    /// The hit types its entries carry, sorted (an NCIC extract mixes several).
+    pub hit_types: Vec<String>,
     pub priority: i64,
     pub hit_retention_secs: Option<i64>,
     /// Bumped by every re-import.
@@ -215,6 +218,7 @@ fn parse_date_ms(s: &str, fmt: &str) -> Option<i64> {
 /// Parses an NCIC license-plate-reader extract (fixed width, one header line).
 /// Entries whose list code is in `excluded` are skipped and counted.
 pub fn parse_ncic(text: &str, excluded: &[String]) -> (Vec<HotListEntry>, ImportReport) {
+    let text = crate::input::text_without_bom(text);
     let mut report = ImportReport {
         format: "ncic".into(),
         ..Default::default()
@@ -305,9 +309,36 @@ pub fn parse_ncic(text: &str, excluded: &[String]) -> (Vec<HotListEntry>, Import
     (entries, report)
 }
 
+/// Line numbers as an editor shows them, from byte offsets (the CSV reader's own line count
+/// is one too many for every record of a file with CRLF line ends, which is every file a
+/// browser uploads). Offsets must come in ascending order; each byte is counted once.
+#[derive(Default)]
+struct LineCounter {
+    /// Bytes counted so far, and the newlines among them.
+    pos: usize,
+    newlines: usize,
+}
+
+impl LineCounter {
+    /// The line of the first character at or after `byte` that is not a line end.
+    fn line_at(&mut self, text: &str, byte: usize) -> usize {
+        let b = text.as_bytes();
+        let mut end = byte.min(b.len());
+        while end < b.len() && (b[end] == b'\r' || b[end] == b'\n') {
+            end += 1;
+        }
+        if end > self.pos {
+            self.newlines += b[self.pos..end].iter().filter(|&&c| c == b'\n').count();
+            self.pos = end;
+        }
+        self.newlines + 1
+    }
+}
+
 /// Parses a CSV hot list: a header naming some of `plate, state, reason, effective_date,
 /// expiry_date, priority` (plate required), dates as YYYY-MM-DD.
 pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, ImportReport) {
+    let text = crate::input::text_without_bom(text);
     let mut report = ImportReport {
         format: "csv".into(),
         ..Default::default()
@@ -358,13 +389,14 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
         idx("priority"),
     );
     report.lines = 1;
+    let mut lines = LineCounter::default();
     for rec in rdr.records() {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
                 let line = e
                     .position()
-                    .map(|p| p.line() as usize)
+                    .map(|p| lines.line_at(text, p.byte() as usize))
                     .unwrap_or(report.lines + 1);
                 report.lines = report.lines.max(line);
                 report.fail(line, format!("not valid CSV: {e}"));
@@ -373,7 +405,7 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
         };
         let line_no = rec
             .position()
-            .map(|p| p.line() as usize)
+            .map(|p| lines.line_at(text, p.byte() as usize))
             .unwrap_or(report.lines + 1);
         report.lines = report.lines.max(line_no);
         if rec.iter().all(|f| f.trim().is_empty()) {
@@ -443,13 +475,17 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
     (entries, report)
 }
 
-const LIST_COLUMNS: &str = "id, name, source, hit_type, priority, hit_retention_secs, version, entry_count, created_at, updated_at";
+const LIST_COLUMNS: &str = "id, name, source, hit_type, hit_types, priority, hit_retention_secs, version, entry_count, created_at, updated_at";
 
 fn list_from_row(row: &sqlx::any::AnyRow) -> Result<HotList, StoreError> {
     Ok(HotList {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         source: ListSource::parse(&row.try_get::<String, _>("source")?)?,
+        hit_types: match row.try_get::<Option<String>, _>("hit_types")? {
+            Some(t) if !t.is_empty() => t.split(',').map(str::to_string).collect(),
+            _ => vec![row.try_get("hit_type")?],
+        },
         hit_type: row.try_get("hit_type")?,
         priority: row.try_get("priority")?,
         hit_retention_secs: row.try_get("hit_retention_secs")?,
@@ -488,6 +524,13 @@ impl Store {
     ) -> Result<HotList, StoreError> {
         spec.validate()?;
         let now = now_ms();
+        let types: std::collections::BTreeSet<&str> =
+            entries.iter().map(|e| e.hit_type.as_str()).collect();
+        let hit_types = if types.is_empty() {
+            spec.hit_type.clone()
+        } else {
+            types.into_iter().collect::<Vec<_>>().join(",")
+        };
         let mut tx = self.begin().await?;
         let existing = sqlx::query("SELECT id, version FROM hot_lists WHERE name = $1")
             .bind(&spec.name)
@@ -499,7 +542,7 @@ impl Store {
                 let version: i64 = row.try_get("version")?;
                 sqlx::query(
                     "UPDATE hot_lists SET source=$1, hit_type=$2, priority=$3, hit_retention_secs=$4, version=$5, \
-                     entry_count=$6, updated_at=$7 WHERE id=$8",
+                     entry_count=$6, updated_at=$7, hit_types=$9 WHERE id=$8",
                 )
                 .bind(spec.source.as_str())
                 .bind(&spec.hit_type)
@@ -509,6 +552,7 @@ impl Store {
                 .bind(entries.len() as i64)
                 .bind(now)
                 .bind(id)
+                .bind(&hit_types)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("DELETE FROM hot_list_entries WHERE list_id = $1")
@@ -520,7 +564,7 @@ impl Store {
             None => {
                 let row = sqlx::query(
                     "INSERT INTO hot_lists (name, source, hit_type, priority, hit_retention_secs, version, entry_count, \
-                     created_at, updated_at) VALUES ($1,$2,$3,$4,$5,1,$6,$7,$7) RETURNING id",
+                     created_at, updated_at, hit_types) VALUES ($1,$2,$3,$4,$5,1,$6,$7,$7,$8) RETURNING id",
                 )
                 .bind(&spec.name)
                 .bind(spec.source.as_str())
@@ -529,6 +573,7 @@ impl Store {
                 .bind(spec.hit_retention_secs)
                 .bind(entries.len() as i64)
                 .bind(now)
+                .bind(&hit_types)
                 .fetch_one(&mut *tx)
                 .await?;
                 row.try_get(0)?
@@ -997,6 +1042,13 @@ pub enum ImportFormat {
 }
 
 impl ImportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportFormat::Ncic => "ncic",
+            ImportFormat::Csv => "csv",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "ncic" => Ok(ImportFormat::Ncic),
@@ -1023,6 +1075,22 @@ impl Store {
             return Err(StoreError::Invalid(
                 "a partner's hot list comes only through its sharing agreement (the Sharing page, or POST /api/v1/agreements/{id}/hotlists/{name}/import), not as a file".into(),
             ));
+        }
+        let text = crate::input::text_without_bom(text);
+        if let Some(line) = crate::input::first_binary_line(text) {
+            let report = ImportReport {
+                format: format.as_str().into(),
+                lines: line,
+                rejected: true,
+                errors: vec![LineError {
+                    line,
+                    message: "this is not a text file (it holds binary data): import the list as \
+                              CSV text or as the NCIC text extract"
+                        .into(),
+                }],
+                ..Default::default()
+            };
+            return Ok((None, report));
         }
         let (mut entries, report) = match format {
             ImportFormat::Ncic => parse_ncic(text, excluded_hit_types),

@@ -338,7 +338,9 @@ impl KeyRing {
         expires_at_ms.div_euclid(self.window_ms)
     }
 
-    /// Start and end (exclusive) of a window, Unix ms.
+    /// Start and end (exclusive) of a window under the window length configured now, Unix
+    /// ms. A window made under another length knows its own span: ask the store
+    /// ([`crate::Store::window_spans`]), which recorded it when the window was first used.
     pub fn window_span(&self, window: i64) -> (i64, i64) {
         (window * self.window_ms, (window + 1) * self.window_ms)
     }

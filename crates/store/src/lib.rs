@@ -25,6 +25,7 @@ mod group_commit;
 pub mod hits;
 pub mod hotlists;
 pub mod images;
+pub mod input;
 pub mod keys;
 pub mod metrics;
 pub mod policy_versions;
@@ -92,6 +93,9 @@ pub enum StoreError {
     NotFound { what: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A verdict and an action that contradict each other, or a correction without grounds.
+    #[error("{0}")]
+    Verification(#[from] hits::VerificationRefused),
     #[error("invalid: {0}")]
     Invalid(String),
     #[error("key store: {0}")]

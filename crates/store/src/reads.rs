@@ -38,6 +38,17 @@ pub struct ReadDetails {
     pub image_ref: Option<String>,
     pub vehicle_color: Option<String>,
     pub vehicle_make: Option<String>,
+    /// Vehicle model, body type and model year, as the camera's engine gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle_body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle_year: Option<String>,
+    /// A stored picture of the plate alone, as the camera sent it (OpenALPR
+    /// `best_plate_jpeg`); the read's own image is then the camera's vehicle crop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_image_id: Option<i64>,
     /// Where the plate is in the read's stored image (reads Candor made from an image).
     #[serde(default, rename = "box", skip_serializing_if = "Option::is_none")]
     pub plate_box: Option<PlateBox>,
@@ -556,13 +567,21 @@ pub(crate) fn open_read(keys: &KeyRing, row: &sqlx::any::AnyRow) -> Result<Store
 }
 
 /// Records that `window` is in use (its key file already exists).
+/// Records a window and its span (the span of expiry times its records may have), or widens
+/// the recorded span when the same window number comes back under another window length
+/// (`retention.key_window_secs` changed): a window's recorded span always covers every
+/// record sealed in it, whatever the configuration says later.
 pub(crate) async fn ensure_window(
     tx: &mut crate::Tx,
     window: i64,
     (starts_at, ends_at): (i64, i64),
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO key_windows (id, starts_at, ends_at, created_at) VALUES ($1,$2,$3,$4) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO key_windows (id, starts_at, ends_at, created_at) VALUES ($1,$2,$3,$4) \
+         ON CONFLICT (id) DO UPDATE SET \
+         starts_at = CASE WHEN excluded.starts_at < key_windows.starts_at THEN excluded.starts_at ELSE key_windows.starts_at END, \
+         ends_at = CASE WHEN excluded.ends_at > key_windows.ends_at THEN excluded.ends_at ELSE key_windows.ends_at END \
+         WHERE excluded.starts_at < key_windows.starts_at OR excluded.ends_at > key_windows.ends_at",
     )
     .bind(window)
     .bind(starts_at)

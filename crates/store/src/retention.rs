@@ -332,6 +332,15 @@ impl Store {
             now,
         )
         .await?;
+        // Corrections of a hit go with it.
+        sqlx::query(
+            "DELETE FROM hit_amendments WHERE hit_id IN (SELECT h.id FROM hits h WHERE h.read_id IN \
+             (SELECT id FROM reads WHERE expires_at <= $1 \
+             AND id NOT IN (SELECT read_id FROM legal_holds WHERE released_at IS NULL)))",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         counts.hits = sqlx::query(
             "DELETE FROM hits WHERE read_id IN (SELECT id FROM reads WHERE expires_at <= $1 \
              AND id NOT IN (SELECT read_id FROM legal_holds WHERE released_at IS NULL))",
@@ -394,8 +403,7 @@ impl Store {
         // Windows whose span has ended: every record in them has expired.
         let mut windows_destroyed = Vec::new();
         let mut windows_kept_for_holds = Vec::new();
-        for w in keys.live_windows()? {
-            let (starts_at, ends_at) = keys.window_span(w);
+        for (w, (starts_at, ends_at)) in self.window_spans(keys).await? {
             if ends_at > now {
                 continue;
             }
@@ -447,6 +455,33 @@ impl Store {
             windows_kept_for_holds,
         };
         self.store_receipt(keys, receipt).await
+    }
+
+    /// The windows whose keys still exist, ascending, each with its span as recorded when it
+    /// was first used (and widened if used again under another window length). A key with
+    /// no recorded span (never used by a committed record) takes the span under the window
+    /// length configured now.
+    pub async fn window_spans(&self, keys: &KeyRing) -> Result<Vec<(i64, (i64, i64))>, StoreError> {
+        let recorded: std::collections::HashMap<i64, (i64, i64)> =
+            sqlx::query("SELECT id, starts_at, ends_at FROM key_windows")
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
+                .collect::<Result<_, sqlx::Error>>()?;
+        Ok(keys
+            .live_windows()?
+            .into_iter()
+            .map(|w| {
+                (
+                    w,
+                    recorded
+                        .get(&w)
+                        .copied()
+                        .unwrap_or_else(|| keys.window_span(w)),
+                )
+            })
+            .collect())
     }
 
     async fn store_receipt(

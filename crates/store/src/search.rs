@@ -164,11 +164,12 @@ impl Store {
             .pattern
             .required_grams(q.lookalikes.as_ref().map(|l| &l.classes));
         // A read's window is that of its expiry (or its arrival, if later), never before
-        // its capture: windows ending before `from` hold nothing in range.
-        let lowest = keys.window_for(q.from);
+        // its capture: windows ending before `from` hold nothing in range. Each window's
+        // span is the one recorded with it (the window length may have changed since).
+        let spans = self.window_spans(keys).await?;
         let mut terms = Vec::new();
-        for w in keys.live_windows()? {
-            if w < lowest {
+        for (w, (_, ends_at)) in spans {
+            if ends_at <= q.from {
                 continue;
             }
             let Some(wk) = keys.get(w)? else { continue };

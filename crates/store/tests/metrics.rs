@@ -95,7 +95,7 @@ async fn counts_are_kept_by_day_and_outlive_the_purge() {
             .await
             .unwrap();
         store
-            .record_action(old_hit, HitAction::Stop, 1, "o", None)
+            .record_action(old_hit, HitAction::None, false, 1, "o", None)
             .await
             .unwrap();
         // A refused second verdict is not counted again.
@@ -136,7 +136,7 @@ async fn counts_are_kept_by_day_and_outlive_the_purge() {
             count(&counts, old_day, metric::DISPOSITIONS, "correct_read"),
             0
         );
-        assert_eq!(count(&counts, old_day, metric::ACTIONS, "stop"), 1);
+        assert_eq!(count(&counts, old_day, metric::ACTIONS, "none"), 1);
         assert_eq!(count(&counts, today, metric::READS, ""), 1);
         assert_eq!(count(&counts, today, metric::HITS, "F"), 1);
         assert_eq!(count(&counts, today, metric::PURGES, ""), 1);

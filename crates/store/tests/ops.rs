@@ -250,7 +250,7 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
         // Hit verification: action needs a disposition first; each is recorded once.
         let hit_id = out.hits[0].hit_id;
         let err = store
-            .record_action(hit_id, HitAction::Stop, 7, "officer", None)
+            .record_action(hit_id, HitAction::Stop, false, 7, "officer", None)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("unverified"), "{err}");
@@ -271,7 +271,7 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
                 .is_err()
         );
         store
-            .record_action(hit_id, HitAction::Stop, 7, "officer", None)
+            .record_action(hit_id, HitAction::Stop, false, 7, "officer", None)
             .await
             .unwrap();
         let h = store.get_hit(&keys, hit_id).await.unwrap().unwrap();
@@ -760,4 +760,122 @@ fn a_bad_hot_list_reports_its_first_hundred_errors_and_a_count() {
     );
     let json = serde_json::to_string(&report).unwrap();
     assert!(json.len() < 64 * 1024, "report is {} bytes", json.len());
+}
+
+/// Issue 26: a CSV hot list's bad lines are named by the line an editor shows, whether the
+/// file ends its lines with LF or with CRLF (every browser upload), with or without a BOM.
+#[test]
+fn csv_errors_name_the_right_line_with_crlf_and_lf() {
+    for bom in ["", "\u{FEFF}"] {
+        for eol in ["\n", "\r\n"] {
+            let text = format!(
+                "{bom}{}{eol}",
+                [
+                    "plate,priority",
+                    "ABC123,1",
+                    "",
+                    "BAD1,12",
+                    "XYZ9,x",
+                    "OK1,2"
+                ]
+                .join(eol)
+            );
+            let (entries, report) = hotlists::parse_csv(&text, "V");
+            let lines: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
+            assert_eq!(lines, vec![4, 5], "{eol:?} {bom:?}: {report:?}");
+            assert_eq!(entries.len(), 2);
+            assert_eq!(report.lines, 6, "{eol:?}");
+        }
+    }
+}
+
+/// Issue 26: a binary file (an image picked by mistake, read as text by the browser) is
+/// refused as "not a text file", not with a line of escape noise per entry.
+#[tokio::test]
+async fn a_binary_file_is_not_imported_as_a_hot_list() {
+    for db in TestDb::all().await.unwrap() {
+        let store = db.open().await.unwrap();
+        let spec = HotListSpec {
+            name: "State".into(),
+            source: ListSource::State,
+            hit_type: "V".into(),
+            priority: 1,
+            hit_retention_secs: None,
+        };
+        let png_as_text = "\u{FFFD}PNG\r\n\u{1A}\n\u{0}\u{0}\u{0}\rIHDR\u{FFFD}\u{FFFD}";
+        for format in [hotlists::ImportFormat::Csv, hotlists::ImportFormat::Ncic] {
+            let (list, report) = store
+                .import_hot_list(&spec, format, png_as_text, &[])
+                .await
+                .unwrap();
+            assert!(list.is_none() && report.rejected);
+            assert_eq!(report.errors.len(), 1, "{report:?}");
+            assert!(
+                report.errors[0].message.contains("not a text file"),
+                "{report:?}"
+            );
+        }
+        db.finish().await.unwrap();
+    }
+}
+
+/// Issue 26: an NCIC extract mixing list codes shows every type it holds, not the list's
+/// default "V".
+#[tokio::test]
+async fn a_mixed_ncic_list_shows_each_type_it_holds() {
+    for db in TestDb::all().await.unwrap() {
+        let store = db.open().await.unwrap();
+        let spec = HotListSpec {
+            name: "NCIC".into(),
+            source: ListSource::Ncic,
+            hit_type: "V".into(),
+            priority: 1,
+            hit_retention_secs: None,
+        };
+        let text = "LPR EXTRACT 20261128\r\n\
+            V123456789LA057020020190509AB123456  CA2009MC2009YAMACYLMCBLK\r\n\
+            F000000042LA057020020200101XYZ789    TX2010PC2010FORDF15PUBLU\r\n\
+            W000000043LA057020020200101WNT111    TX\r\n";
+        let (list, report) = store
+            .import_hot_list(&spec, hotlists::ImportFormat::Ncic, text, &[])
+            .await
+            .unwrap();
+        let list = list.unwrap_or_else(|| panic!("{report:?}"));
+        assert_eq!(list.hit_types, vec!["F", "V", "W"]);
+        let again = store.list_hot_lists().await.unwrap();
+        assert_eq!(again[0].hit_types, vec!["F", "V", "W"]);
+        db.finish().await.unwrap();
+    }
+}
+
+/// Issue 26: approval and consultation dates still to come do not count as approved.
+#[test]
+fn a_camera_approval_dated_in_the_future_is_not_in_force() {
+    use candor_store::cameras::Approval;
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let approval = |c: &str, a: &str| Approval {
+        consultation_date: Some(c.into()),
+        permit_reference: Some("P-1".into()),
+        approving_authority: Some("Council".into()),
+        approval_date: Some(a.into()),
+    };
+    let today = day("2026-12-07");
+    assert!(
+        approval("2026-01-10", "2026-02-01")
+            .not_in_force(today)
+            .is_empty()
+    );
+    let future = approval("2027-01-10", "2027-02-01").not_in_force(today);
+    assert_eq!(future.len(), 2, "{future:?}");
+    assert!(
+        future[0].contains("consultation_date 2027-01-10"),
+        "{future:?}"
+    );
+    let backwards = approval("2026-03-01", "2026-02-01").not_in_force(today);
+    assert_eq!(backwards.len(), 1, "{backwards:?}");
+    assert!(
+        !approval("2026-01-10", "2026-12-08")
+            .not_in_force(today)
+            .is_empty()
+    );
 }

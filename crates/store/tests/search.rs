@@ -482,3 +482,107 @@ async fn what_a_search_listed_is_kept_until_its_reads_are_purged() {
         );
     }
 }
+
+/// Issue 26: changing the window length (`retention.key_window_secs`) hides no earlier read,
+/// and a purge reports the windows it kept for holds with their own spans.
+#[tokio::test]
+async fn a_window_knows_its_own_length_after_the_length_changes() {
+    const DAY: i64 = 86_400_000;
+    const HOUR: i64 = 3_600_000;
+    for db in TestDb::all().await.unwrap() {
+        let store = db.open().await.unwrap();
+        let dir = db.path().join("keys");
+        KeyRing::create(&dir).unwrap();
+        let daily = KeyRing::open(&dir, DAY).unwrap();
+        let now = now_ms();
+        seed(&store, &daily, now).await;
+        let short = RetentionPolicy {
+            non_hit_secs: 60,
+            ..RetentionPolicy::default()
+        };
+        store
+            .ingest_batch(
+                &daily,
+                &short,
+                "cam-a",
+                "held",
+                b"h",
+                vec![read("HELD01", now - 1_000, false)],
+            )
+            .await
+            .unwrap();
+        let held = store
+            .reads_by_plate(&daily, "HELD01", 0, i64::MAX, 1)
+            .await
+            .unwrap()[0]
+            .id;
+        store
+            .place_hold(held, "evidence", "2026-000123", 1, "pm")
+            .await
+            .unwrap();
+        let held_window = daily.window_for(now + 60_000);
+        drop(daily);
+
+        // The administrator moves to hourly windows.
+        let hourly = KeyRing::open(&dir, HOUR).unwrap();
+        let found = store
+            .search_reads(&hourly, &search("ABC1234", now - HOUR, now + 1))
+            .await
+            .unwrap();
+        assert_eq!(
+            plates(&found).len(),
+            4,
+            "reads sealed under daily windows are still found"
+        );
+        store
+            .ingest_batch(
+                &hourly,
+                &RetentionPolicy::default(),
+                "cam-b",
+                "new",
+                b"n",
+                vec![read("ABC1234", now - 500, false)],
+            )
+            .await
+            .unwrap();
+        let found = store
+            .search_reads(&hourly, &search("ABC1234", now - HOUR, now + 1))
+            .await
+            .unwrap();
+        assert_eq!(
+            plates(&found).len(),
+            5,
+            "and so are those under the new ones"
+        );
+
+        // Two days on, the held read's daily window has ended and is kept for its hold; no
+        // other window is (the others end weeks from now), and each has its own span.
+        let receipt = store
+            .purge(
+                &hourly,
+                &db.path().join("images"),
+                &RetentionPolicy::default(),
+                now + 2 * DAY,
+            )
+            .await
+            .unwrap();
+        let kept = &receipt.receipt.windows_kept_for_holds;
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept[0].window, held_window);
+        assert_eq!(
+            (kept[0].starts_at, kept[0].ends_at),
+            (held_window * DAY, (held_window + 1) * DAY)
+        );
+        assert!(
+            receipt.receipt.windows_destroyed.is_empty(),
+            "{:?}",
+            receipt.receipt.windows_destroyed
+        );
+        let found = store
+            .search_reads(&hourly, &search("ABC1234", now - HOUR, now + 1))
+            .await
+            .unwrap();
+        assert_eq!(plates(&found).len(), 5, "nothing live was destroyed");
+        db.finish().await.unwrap();
+    }
+}

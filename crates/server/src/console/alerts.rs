@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/alerts/partner-hits/{id}", get(partner_hit_card))
         .route("/console/alerts/hits/{id}/disposition", post(disposition))
         .route("/console/alerts/hits/{id}/action", post(action))
+        .route("/console/alerts/hits/{id}/amendment", post(amendment))
         .route("/console/images/{id}", get(image))
         .route("/console/reads/{id}/plate", get(plate_crop))
 }
@@ -53,10 +54,22 @@ pub struct HitCard {
     pub camera: String,
     pub time: String,
     pub image_id: Option<i64>,
-    /// The read whose plate can be shown cropped from its image (the engine gave a box).
+    /// The read whose plate can be shown on its own: cut from its image (the engine gave a
+    /// box), or the plate picture the camera sent.
     pub crop_read_id: Option<i64>,
+    /// The vehicle as the camera described it, and where the camera was (GPS).
+    pub vehicle: String,
+    pub position: String,
     pub disposition: Option<String>,
     pub action: Option<String>,
+    /// What the verdict allows: the badge's words and class, and the actions offered.
+    pub verdict: Verdict,
+    /// The actions this verdict allows (every verdict allows "No action").
+    pub allowed_actions: Vec<(&'static str, &'static str)>,
+    /// Corrections recorded on this hit, in words, oldest first.
+    pub amendments: Vec<String>,
+    /// What a correction may change to: ("disposition:misread", "Verdict: misread"), ….
+    pub corrections: Vec<(String, String)>,
     pub csrf: String,
     pub can_verify: bool,
     pub can_view_images: bool,
@@ -65,6 +78,48 @@ pub struct HitCard {
 impl HitCard {
     pub fn is_unverified(&self) -> bool {
         self.disposition.is_none()
+    }
+}
+
+/// How the card presents the verdict that stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Unverified,
+    /// A correct read: the officer may act.
+    Actionable,
+    /// A wrong-state read: only after confirming it against the entry.
+    ConfirmFirst,
+    /// A misread or a dismissed hit: nothing may be done about it.
+    DoNotAct,
+}
+
+impl Verdict {
+    fn of(d: Option<Disposition>) -> Verdict {
+        match d {
+            None => Verdict::Unverified,
+            Some(Disposition::CorrectRead) => Verdict::Actionable,
+            Some(Disposition::WrongState) => Verdict::ConfirmFirst,
+            Some(Disposition::Misread | Disposition::Dismissed) => Verdict::DoNotAct,
+        }
+    }
+    pub fn badge(&self) -> &'static str {
+        match self {
+            Verdict::Unverified => "Unverified: do not act yet",
+            Verdict::Actionable => "Verified: correct read",
+            Verdict::ConfirmFirst => "Wrong state: confirm against the entry before acting",
+            Verdict::DoNotAct => "Not a match: do not act",
+        }
+    }
+    pub fn class(&self) -> &'static str {
+        match self {
+            Verdict::Unverified => "status-unverified",
+            Verdict::Actionable => "status-verified",
+            Verdict::ConfirmFirst => "status-confirm",
+            Verdict::DoNotAct => "status-no-match",
+        }
+    }
+    pub fn needs_confirmation(&self) -> bool {
+        *self == Verdict::ConfirmFirst
     }
 }
 
@@ -95,6 +150,46 @@ async fn card(
     can_view_images: bool,
 ) -> Result<HitCard, ApiError> {
     let read = state.store.get_read(&state.keys, hit.read_id).await?;
+    let current = hit.disposition.as_ref().map(|d| d.value);
+    let allowed_actions = ACTIONS
+        .iter()
+        .copied()
+        .filter(|(code, _)| {
+            let a = HitAction::parse(code).unwrap_or(HitAction::None);
+            current.is_some_and(|d| d.check_action(hit.id, a, true).is_ok())
+        })
+        .collect();
+    let mut corrections = Vec::new();
+    if let Some(d) = current {
+        for (code, label) in DISPOSITIONS {
+            if *code != d.as_str() {
+                corrections.push((format!("disposition:{code}"), format!("Verdict: {label}")));
+            }
+        }
+    }
+    if let (Some(d), Some(a)) = (current, hit.action.as_ref().map(|a| a.value)) {
+        for (code, label) in ACTIONS {
+            let to = HitAction::parse(code).unwrap_or(HitAction::None);
+            if to != a && d.check_action(hit.id, to, true).is_ok() {
+                corrections.push((format!("action:{code}"), format!("Action: {label}")));
+            }
+        }
+    }
+    let amendments = hit
+        .amendments
+        .iter()
+        .map(|a| {
+            format!(
+                "{} corrected from {} to {} by {}, {}: {}",
+                a.field,
+                words(&a.previous),
+                words(&a.amended_to),
+                a.by_username,
+                time_text(a.at),
+                a.note
+            )
+        })
+        .collect();
     let source = match (hit.user_plate_id, hit.list_id.and_then(|id| lists.get(&id))) {
         (Some(_), _) => "user hot plate".to_string(),
         (None, Some(list)) => list.source.as_str().to_uppercase(),
@@ -125,8 +220,19 @@ async fn card(
         image_id: read.as_ref().and_then(|r| r.image_id),
         crop_read_id: read
             .as_ref()
-            .filter(|r| r.image_id.is_some() && r.details.plate_box.is_some())
+            .filter(|r| {
+                (r.image_id.is_some() && r.details.plate_box.is_some())
+                    || r.details.plate_image_id.is_some()
+            })
             .map(|r| r.id),
+        vehicle: read
+            .as_ref()
+            .map(|r| super::vehicle_text(&r.details))
+            .unwrap_or_default(),
+        position: read
+            .as_ref()
+            .and_then(|r| super::position_text(&r.details))
+            .unwrap_or_default(),
         disposition: hit
             .disposition
             .as_ref()
@@ -135,6 +241,10 @@ async fn card(
             .action
             .as_ref()
             .map(|a| format!("{} by {}", words(a.value.as_str()), a.by_username)),
+        verdict: Verdict::of(current),
+        allowed_actions,
+        amendments,
+        corrections,
         csrf: csrf.to_string(),
         can_verify,
         can_view_images,
@@ -208,7 +318,6 @@ struct AlertsPage {
     cards: Vec<HitCard>,
     partner_cards: Vec<PartnerCard>,
     dispositions: &'static [(&'static str, &'static str)],
-    actions: &'static [(&'static str, &'static str)],
 }
 
 #[derive(Template)]
@@ -216,7 +325,6 @@ struct AlertsPage {
 struct HitCardFragment {
     card: HitCard,
     dispositions: &'static [(&'static str, &'static str)],
-    actions: &'static [(&'static str, &'static str)],
 }
 
 /// The last 24 hours of hits, newest first; new ones arrive live.
@@ -264,7 +372,6 @@ async fn alerts_page(State(state): State<AppState>, c: Console) -> Result<Respon
         cards,
         partner_cards,
         dispositions: DISPOSITIONS,
-        actions: ACTIONS,
     }))
 }
 
@@ -311,7 +418,6 @@ async fn hit_card(
     Ok(render(&HitCardFragment {
         card,
         dispositions: DISPOSITIONS,
-        actions: ACTIONS,
     }))
 }
 
@@ -341,6 +447,8 @@ async fn disposition(
 #[derive(Deserialize)]
 struct ActionForm {
     action: String,
+    /// The "confirmed against the entry" box (wrong-state reads).
+    confirmed_against_entry: Option<String>,
 }
 
 async fn action(
@@ -352,9 +460,51 @@ async fn action(
     let a = HitAction::parse(&form.action).map_err(ApiError::from)?;
     let body = ActionRequest {
         action: a,
+        confirmed_against_entry: form.confirmed_against_entry.is_some(),
         note: None,
     };
     let _recorded = hits::record_action(State(state), c.actor, Path(id), ApiJson::from_value(body))
+        .await
+        .map_err(|e| PageError::within(c.layout, e))?;
+    Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct AmendmentForm {
+    /// "disposition:<code>" or "action:<code>".
+    change: String,
+    note: String,
+    confirmed_against_entry: Option<String>,
+}
+
+/// Corrects a mis-click: a recorded, audited amendment with a note (never an edit).
+async fn amendment(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<i64>,
+    Form(form): Form<AmendmentForm>,
+) -> Result<Response, PageError> {
+    let (disposition, action) = match form.change.split_once(':') {
+        Some(("disposition", code)) => (
+            Some(Disposition::parse(code).map_err(ApiError::from)?),
+            None,
+        ),
+        Some(("action", code)) => (None, Some(HitAction::parse(code).map_err(ApiError::from)?)),
+        _ => {
+            return Err(ApiError::bad_request(
+                "one_change",
+                "choose the verdict or the action to correct",
+            )
+            .into());
+        }
+    };
+    let body = hits::AmendmentRequest {
+        disposition,
+        action,
+        confirmed_against_entry: form.confirmed_against_entry.is_some(),
+        note: form.note,
+    };
+    let _recorded = hits::amend_hit(State(state), c.actor, Path(id), ApiJson::from_value(body))
         .await
         .map_err(|e| PageError::within(c.layout, e))?;
     Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
@@ -440,6 +590,29 @@ async fn plate_crop(
         .await
         .map_err(ApiError::from)?
         .ok_or_else(gone)?;
+    if let Some(plate_image) = read.details.plate_image_id {
+        // The camera sent the plate on its own: show it as it came.
+        let image = state
+            .store
+            .get_image(&state.keys, &state.config.image_dir(), plate_image)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(gone)?;
+        read_access::record_view(
+            &state,
+            &c.actor,
+            "image.view",
+            format!("image:{plate_image}"),
+            &basis,
+            serde_json::json!({ "part": "plate", "camera_id": image.camera_id }),
+        )
+        .await?;
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, image.content_type)],
+            image.bytes,
+        )
+            .into_response());
+    }
     let (Some(image_id), Some(b)) = (read.image_id, read.details.plate_box) else {
         return Err(gone().into());
     };

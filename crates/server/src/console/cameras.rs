@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/cameras", get(cameras_page).post(register))
         .route("/console/cameras/{id}/status", post(set_status))
         .route("/console/cameras/{id}/rotate-key", post(rotate_key))
+        .route("/console/cameras/{id}/approval", post(set_approval))
 }
 
 /// The registration form as filled in.
@@ -36,6 +37,10 @@ pub struct CameraForm {
     pub kind: String,
     #[serde(default)]
     pub location: String,
+    #[serde(default)]
+    pub latitude: String,
+    #[serde(default)]
+    pub longitude: String,
     #[serde(default)]
     pub direction: String,
     #[serde(default)]
@@ -72,6 +77,27 @@ struct CamerasPage {
 
 fn text(s: &str) -> Option<String> {
     Some(s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// A coordinate field: empty is none; otherwise a number within `limit` degrees.
+fn coordinate(s: &str, name: &str, limit: f64) -> Result<Option<f64>, String> {
+    let Some(t) = text(s) else { return Ok(None) };
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() && v.abs() <= limit => Ok(Some(v)),
+        _ => Err(format!(
+            "The {name} {t:?} is not a number of degrees between -{limit} and {limit}."
+        )),
+    }
+}
+
+/// The approval record as filled in on a form.
+fn approval_of(consultation: &str, permit: &str, authority: &str, approved: &str) -> Approval {
+    Approval {
+        consultation_date: text(consultation),
+        permit_reference: text(permit),
+        approving_authority: text(authority),
+        approval_date: text(approved),
+    }
 }
 
 async fn page(
@@ -126,21 +152,36 @@ async fn register(
             .await;
         }
     };
+    let position = coordinate(&form.latitude, "latitude", 90.0)
+        .and_then(|lat| Ok((lat, coordinate(&form.longitude, "longitude", 180.0)?)));
+    let (latitude, longitude) = match position {
+        Ok(p) => p,
+        Err(message) => {
+            return page(
+                &state,
+                c,
+                form,
+                Notice::Error(message),
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
     let new = NewCamera {
         id: form.id.trim().to_string(),
         name: form.name.trim().to_string(),
         kind,
         location: form.location.trim().to_string(),
-        latitude: None,
-        longitude: None,
+        latitude,
+        longitude,
         direction: form.direction.trim().to_string(),
         justification: form.justification.trim().to_string(),
-        approval: Approval {
-            consultation_date: text(&form.consultation_date),
-            permit_reference: text(&form.permit_reference),
-            approving_authority: text(&form.approving_authority),
-            approval_date: text(&form.approval_date),
-        },
+        approval: approval_of(
+            &form.consultation_date,
+            &form.permit_reference,
+            &form.approving_authority,
+            &form.approval_date,
+        ),
     };
     match api::create_camera(
         State(state.clone()),
@@ -240,4 +281,89 @@ async fn rotate_key(
         axum::http::StatusCode::OK,
     )
     .await
+}
+
+/// The approval record and position of a registered camera, as edited on its row.
+#[derive(Deserialize)]
+struct ApprovalForm {
+    #[serde(default)]
+    consultation_date: String,
+    #[serde(default)]
+    permit_reference: String,
+    #[serde(default)]
+    approving_authority: String,
+    #[serde(default)]
+    approval_date: String,
+    #[serde(default)]
+    latitude: String,
+    #[serde(default)]
+    longitude: String,
+}
+
+/// Completes or corrects a camera's approval record (and its map position), through the
+/// API's handler (same checks, same audit record).
+async fn set_approval(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<String>,
+    Form(form): Form<ApprovalForm>,
+) -> Result<Response, PageError> {
+    c.require(Permission::ManageCameras)?;
+    let position = coordinate(&form.latitude, "latitude", 90.0)
+        .and_then(|lat| Ok((lat, coordinate(&form.longitude, "longitude", 180.0)?)));
+    let (latitude, longitude) = match position {
+        Ok(p) => p,
+        Err(message) => {
+            return page(
+                &state,
+                c,
+                CameraForm::default(),
+                Notice::Error(message),
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    let update = CameraUpdate {
+        approval: Some(approval_of(
+            &form.consultation_date,
+            &form.permit_reference,
+            &form.approving_authority,
+            &form.approval_date,
+        )),
+        latitude,
+        longitude,
+        ..CameraUpdate::default()
+    };
+    match api::update_camera(
+        State(state.clone()),
+        c.actor.clone(),
+        Path(id),
+        ApiJson::from_value(update),
+    )
+    .await
+    {
+        Ok(_) => {
+            page(
+                &state,
+                c,
+                CameraForm::default(),
+                Notice::None,
+                axum::http::StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
+            let status = e.status;
+            page(
+                &state,
+                c,
+                CameraForm::default(),
+                Notice::Error(e.message),
+                status,
+            )
+            .await
+        }
+        Err(e) => Err(PageError::within(c.layout, e)),
+    }
 }

@@ -21,7 +21,13 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/console/hotlists", get(hotlists_page))
-        .route("/console/hotlists/import", post(import))
+        .route(
+            "/console/hotlists/import",
+            // The form carries the file's text, percent-encoded: up to three bytes a byte.
+            post(import).layer(axum::extract::DefaultBodyLimit::max(
+                3 * api::MAX_IMPORT_BYTES,
+            )),
+        )
         .route("/console/hotplates", post(enter_plate))
         .route("/console/hotplates/{id}/decision", post(decide))
 }
@@ -101,6 +107,8 @@ struct HotListsPage {
     plate_form: PlateForm,
     plate_errors: PlateErrors,
     max_days: i64,
+    /// The largest file the import form takes, MiB.
+    max_import_mib: usize,
     pending: Vec<PlateRow>,
     can_approve: bool,
     plates: Vec<PlateRow>,
@@ -234,6 +242,7 @@ async fn page(state: &AppState, c: Console, parts: PageParts) -> Result<Response
         plate_form: parts.plate_form,
         plate_errors: parts.plate_errors,
         max_days: state.config.hot_plates.max_days,
+        max_import_mib: api::MAX_IMPORT_BYTES / (1024 * 1024),
         pending,
         can_approve,
         plates,
@@ -248,9 +257,28 @@ async fn hotlists_page(State(state): State<AppState>, c: Console) -> Result<Resp
 async fn import(
     State(state): State<AppState>,
     c: Console,
-    Form(form): Form<ImportForm>,
+    form: Result<Form<ImportForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     c.require(Permission::ManageHotLists)?;
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => {
+            let too_large = e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+            let parts = PageParts {
+                import_error: Some(if too_large {
+                    format!(
+                        "The file is larger than the console takes ({} MiB). Import it with `candor import` on the server, which takes files of any size.",
+                        api::MAX_IMPORT_BYTES / (1024 * 1024)
+                    )
+                } else {
+                    format!("The form could not be read: {}", e.body_text())
+                }),
+                status: e.status(),
+                ..PageParts::default()
+            };
+            return page(&state, c, parts).await;
+        }
+    };
     let mut parts = PageParts {
         import: form.clone(),
         ..PageParts::default()

@@ -33,6 +33,7 @@ pub mod signin;
 /// The console's pages, the sign-in pages and the static files.
 pub fn routes() -> Router<AppState> {
     let pages = Router::new()
+        .route("/", get(root))
         .route("/console", get(home))
         .merge(signin::routes())
         .merge(alerts::routes())
@@ -371,9 +372,41 @@ impl IntoResponse for PageError {
 }
 
 /// `/console`: the first area the person's role opens.
+/// The site's front door leads to the console (its sign-in, for someone not signed in),
+/// whose sign-in page links to the public transparency page.
+async fn root() -> Redirect {
+    Redirect::to("/console")
+}
+
 async fn home(c: Console) -> Redirect {
     let first = c.layout.nav.first().map(|l| l.href).unwrap_or("/account");
     Redirect::to(first)
+}
+
+/// The vehicle as the camera described it, in words: `silver-gray toyota camry 2010-2014,
+/// sedan`; empty when it said nothing. Used by the alert card and the read page.
+pub fn vehicle_text(d: &candor_store::reads::ReadDetails) -> String {
+    let main = [
+        d.vehicle_color.as_deref(),
+        d.vehicle_make.as_deref(),
+        d.vehicle_model.as_deref(),
+        d.vehicle_year.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    match d.vehicle_body.as_deref() {
+        Some(body) if main.is_empty() => body.to_string(),
+        Some(body) => format!("{main}, {body}"),
+        None => main,
+    }
+}
+
+/// Where the camera was when it read the plate (GPS it sent), in degrees; `None` when it
+/// sent none.
+pub fn position_text(d: &candor_store::reads::ReadDetails) -> Option<String> {
+    Some(format!("{:.5}, {:.5}", d.latitude?, d.longitude?))
 }
 
 /// Time for people: `2026-11-28 16:30:05 UTC`.

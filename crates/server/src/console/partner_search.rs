@@ -13,7 +13,7 @@ use axum::routing::get;
 use chrono::Utc;
 
 use super::search::{
-    CategoryOption, FieldErrors, SearchForm, category_options, last_week_form, place_error, request,
+    CategoryOption, FieldErrors, SearchForm, category_options, default_form, place_error, request,
 };
 use super::{Console, Layout, PageError, render_status, time_text};
 use crate::auth::Permission;
@@ -144,10 +144,11 @@ async fn page(
     Ok(render_status(status, &page))
 }
 
-/// The empty form: the last 7 days by default, every partner.
+/// The empty form: the default range of a search here, every partner.
 async fn partner_form(State(state): State<AppState>, c: Console) -> Result<Response, PageError> {
     c.require(Permission::SearchReads)?;
-    let form = last_week_form();
+    let policy = crate::routes::policy::policy_in_force(&state).await?;
+    let form = default_form(&policy.document);
     page(&state, c, form, &[], FieldErrors::default(), None).await
 }
 

@@ -226,20 +226,45 @@ fn row(read: &StoredRead, cameras: &HashMap<&str, &Camera>) -> ResultRow {
     }
 }
 
-/// An empty search form over the last 7 days (the default window).
-pub(super) fn last_week_form() -> SearchForm {
-    let now = candor_store::now_ms();
+/// The default time range of an empty search form: a week, or less where the policy caps a
+/// search (of a partial plate, the tightest cap) at less; so that the first search fits.
+pub(super) fn default_range_ms(policy: &candor_policy::PolicyDocument) -> i64 {
+    const WEEK: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+    let mut range = WEEK.min(policy.max_search_range);
+    if policy.partial_plate_search.allowed {
+        range = range.min(policy.partial_plate_search.max_range);
+    }
+    i64::try_from(range.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// An empty search form over the default range ([`default_range_ms`]), ending at the next
+/// whole minute (the form's precision), so that it covers exactly that range.
+pub(super) fn default_form(policy: &candor_policy::PolicyDocument) -> SearchForm {
+    default_form_at(policy, candor_store::now_ms())
+}
+
+fn default_form_at(policy: &candor_policy::PolicyDocument, now: i64) -> SearchForm {
+    const MINUTE: i64 = 60_000;
+    let to = (now.div_euclid(MINUTE) + 1) * MINUTE;
+    // The form shows whole minutes: round the start up so the range never exceeds the cap.
+    let from = (to - default_range_ms(policy)).div_euclid(MINUTE) * MINUTE;
+    let from = if to - from > default_range_ms(policy) {
+        from + MINUTE
+    } else {
+        from
+    };
     SearchForm {
-        from: datetime_local(now - 7 * 86_400_000),
-        to: datetime_local(now + 60_000),
+        from: datetime_local(from),
+        to: datetime_local(to),
         ..SearchForm::default()
     }
 }
 
-/// The empty form: the last 7 days by default.
+/// The empty form over the default range.
 async fn search_form(State(state): State<AppState>, c: Console) -> Result<Response, PageError> {
     c.require(Permission::SearchReads)?;
-    let form = last_week_form();
+    let policy = crate::routes::policy::policy_in_force(&state).await?;
+    let form = default_form(&policy.document);
     page(&state, c, form, FieldErrors::default(), None).await
 }
 
@@ -417,6 +442,10 @@ struct ReadPage {
     region: String,
     candidates: String,
     vehicle: String,
+    /// GPS the camera sent with the read, in degrees (empty when none).
+    position: String,
+    /// The camera sent a picture of the plate alone.
+    plate_image: bool,
     received: String,
     expires: String,
     /// The grounds it was opened on, in words (`search #12`, `hit 3`).
@@ -461,11 +490,9 @@ async fn read_record(
     let cameras = state.store.list_cameras().await.map_err(ApiError::from)?;
     let by_id: HashMap<&str, &Camera> = cameras.iter().map(|c| (c.id.as_str(), c)).collect();
     let d = &read.details;
-    let vehicle = [d.vehicle_color.as_deref(), d.vehicle_make.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let vehicle = super::vehicle_text(d);
+    let position = super::position_text(d).unwrap_or_default();
+    let plate_image = d.plate_image_id.is_some();
     Ok(render(&ReadPage {
         row: row(&read, &by_id),
         region: d.region.clone().unwrap_or_default(),
@@ -476,6 +503,8 @@ async fn read_record(
             .collect::<Vec<_>>()
             .join(", "),
         vehicle,
+        position,
+        plate_image,
         received: time_text(read.received_at),
         expires: time_text(read.expires_at),
         opened_from: basis.grounds.describe(),
@@ -487,6 +516,31 @@ async fn read_record(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_default_range_fits_the_policy() {
+        let mut policy = candor_policy::PolicyDocument::default_for_new_agency();
+        for now in [1_764_000_000_000, 1_764_000_012_345, 1_764_000_059_999] {
+            let f = default_form_at(&policy, now);
+            let (from, to) = (
+                super::super::parse_datetime_local(&f.from).unwrap(),
+                super::super::parse_datetime_local(&f.to).unwrap(),
+            );
+            assert!(to > now, "the range reaches now");
+            assert_eq!(
+                to - from,
+                7 * 86_400_000,
+                "exactly the policy's partial cap"
+            );
+        }
+        policy.partial_plate_search.max_range = std::time::Duration::from_secs(3 * 86_400);
+        let f = default_form_at(&policy, 1_764_000_012_345);
+        let (from, to) = (
+            super::super::parse_datetime_local(&f.from).unwrap(),
+            super::super::parse_datetime_local(&f.to).unwrap(),
+        );
+        assert_eq!(to - from, 3 * 86_400_000);
+    }
+
     use super::*;
 
     #[test]

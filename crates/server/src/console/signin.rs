@@ -311,15 +311,7 @@ struct PolicyAckPage {
     error: Option<String>,
 }
 
-/// A policy duration in words: `21 days`, `36 hours`.
-pub fn duration_words(d: std::time::Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        s if s >= 86_400 && s % 86_400 == 0 => format!("{} days", s / 86_400),
-        s if s >= 3600 && s % 3600 == 0 => format!("{} hours", s / 3600),
-        s => format!("{} minutes", s.div_ceil(60)),
-    }
-}
+pub use candor_policy::duration_words;
 
 async fn policy_response(
     state: &AppState,

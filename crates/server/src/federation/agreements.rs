@@ -81,7 +81,7 @@ pub fn scope_summary(a: &candor_policy::Agreement) -> String {
         };
         parts.push(format!(
             "plate queries ({plates}; at most {} per query, {} results; purposes: {})",
-            candor_policy::human_duration(a.limits.max_window),
+            candor_policy::duration_words(a.limits.max_window),
             a.limits.max_results,
             a.purposes.join(", ")
         ));
@@ -101,7 +101,7 @@ pub fn scope_summary(a: &candor_policy::Agreement) -> String {
     }
     text.push_str(&format!(
         "; kept by the recipient at most {}; no onward sharing",
-        candor_policy::human_duration(a.recipient_retention)
+        candor_policy::duration_words(a.recipient_retention)
     ));
     text
 }

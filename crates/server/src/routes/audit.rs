@@ -264,10 +264,14 @@ pub async fn create_checkpoint(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct VerifyAnswer {
     pub intact: bool,
-    /// Records checked, chain length and first seq (when intact).
+    /// Records checked, chain length (the next seq), first and last seq checked (when
+    /// intact).
     pub records: Option<u64>,
     pub length: Option<u64>,
     pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// What was checked, in words: "228 records checked (sequence 0 to 227)".
+    pub summary: Option<String>,
     pub checkpoints_matched: Option<usize>,
     /// The first bad record (when not intact).
     pub tampered_seq: Option<u64>,
@@ -283,6 +287,8 @@ impl VerifyAnswer {
                 records: Some(r.records),
                 length: Some(r.length),
                 first_seq: Some(r.first_seq),
+                last_seq: r.last_seq(),
+                summary: Some(r.summary()),
                 checkpoints_matched: Some(r.checkpoints_matched),
                 tampered_seq: None,
                 finding: None,
@@ -292,6 +298,8 @@ impl VerifyAnswer {
                 records: None,
                 length: None,
                 first_seq: None,
+                last_seq: None,
+                summary: None,
                 checkpoints_matched: None,
                 tampered_seq: f.seq,
                 finding: Some(f.to_string()),

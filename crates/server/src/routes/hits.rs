@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use candor_store::hits::{Disposition, Hit, HitAction, HitDetails};
+use candor_store::hits::{Disposition, Hit, HitAction, HitChange, HitDetails};
 use futures_util::Stream;
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -24,7 +24,14 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(alert_stream, list_hits, get_hit, record_disposition, record_action),
+    paths(
+        alert_stream,
+        list_hits,
+        get_hit,
+        record_disposition,
+        record_action,
+        amend_hit
+    ),
     components(schemas(
         Alert,
         crate::alerts::PartnerAlert,
@@ -33,7 +40,9 @@ use crate::state::AppState;
         Disposition,
         HitAction,
         DispositionRequest,
-        ActionRequest
+        ActionRequest,
+        AmendmentRequest,
+        candor_store::hits::Amendment
     ))
 )]
 pub struct Doc;
@@ -45,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/hits/{id}", get(get_hit))
         .route("/api/v1/hits/{id}/disposition", post(record_disposition))
         .route("/api/v1/hits/{id}/action", post(record_action))
+        .route("/api/v1/hits/{id}/amendments", post(amend_hit))
 }
 
 /// Live hits as server-sent events (`event: hit`, data: an Alert), and hits partner
@@ -90,7 +100,8 @@ pub async fn alert_stream(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct HitFilter {
-    /// Unix ms, inclusive (default: 24 hours ago).
+    /// Unix ms, inclusive (default: the start of the policy's live alert horizon, 24 hours
+    /// ago by default). Earlier is refused: older hits need a purpose-bound search.
     pub from: Option<i64>,
     /// Unix ms, exclusive (default: now).
     pub to: Option<i64>,
@@ -99,19 +110,47 @@ pub struct HitFilter {
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/hits", params(HitFilter), responses((status = 200, body = [Hit])))]
+/// How far before the horizon's start a `from` may fall and be read as the horizon itself
+/// (a client's clock, or the time its request took).
+const HORIZON_GRACE_MS: i64 = 5 * 60_000;
+
+/// The live alert list: hits within the policy's live alert horizon (`alert_horizon`, 24
+/// hours by default), newest first. Listing needs no purpose because it is the officer's live
+/// view; a `from` before the horizon is refused (`outside_alert_horizon`) and older hits are
+/// found with `POST /api/v1/search/hits`, with a purpose, a case number and its audit.
+#[utoipa::path(get, path = "/api/v1/hits", params(HitFilter),
+    responses((status = 200, body = [Hit]), (status = 422, body = ErrorBody)))]
 pub async fn list_hits(
     State(state): State<AppState>,
     actor: Actor,
     Query(f): Query<HitFilter>,
 ) -> Result<Json<Vec<Hit>>, ApiError> {
     actor.require(Permission::ViewAlerts)?;
+    let policy = crate::routes::policy::policy_in_force(&state).await?;
+    let horizon = policy.document.alert_horizon;
     let now = candor_store::now_ms();
+    let start = crate::read_access::alert_horizon_start(&policy.document, now);
+    let from = match f.from {
+        None => start,
+        Some(from) if from >= start => from,
+        Some(from) if from >= start - HORIZON_GRACE_MS => start,
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "outside_alert_horizon",
+                format!(
+                    "the hit list reaches back {} (the policy's live alert horizon); older hits \
+                     are found with a search of hits (POST /api/v1/search/hits), which needs a \
+                     purpose and a case number",
+                    candor_policy::duration_words(horizon)
+                ),
+            ));
+        }
+    };
     let hits = state
         .store
         .list_hits(
             &state.keys,
-            f.from.unwrap_or(now - 86_400_000),
+            from,
             f.to.unwrap_or(now + 1),
             f.unverified.unwrap_or(false),
             f.limit.unwrap_or(100).clamp(1, 1000),
@@ -123,7 +162,7 @@ pub async fn list_hits(
             &actor,
             "hits.list",
             "hits".into(),
-            json!({ "from": f.from, "to": f.to, "unverified": f.unverified, "count": hits.len() }),
+            json!({ "from": from, "to": f.to, "unverified": f.unverified, "count": hits.len() }),
         ),
     )
     .await?;
@@ -156,9 +195,29 @@ pub struct DispositionRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
-    /// none, stop, arrest or other.
+    /// none, stop, arrest or other. Only a correct read, or a wrong-state read confirmed
+    /// against the hot-list entry, may lead to anything but none.
     pub action: HitAction,
+    /// After a wrong-state verdict: the read was checked against the hot-list entry
+    /// (vehicle, details) and the officer acts on it anyway.
+    #[serde(default)]
+    pub confirmed_against_entry: bool,
     pub note: Option<String>,
+}
+
+/// A correction of a recorded disposition or action (exactly one of them), with the reason.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmendmentRequest {
+    /// The corrected verdict: correct_read, wrong_state, misread or dismissed.
+    pub disposition: Option<Disposition>,
+    /// The corrected action: none, stop, arrest or other.
+    pub action: Option<HitAction>,
+    /// For an action after a wrong-state verdict: it was confirmed against the entry.
+    #[serde(default)]
+    pub confirmed_against_entry: bool,
+    /// Why the record is corrected (required).
+    pub note: String,
 }
 
 /// Records the person's verdict on a hit, after checking it by eye (and, for user-entered or
@@ -173,6 +232,7 @@ pub async fn record_disposition(
 ) -> Result<Json<Hit>, ApiError> {
     actor.require(Permission::VerifyHits)?;
     let d = body.parse()?;
+    crate::read_access::visible_hit(&state, &actor, id).await??;
     state
         .store
         .record_disposition(
@@ -196,7 +256,9 @@ pub async fn record_disposition(
     get_hit(State(state), actor, Path(id)).await
 }
 
-/// Records what was done after a verified hit. Needs a disposition first; recorded once.
+/// Records what was done after a verified hit. Needs a disposition first that allows it (a
+/// correct read, or a wrong-state read confirmed against the entry; any verdict allows
+/// "none"); recorded once, then corrected only by an amendment.
 #[utoipa::path(post, path = "/api/v1/hits/{id}/action", request_body = ActionRequest,
     responses((status = 200, body = Hit), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn record_action(
@@ -207,11 +269,13 @@ pub async fn record_action(
 ) -> Result<Json<Hit>, ApiError> {
     actor.require(Permission::VerifyHits)?;
     let a = body.parse()?;
+    crate::read_access::visible_hit(&state, &actor, id).await??;
     state
         .store
         .record_action(
             id,
             a.action,
+            a.confirmed_against_entry,
             actor.user_id,
             &actor.username,
             a.note.as_deref(),
@@ -223,7 +287,61 @@ pub async fn record_action(
             &actor,
             "hit.action",
             format!("hit:{id}"),
-            serde_json::json!({ "action": a.action }),
+            serde_json::json!({ "action": a.action, "confirmed_against_entry": a.confirmed_against_entry }),
+        ),
+    )
+    .await?;
+    get_hit(State(state), actor, Path(id)).await
+}
+
+/// Corrects a recorded disposition or action (a mis-click): the first record stays, the
+/// correction is recorded beside it with who, when and the note, and audited. The verdict and
+/// the action must stay consistent (amend the action first when a verdict would contradict
+/// it). Reports and the transparency page count the corrected values.
+#[utoipa::path(post, path = "/api/v1/hits/{id}/amendments", request_body = AmendmentRequest,
+    responses((status = 200, body = Hit), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn amend_hit(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    body: ApiJson<AmendmentRequest>,
+) -> Result<Json<Hit>, ApiError> {
+    actor.require(Permission::VerifyHits)?;
+    let a = body.parse()?;
+    crate::read_access::visible_hit(&state, &actor, id).await??;
+    let change = match (a.disposition, a.action) {
+        (Some(d), None) => HitChange::Disposition(d),
+        (None, Some(act)) => HitChange::Action(act),
+        _ => {
+            return Err(ApiError::bad_request(
+                "one_change",
+                "an amendment corrects either the disposition or the action: give exactly one of them",
+            ));
+        }
+    };
+    let amendment = state
+        .store
+        .amend_hit(
+            id,
+            change,
+            a.confirmed_against_entry,
+            actor.user_id,
+            &actor.username,
+            &a.note,
+        )
+        .await?;
+    audit::record(
+        &state,
+        OpsEvent::by(
+            &actor,
+            "hit.amendment",
+            format!("hit:{id}"),
+            serde_json::json!({
+                "amendment": amendment,
+                "disposition": a.disposition,
+                "action": a.action,
+                "confirmed_against_entry": a.confirmed_against_entry,
+            }),
         ),
     )
     .await?;

@@ -46,6 +46,10 @@ use axum::extract::rejection::QueryRejection;
 )]
 pub struct Doc;
 
+/// The largest hot-list file an import takes (API, and the console's form). The CLI
+/// (`candor import`) reads files of any size.
+pub const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/hotlists", get(list_lists))
@@ -111,7 +115,7 @@ pub async fn import_list(
             ),
         )
     })?;
-    let limit = 512 * 1024 * 1024;
+    let limit = MAX_IMPORT_BYTES;
     let (_, bytes) = read_body(
         &headers,
         body,
@@ -122,7 +126,7 @@ pub async fn import_list(
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         ApiError::bad_request(
             "not_utf8",
-            format!("the file is not UTF-8 text (byte {})", e.valid_up_to()),
+            format!("this is not a text file: byte {} is not UTF-8; import the list as CSV text or as the NCIC text extract", e.valid_up_to()),
         )
     })?;
     let (list, report) = import_text(&state, &actor, &params, text).await?;

@@ -141,8 +141,7 @@ pub async fn post_reads(
             image_ref: r.image_ref,
             vehicle_color: r.vehicle_color,
             vehicle_make: r.vehicle_make,
-            image_id: None,
-            plate_box: None,
+            ..Default::default()
         });
     }
     let outcome =
@@ -194,6 +193,17 @@ struct AlprVehicle {
     color: Vec<NameConfidence>,
     #[serde(default)]
     make: Vec<NameConfidence>,
+    #[serde(default)]
+    make_model: Vec<NameConfidence>,
+    #[serde(default)]
+    body_type: Vec<NameConfidence>,
+    #[serde(default)]
+    year: Vec<NameConfidence>,
+}
+
+/// The most likely value of a vehicle attribute (the agent lists them best first).
+fn best(v: Vec<NameConfidence>) -> Option<String> {
+    v.into_iter().next().map(|c| c.name)
 }
 
 #[derive(Deserialize)]
@@ -212,6 +222,61 @@ struct AlprGroup {
     travel_direction: Option<f64>,
     #[serde(default)]
     vehicle: Option<AlprVehicle>,
+    /// The plate cut from the best frame, JPEG in base64.
+    best_plate_jpeg: Option<String>,
+    /// The vehicle cut from the best frame, JPEG in base64.
+    vehicle_crop_jpeg: Option<String>,
+}
+
+/// Stores a crop the agent sent (base64 JPEG) as the read's image, kept as long as the
+/// read's images are (as long as its hit's, when it hits); `None` when there is none.
+async fn store_crop(
+    state: &AppState,
+    camera: &str,
+    captured_at: i64,
+    plate: &str,
+    field: &str,
+    b64: Option<&str>,
+) -> Result<Option<i64>, ApiError> {
+    use base64::Engine;
+    let Some(b64) = b64.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| ApiError::bad_request("invalid_field", format!("{field}: not base64: {e}")))?;
+    if bytes.len() > state.config.ingest.max_image_bytes {
+        return Err(ApiError::payload_too_large(format!(
+            "{field} is larger than the {}-byte image limit",
+            state.config.ingest.max_image_bytes
+        )));
+    }
+    if !bytes.starts_with(b"\xFF\xD8") {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("{field}: not a JPEG image"),
+        ));
+    }
+    let now = candor_store::now_ms();
+    let plate = candor_platetext::normalize(plate);
+    let retention = if state.matcher.find(&plate, now).is_empty() {
+        state.retention.image_secs
+    } else {
+        state.retention.image_secs.max(state.retention.hit_secs)
+    };
+    let id = state
+        .store
+        .store_image(
+            &state.keys,
+            &state.config.image_dir(),
+            camera,
+            captured_at,
+            retention,
+            "image/jpeg",
+            &bytes,
+        )
+        .await?;
+    Ok(Some(id))
 }
 
 fn alpr_candidates(c: Vec<AlprCandidate>) -> Vec<Candidate> {
@@ -269,6 +334,24 @@ pub async fn post_openalpr(
                 ApiError::bad_request("missing_uuid", "alpr_group has neither best_uuid nor uuids; the agent's uuid is the idempotency key")
             })?;
             let vehicle = g.vehicle.unwrap_or_default();
+            let vehicle_crop = store_crop(
+                &state,
+                &camera.id,
+                g.epoch_start,
+                &g.best_plate_number,
+                "vehicle_crop_jpeg",
+                g.vehicle_crop_jpeg.as_deref(),
+            )
+            .await?;
+            let plate_crop = store_crop(
+                &state,
+                &camera.id,
+                g.epoch_start,
+                &g.best_plate_number,
+                "best_plate_jpeg",
+                g.best_plate_jpeg.as_deref(),
+            )
+            .await?;
             let read = IncomingRead {
                 plate: g.best_plate_number,
                 confidence: g.best_confidence / 100.0,
@@ -279,9 +362,13 @@ pub async fn post_openalpr(
                 longitude: g.gps_longitude,
                 heading: g.travel_direction,
                 image_ref: Some(format!("openalpr:{id}")),
-                vehicle_color: vehicle.color.into_iter().next().map(|c| c.name),
-                vehicle_make: vehicle.make.into_iter().next().map(|m| m.name),
-                image_id: None,
+                vehicle_color: best(vehicle.color),
+                vehicle_make: best(vehicle.make),
+                vehicle_model: best(vehicle.make_model),
+                vehicle_body: best(vehicle.body_type),
+                vehicle_year: best(vehicle.year),
+                image_id: vehicle_crop,
+                plate_image_id: plate_crop,
                 plate_box: None,
             };
             (format!("alpr_group:{id}"), vec![read])

@@ -51,7 +51,9 @@ pub fn routes() -> Router<AppState> {
 /// Sign-in with both factors. Send `totp_code` (6 digits) or, if the authenticator is lost,
 /// one `recovery_code`. An account without an authenticator yet gets a session at stage
 /// `enrol`, good only for enrolling one.
+/// Unknown fields are refused (a misspelt `code` must not pass as "no code").
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     pub username: String,
     pub password: String,

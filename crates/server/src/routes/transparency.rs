@@ -224,22 +224,6 @@ async fn in_service(state: &AppState) -> Result<Vec<candor_store::cameras::Camer
         .collect())
 }
 
-/// A retention period in plain words: whole years, days, hours or minutes when it is one.
-pub fn period_text(d: std::time::Duration) -> String {
-    // The policy's year is 365.25 days.
-    const YEAR: u64 = 31_557_600;
-    let secs = d.as_secs();
-    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    match secs {
-        0 => "0 seconds".into(),
-        s if s % YEAR == 0 => plural(s / YEAR, "year"),
-        s if s % 86_400 == 0 => plural(s / 86_400, "day"),
-        s if s % 3_600 == 0 => plural(s / 3_600, "hour"),
-        s if s % 60 == 0 => plural(s / 60, "minute"),
-        s => plural(s, "second"),
-    }
-}
-
 /// Retention per class of record, as the policy in force sets it.
 pub fn retention_classes(policy: &PolicyDocument) -> Vec<(String, String)> {
     let r = &policy.retention;
@@ -250,7 +234,7 @@ pub fn retention_classes(policy: &PolicyDocument) -> Vec<(String, String)> {
         ("Audit records", r.audit_records),
     ]
     .into_iter()
-    .map(|(name, d)| (name.to_string(), period_text(d)))
+    .map(|(name, d)| (name.to_string(), candor_policy::duration_words(d)))
     .collect()
 }
 
@@ -629,20 +613,4 @@ pub async fn transparency_html(
             )
         })
         .map_err(|e| ApiError::internal(format!("page template: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::period_text;
-    use std::time::Duration;
-
-    #[test]
-    fn periods_in_words() {
-        assert_eq!(period_text(Duration::from_secs(31_557_600)), "1 year");
-        assert_eq!(period_text(Duration::from_secs(3 * 31_557_600)), "3 years");
-        assert_eq!(period_text(Duration::from_secs(21 * 86_400)), "21 days");
-        assert_eq!(period_text(Duration::from_secs(180)), "3 minutes");
-        assert_eq!(period_text(Duration::from_secs(7_200)), "2 hours");
-        assert_eq!(period_text(Duration::from_secs(61)), "61 seconds");
-    }
 }

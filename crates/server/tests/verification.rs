@@ -1,0 +1,380 @@
+//! Hit verification (issue 26): a verdict cannot contradict its action; a mis-click is
+//! corrected by an audited amendment with a note, and reports, the transparency page and
+//! the alert card follow the correction. And the hit list without a purpose reaches only
+//! the policy's live alert horizon.
+
+mod common;
+
+use common::{TestServer, TestSession, at};
+use serde_json::{Value, json};
+
+async fn hit(server: &TestServer, key: &str, idem: &str, plate: &str, offset_secs: i64) -> i64 {
+    let (s, b) = server
+        .post_json(
+            "/api/v1/reads",
+            key,
+            &json!({"idempotency_key": idem,
+                "reads": [{"plate": plate, "confidence": 0.9, "captured_at": at(offset_secs)}]}),
+        )
+        .await;
+    assert_eq!((s, &b["hits"]), (201, &json!(1)), "{b}");
+    let reads = server.stored_reads(plate).await;
+    let hits = server
+        .state
+        .store
+        .hits_for_reads(&server.state.keys, &[reads[0].id])
+        .await
+        .unwrap();
+    hits[0].id
+}
+
+async fn post(server: &TestServer, s: &TestSession, path: &str, body: Value) -> (u16, Value) {
+    server
+        .call(s, reqwest::Method::POST, path, Some(&body))
+        .await
+}
+
+async fn this_years_figures(server: &TestServer, auditor: &TestSession) -> Value {
+    let (s, b) = server
+        .call(
+            auditor,
+            reqwest::Method::GET,
+            "/api/v1/reports/usage?period=year",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    b["report"]["totals"].clone()
+}
+
+async fn public_arrests(server: &TestServer) -> Value {
+    let page: Value = server
+        .client
+        .get(server.url("/transparency.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let years = page["metrics"]["years"].as_array().unwrap().clone();
+    years.last().unwrap()["figures"]["arrests"].clone()
+}
+
+#[tokio::test]
+async fn a_verdict_cannot_contradict_its_action_and_corrections_are_amendments() {
+    for server in TestServer::start_all().await {
+        let officer = server.create_user("officer1", "officer").await;
+        let o = server.session_for(&officer).await;
+        let auditor = server.create_user("audrey", "auditor").await;
+        let a = server.session_for(&auditor).await;
+        let key = server.camera("cam-v").await;
+        server
+            .hot_list(
+                "State",
+                "V",
+                "plate,state,reason\nMIS111,CA,stolen\nWST222,CA,stolen\nOK3333,CA,stolen\n",
+            )
+            .await;
+
+        // A misread may not lead to an arrest (nor a stop); "none" is always allowed.
+        let misread = hit(&server, &key, "v1", "MIS111", -5).await;
+        let (s, b) = post(
+            &server,
+            &o,
+            &format!("/api/v1/hits/{misread}/disposition"),
+            json!({"disposition": "misread"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        for action in ["arrest", "stop", "other"] {
+            let (s, b) = post(
+                &server,
+                &o,
+                &format!("/api/v1/hits/{misread}/action"),
+                json!({"action": action}),
+            )
+            .await;
+            assert_eq!(
+                (s, b["error"]["code"].as_str()),
+                (409, Some("verdict_forbids_action")),
+                "{b}"
+            );
+        }
+
+        // A wrong-state read leads to an action only once confirmed against the entry.
+        let wrong_state = hit(&server, &key, "v2", "WST222", -4).await;
+        post(
+            &server,
+            &o,
+            &format!("/api/v1/hits/{wrong_state}/disposition"),
+            json!({"disposition": "wrong_state"}),
+        )
+        .await;
+        let (s, b) = post(
+            &server,
+            &o,
+            &format!("/api/v1/hits/{wrong_state}/action"),
+            json!({"action": "stop"}),
+        )
+        .await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (409, Some("wrong_state_not_confirmed")),
+            "{b}"
+        );
+        let (s, b) = post(
+            &server,
+            &o,
+            &format!("/api/v1/hits/{wrong_state}/action"),
+            json!({"action": "stop", "confirmed_against_entry": true}),
+        )
+        .await;
+        assert_eq!(
+            (s, &b["confirmed_against_entry"]),
+            (200, &json!(true)),
+            "{b}"
+        );
+
+        // A correct read, then an arrest: counted in reports and on /transparency.
+        let correct = hit(&server, &key, "v3", "OK3333", -3).await;
+        post(
+            &server,
+            &o,
+            &format!("/api/v1/hits/{correct}/disposition"),
+            json!({"disposition": "correct_read"}),
+        )
+        .await;
+        let (s, b) = post(
+            &server,
+            &o,
+            &format!("/api/v1/hits/{correct}/action"),
+            json!({"action": "arrest"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(this_years_figures(&server, &a).await["arrests"], 1);
+        assert_eq!(public_arrests(&server).await, 1);
+
+        // The record is never edited: a second verdict or action is a conflict.
+        let (s, _) = post(
+            &server,
+            &o,
+            &format!("/api/v1/hits/{correct}/disposition"),
+            json!({"disposition": "misread"}),
+        )
+        .await;
+        assert_eq!(s, 409);
+
+        // The verdict was a mis-click: correcting it to misread while an arrest stands is
+        // refused (the action must be corrected first), and a correction needs a note.
+        let path = format!("/api/v1/hits/{correct}/amendments");
+        let (s, b) = post(
+            &server,
+            &o,
+            &path,
+            json!({"disposition": "misread", "note": "clicked the wrong button"}),
+        )
+        .await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (409, Some("verdict_contradicts_action")),
+            "{b}"
+        );
+        let (s, b) = post(&server, &o, &path, json!({"action": "none", "note": "  "})).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (409, Some("amendment_needs_note")),
+            "{b}"
+        );
+        let (s, _) = post(
+            &server,
+            &o,
+            &path,
+            json!({"action": "none", "disposition": "misread", "note": "x"}),
+        )
+        .await;
+        assert_eq!(s, 400);
+        let (s, b) = post(
+            &server,
+            &o,
+            &path,
+            json!({"action": "none", "note": "no arrest was made; wrong button"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let (s, b) = post(
+            &server,
+            &o,
+            &path,
+            json!({"disposition": "misread", "note": "the plate read was OK3338"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["disposition"]["value"], "misread");
+        assert_eq!(b["action"]["value"], "none");
+        let amendments = b["amendments"].as_array().unwrap();
+        assert_eq!(amendments.len(), 2);
+        assert_eq!(
+            (
+                &amendments[0]["field"],
+                &amendments[0]["previous"],
+                &amendments[0]["amended_to"]
+            ),
+            (&json!("action"), &json!("arrest"), &json!("none"))
+        );
+        assert_eq!(amendments[1]["by_username"], "officer1");
+        assert_eq!(amendments[1]["note"], "the plate read was OK3338");
+        // A misread cannot be amended back into an arrest either.
+        let (s, _) = post(
+            &server,
+            &o,
+            &path,
+            json!({"action": "arrest", "note": "again"}),
+        )
+        .await;
+        assert_eq!(s, 409);
+
+        // The first record stays as it was, beside the amendments.
+        let row: (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT disposition, action FROM hits WHERE id = $1")
+                .bind(correct)
+                .fetch_one(server.state.store.pool())
+                .await
+                .unwrap();
+        assert_eq!(row, (Some("correct_read".into()), Some("arrest".into())));
+
+        // Reports and the transparency page count what stands now.
+        let f = this_years_figures(&server, &a).await;
+        assert_eq!(
+            (f["arrests"].clone(), f["stops"].clone()),
+            (json!(0), json!(1)),
+            "{f}"
+        );
+        assert_eq!(public_arrests(&server).await, 0);
+
+        // Each amendment is in the audit log.
+        let n: (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = 'hit.amendment'")
+                .fetch_one(server.state.store.pool())
+                .await
+                .unwrap();
+        assert_eq!(n.0, 2);
+
+        // The card says the truth: no green VERIFIED, no Stop or Arrest after a misread.
+        let card = server
+            .client
+            .get(server.url(&format!("/console/alerts/hits/{misread}")))
+            .header("cookie", format!("candor_session={}", o.token))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(card.contains("Not a match: do not act"), "{card}");
+        assert!(!card.contains("status-verified"), "{card}");
+        assert!(
+            !card.contains("value=\"arrest\"") && !card.contains("value=\"stop\""),
+            "{card}"
+        );
+        assert!(card.contains("value=\"none\""), "{card}");
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn hits_are_listed_without_a_purpose_only_within_the_live_alert_horizon() {
+    for server in TestServer::start_all().await {
+        let officer = server.create_user("officer1", "officer").await;
+        let o = server.session_for(&officer).await;
+        let key = server.camera("cam-h").await;
+        server
+            .hot_list(
+                "State",
+                "V",
+                "plate,state,reason\nOLD111,CA,stolen\nNEW222,CA,stolen\n",
+            )
+            .await;
+        let old = hit(&server, &key, "h1", "OLD111", -3 * 86_400).await;
+        // A hit's created_at is its ingest time: make this one two days old.
+        sqlx::query("UPDATE hits SET created_at = created_at - 172800000 WHERE id = $1")
+            .bind(old)
+            .execute(server.state.store.pool())
+            .await
+            .unwrap();
+        let new = hit(&server, &key, "h2", "NEW222", -60).await;
+
+        // The live list: the last 24 hours.
+        let (s, b) = server
+            .call(&o, reqwest::Method::GET, "/api/v1/hits", None)
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let ids: Vec<i64> = b
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, vec![new]);
+
+        // Reaching further back without a purpose is refused, saying where to go.
+        let (s, b) = server
+            .call(
+                &o,
+                reqwest::Method::GET,
+                "/api/v1/hits?from=0&to=99999999999999",
+                None,
+            )
+            .await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (422, Some("outside_alert_horizon")),
+            "{b}"
+        );
+        let msg = b["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("1 day") && msg.contains("/api/v1/search/hits"),
+            "{msg}"
+        );
+        assert!(!b.to_string().contains("OLD111"));
+
+        // A client whose clock is a little behind still gets the live list.
+        let from = candor_store::now_ms() - 86_400_000 - 60_000;
+        let (s, _) = server
+            .call(
+                &o,
+                reqwest::Method::GET,
+                &format!("/api/v1/hits?from={from}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200);
+
+        // Nor does a hit open by its id past the horizon (numbers are easy to count).
+        let (s, _) = server
+            .call(
+                &o,
+                reqwest::Method::GET,
+                &format!("/api/v1/hits/{new}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, b) = server
+            .call(
+                &o,
+                reqwest::Method::GET,
+                &format!("/api/v1/hits/{old}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (403, Some("outside_alert_horizon")),
+            "{b}"
+        );
+        assert!(!b.to_string().contains("OLD111"));
+        server.stop().await;
+    }
+}
