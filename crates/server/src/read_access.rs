@@ -18,6 +18,13 @@
 //! carries nothing of the read, and the attempt is audited (outcome `denied`). A view is
 //! audited, durably before the data leaves, naming its grounds and their purpose
 //! ([`Basis::audit_details`]).
+//!
+//! Opening one hit by its id (its record, its verdict, its action, a correction) is decided
+//! here too ([`visible_hit`], audited by [`open_hit`]): a hit within the live alert horizon
+//! opens for people who receive the alerts; an older one only with `?search=N`, where `N` is
+//! a successful `search.hits` of the same person that listed the hit (`search_hits`, written
+//! with the search's audit record), and its view or verification is audited naming that
+//! search and its purpose ([`OpenedHit::audit_details`]).
 
 use candor_store::hits::Hit;
 use serde::Deserialize;
@@ -108,9 +115,13 @@ pub enum Refused {
     )]
     NoGrounds,
     #[error(
-        "search #{seq} is not a search of yours on record: open reads from the results of your own search"
+        "search #{seq} is not a search of yours on record: open reads and hits from the results of your own search"
     )]
     NotYourSearch { seq: u64 },
+    #[error(
+        "search #{seq} did not list hit {hit} (or it has since been purged): open it from the results of your search of hits that listed it"
+    )]
+    HitNotListed { seq: u64, hit: i64 },
     #[error(
         "search #{seq} did not list {subject} (or it has since been purged): open it from the results that listed it"
     )]
@@ -120,7 +131,7 @@ pub enum Refused {
     #[error("hit {hit} is not on {subject}: open it from the hit it belongs to")]
     NotTheHits { hit: i64, subject: Subject },
     #[error(
-        "hit {hit} is older than the live alert horizon ({horizon}): find it with a search of hits (POST /api/v1/search/hits), with a purpose and a case number"
+        "hit {hit} is older than the live alert horizon ({horizon}): find it with a search of hits (POST /api/v1/search/hits), with a purpose and a case number, and open it from that search's results (?search=N, N being the search's audit_seq)"
     )]
     OutsideAlertHorizon { hit: i64, horizon: String },
 }
@@ -131,7 +142,7 @@ impl Refused {
         match self {
             Refused::NoGrounds => "grounds_required",
             Refused::NotYourSearch { .. } => "not_your_search",
-            Refused::NotListed { .. } => "not_listed",
+            Refused::NotListed { .. } | Refused::HitNotListed { .. } => "not_listed",
             Refused::NoSuchHit { .. } => "not_found",
             Refused::NotTheHits { .. } => "not_this_hit",
             Refused::OutsideAlertHorizon { .. } => "outside_alert_horizon",
@@ -181,27 +192,93 @@ pub fn alert_horizon_start(policy: &candor_policy::PolicyDocument, now: i64) -> 
     now.saturating_sub(i64::try_from(policy.alert_horizon.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A hit, for a person who may see hits (the live alerts show them all) and within the
-/// policy's live alert horizon: the one rule for opening a hit by id, used by
-/// `GET /api/v1/hits/{id}`, verification, and as grounds for its read. An older hit opens
-/// only from a purpose-bound search of hits.
+/// A hit a person may open, and on what grounds: the live alerts, or a search of hits of
+/// theirs that listed it.
+#[derive(Debug, Clone)]
+pub struct OpenedHit {
+    pub hit: Hit,
+    /// The search (audit sequence number) and its recorded purpose, for a hit older than
+    /// the live alert horizon.
+    search: Option<(u64, Value)>,
+}
+
+impl OpenedHit {
+    /// What the audit record of a view or verification of the hit says about its grounds:
+    /// nothing for a live alert; for an older hit, the search of hits that listed it
+    /// (`search_seq`) and its purpose as recorded with it.
+    pub fn audit_details(&self) -> Value {
+        match &self.search {
+            None => json!({}),
+            Some((seq, purpose)) => json!({"search_seq": seq, "purpose": purpose}),
+        }
+    }
+}
+
+/// A hit, for a person who may see hits (the live alerts show them all): the one rule for
+/// opening a hit by id, used by `GET /api/v1/hits/{id}`, verification, and as grounds for
+/// its read. Within the policy's live alert horizon it opens as a live alert (`search` is
+/// not needed); an older hit opens only on `search`, a search of hits of this person that
+/// listed it.
 pub async fn visible_hit(
     state: &AppState,
     actor: &Actor,
     id: i64,
-) -> Result<Result<Hit, Refused>, ApiError> {
+    search: Option<u64>,
+) -> Result<Result<OpenedHit, Refused>, ApiError> {
     actor.require(Permission::ViewAlerts)?;
     let Some(hit) = state.store.get_hit(&state.keys, id).await? else {
         return Ok(Err(Refused::NoSuchHit { hit: id }));
     };
     let policy = crate::routes::policy::policy_in_force(state).await?;
-    if hit.created_at < alert_horizon_start(&policy.document, candor_store::now_ms()) {
+    if hit.created_at >= alert_horizon_start(&policy.document, candor_store::now_ms()) {
+        return Ok(Ok(OpenedHit { hit, search: None }));
+    }
+    let Some(seq) = search else {
         return Ok(Err(Refused::OutsideAlertHorizon {
             hit: id,
             horizon: candor_policy::duration_words(policy.document.alert_horizon),
         }));
+    };
+    let Some((target, record)) = your_search(state, actor, seq).await? else {
+        return Ok(Err(Refused::NotYourSearch { seq }));
+    };
+    // The role must still allow a search of hits; a search of reads lists no hits.
+    actor.require(SearchTarget::Hits.permission())?;
+    if target != SearchTarget::Hits || !state.store.search_listed_hit(seq, id).await? {
+        return Ok(Err(Refused::HitNotListed { seq, hit: id }));
     }
-    Ok(Ok(hit))
+    let purpose = record.entry.details["purpose"].clone();
+    Ok(Ok(OpenedHit {
+        hit,
+        search: Some((seq, purpose)),
+    }))
+}
+
+/// [`visible_hit`] for a route that opens hit `id` (`action` names it in the audit log): a
+/// refusal is audited with outcome `denied` and comes back as the error to answer with.
+pub async fn open_hit(
+    state: &AppState,
+    actor: &Actor,
+    action: &'static str,
+    id: i64,
+    search: Option<u64>,
+) -> Result<OpenedHit, ApiError> {
+    match visible_hit(state, actor, id, search).await? {
+        Ok(opened) => Ok(opened),
+        Err(refused) => {
+            crate::auth::append_audit_record(
+                state,
+                user(actor),
+                action,
+                &format!("hit:{id}"),
+                "denied",
+                &actor.remote_addr,
+                json!({"reason": refused.code(), "search_seq": search}),
+            )
+            .await?;
+            Err(ApiError::from(refused).already_audited())
+        }
+    }
 }
 
 /// Decides whether `actor` may open `subject` on `grounds`. A refusal is audited as `action`
@@ -280,15 +357,7 @@ async fn by_search(
     subject: Subject,
     seq: u64,
 ) -> Result<Result<Basis, Refused>, ApiError> {
-    let search = state.store.audit_record(seq).await?.and_then(|r| {
-        let target = [SearchTarget::Reads, SearchTarget::Hits]
-            .into_iter()
-            .find(|t| t.audit_action() == r.entry.action)?;
-        let theirs =
-            r.entry.outcome == candor_audit::Outcome::Success && r.entry.actor == user(actor);
-        theirs.then_some((target, r))
-    });
-    let Some((target, record)) = search else {
+    let Some((target, record)) = your_search(state, actor, seq).await? else {
         return Ok(Err(Refused::NotYourSearch { seq }));
     };
     // The role must still allow what that search searched.
@@ -307,14 +376,33 @@ async fn by_search(
     })
 }
 
+/// The search whose audit record is `seq`, if it is a successful search of reads or hits by
+/// `actor`: what it searched, and its record (which holds its purpose).
+async fn your_search(
+    state: &AppState,
+    actor: &Actor,
+    seq: u64,
+) -> Result<Option<(SearchTarget, candor_audit::AuditRecord)>, ApiError> {
+    Ok(state.store.audit_record(seq).await?.and_then(|r| {
+        let target = [SearchTarget::Reads, SearchTarget::Hits]
+            .into_iter()
+            .find(|t| t.audit_action() == r.entry.action)?;
+        let theirs =
+            r.entry.outcome == candor_audit::Outcome::Success && r.entry.actor == user(actor);
+        theirs.then_some((target, r))
+    }))
+}
+
 async fn by_hit(
     state: &AppState,
     actor: &Actor,
     subject: Subject,
     id: i64,
 ) -> Result<Result<Basis, Refused>, ApiError> {
-    let hit = match visible_hit(state, actor, id).await? {
-        Ok(hit) => hit,
+    // A hit is grounds for its read as a live alert only; an older hit's read opens from
+    // the search of hits that listed it (`?search=N`, which lists its read too).
+    let hit = match visible_hit(state, actor, id, None).await? {
+        Ok(opened) => opened.hit,
         Err(r) => return Ok(Err(r)),
     };
     let on_subject = match subject {

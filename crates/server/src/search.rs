@@ -11,8 +11,8 @@
 //!    decryption for a pattern);
 //! 5. the search is appended to the audit log — purpose, query, result count, policy
 //!    version — durably, before any result leaves this function, together with the ids of
-//!    the reads it listed (the only grounds on which one of them opens by id later, see
-//!    [`crate::read_access`]);
+//!    the reads (and, for a search of hits, the hits) it listed (the only grounds on which
+//!    one of them opens by id later, see [`crate::read_access`]);
 //! 6. it is put in the supervisors' review queue when sampled or flagged.
 
 use candor_platetext::lookalike::LookAlikeClasses;
@@ -307,7 +307,7 @@ pub async fn run_search(
         "policy_version": policy.version,
     });
     let entry = audit_entry(actor, target, &req, candor_audit::Outcome::Success, details);
-    // The audit record, the reads it listed and the usage count commit together, before
+    // The audit record, the reads (and hits) it listed and the usage count commit together, before
     // any result returns.
     let mut tx = state.store.begin().await?;
     let record = state.store.append_audit_tx(&mut tx, entry).await?;
@@ -316,6 +316,13 @@ pub async fn run_search(
         .store
         .record_search_results(&mut tx, record.seq, &listed)
         .await?;
+    if let Some(hits) = &hits {
+        let listed_hits: Vec<i64> = hits.iter().map(|h| h.id).collect();
+        state
+            .store
+            .record_search_hits(&mut tx, record.seq, &listed_hits)
+            .await?;
+    }
     candor_store::metrics::count_search(
         &mut tx,
         candor_store::now_ms(),

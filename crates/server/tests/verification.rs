@@ -378,3 +378,167 @@ async fn hits_are_listed_without_a_purpose_only_within_the_live_alert_horizon() 
         server.stop().await;
     }
 }
+
+/// The last audit record of `action`, oldest first in the log.
+async fn last_record(server: &TestServer, action: &str) -> candor_audit::AuditRecord {
+    let records = server.state.store.audit_records(0, 100_000).await.unwrap();
+    records
+        .into_iter()
+        .rev()
+        .find(|r| r.entry.action == action)
+        .unwrap_or_else(|| panic!("no {action} record"))
+}
+
+#[tokio::test]
+async fn a_hit_past_the_horizon_opens_and_is_corrected_only_from_a_search_of_hits_that_listed_it() {
+    for server in TestServer::start_all().await {
+        let ivy = server.create_user("ivy", "investigator").await;
+        let i = server.session_for(&ivy).await;
+        let ian = server.create_user("ian", "investigator").await;
+        let n = server.session_for(&ian).await;
+        let key = server.camera("cam-old").await;
+        server
+            .hot_list(
+                "State",
+                "V",
+                "plate,state,reason\nOLD111,CA,stolen\nOTH333,CA,stolen\n",
+            )
+            .await;
+        let old = hit(&server, &key, "o1", "OLD111", -3 * 86_400).await;
+        let other = hit(&server, &key, "o2", "OTH333", -3 * 86_400).await;
+        // Both hits were made two days ago: past the live alert horizon (24 hours).
+        for id in [old, other] {
+            sqlx::query("UPDATE hits SET created_at = created_at - 172800000 WHERE id = $1")
+                .bind(id)
+                .execute(server.state.store.pool())
+                .await
+                .unwrap();
+        }
+
+        let now = candor_store::now_ms();
+        let purpose = json!({"category": "property-crime", "case_number": "2026-000777",
+            "free_text": "reviewing yesterday's alerts"});
+        let search = |s: &TestSession, path: &'static str, plate: &'static str| {
+            let body = json!({"plate": plate, "from": now - 4 * 86_400_000, "to": now + 1000,
+                "purpose": purpose.clone()});
+            let s = s.clone();
+            let server = &server;
+            async move {
+                let (st, b) = post(server, &s, path, body).await;
+                assert_eq!(st, 200, "{b}");
+                b["audit_seq"].as_u64().unwrap()
+            }
+        };
+        let ivys = search(&i, "/api/v1/search/hits", "OLD111").await;
+        let ians = search(&n, "/api/v1/search/hits", "OLD111").await;
+        let ivys_other = search(&i, "/api/v1/search/hits", "OTH333").await;
+        let ivys_reads = search(&i, "/api/v1/search/reads", "OLD111").await;
+
+        let get = |s: &TestSession, path: String| {
+            let s = s.clone();
+            let server = &server;
+            async move { server.call(&s, reqwest::Method::GET, &path, None).await }
+        };
+        let code = |b: &Value| b["error"]["code"].as_str().map(str::to_string);
+
+        // Without a search, the refusal says how to open it.
+        let (s, b) = get(&i, format!("/api/v1/hits/{old}")).await;
+        assert_eq!(
+            (s, code(&b).as_deref()),
+            (403, Some("outside_alert_horizon"))
+        );
+        let msg = b["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("?search="), "{msg}");
+        assert!(!b.to_string().contains("OLD111"));
+
+        // From the search of hits that listed it: it opens, and the view names the search.
+        let (s, b) = get(&i, format!("/api/v1/hits/{old}?search={ivys}")).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["id"], json!(old));
+        let view = last_record(&server, "hit.view").await;
+        assert_eq!(view.entry.target, format!("hit:{old}"));
+        assert_eq!(view.entry.details["search_seq"], json!(ivys));
+        assert_eq!(view.entry.details["purpose"]["case_number"], "2026-000777");
+
+        // A made-up search, someone else's, one that did not list it, or a search of reads.
+        for (seq, want) in [
+            (999_999, "not_your_search"),
+            (ians, "not_your_search"),
+            (ivys_other, "not_listed"),
+            (ivys_reads, "not_listed"),
+        ] {
+            let (s, b) = get(&i, format!("/api/v1/hits/{old}?search={seq}")).await;
+            assert_eq!(
+                (s, code(&b).as_deref()),
+                (403, Some(want)),
+                "search {seq}: {b}"
+            );
+            assert!(!b.to_string().contains("OLD111"));
+        }
+        let denied = last_record(&server, "hit.view").await;
+        assert_eq!(denied.entry.outcome, candor_audit::Outcome::Denied);
+
+        // Verified and corrected the next morning, from the same search.
+        let (s, b) = post(
+            &server,
+            &i,
+            &format!("/api/v1/hits/{old}/disposition"),
+            json!({"disposition": "misread"}),
+        )
+        .await;
+        assert_eq!(
+            (s, code(&b).as_deref()),
+            (403, Some("outside_alert_horizon"))
+        );
+        let (s, b) = post(
+            &server,
+            &i,
+            &format!("/api/v1/hits/{old}/disposition?search={ivys}"),
+            json!({"disposition": "misread"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let verdict = last_record(&server, "hit.disposition").await;
+        assert_eq!(verdict.entry.details["search_seq"], json!(ivys));
+        assert_eq!(
+            verdict.entry.details["purpose"]["case_number"],
+            "2026-000777"
+        );
+
+        let fix = json!({"disposition": "correct_read", "note": "mis-click: the plate matches"});
+        for (who, seq, want) in [
+            (&n, ivys, "not_your_search"),
+            (&i, ivys_other, "not_listed"),
+        ] {
+            let (s, b) = post(
+                &server,
+                who,
+                &format!("/api/v1/hits/{old}/amendments?search={seq}"),
+                fix.clone(),
+            )
+            .await;
+            assert_eq!((s, code(&b).as_deref()), (403, Some(want)), "{b}");
+        }
+        let (s, b) = post(
+            &server,
+            &i,
+            &format!("/api/v1/hits/{old}/amendments?search={ivys}"),
+            fix.clone(),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["disposition"]["value"], "correct_read", "{b}");
+        assert_eq!(b["amendments"].as_array().unwrap().len(), 1);
+        let amended = last_record(&server, "hit.amendment").await;
+        assert_eq!(amended.entry.details["search_seq"], json!(ivys));
+        assert_eq!(
+            amended.entry.details["purpose"]["case_number"],
+            "2026-000777"
+        );
+
+        // The other user's own search opens it for them.
+        let (s, _) = get(&n, format!("/api/v1/hits/{old}?search={ians}")).await;
+        assert_eq!(s, 200);
+        server.stop().await;
+    }
+}

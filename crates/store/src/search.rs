@@ -20,7 +20,9 @@
 //! Which reads each search listed is kept too (`search_results`, by the search's audit
 //! sequence number, written in the transaction of its audit record): a read, its image or its
 //! plate crop opens by id only from a search that listed it ([`Store::search_listed`],
-//! [`Store::search_listed_image`]). The rows go with their read when it is purged.
+//! [`Store::search_listed_image`]). The rows go with their read when it is purged. Likewise
+//! which hits a search of hits listed (`search_hits`): a hit older than the live alert
+//! horizon opens by id only from a search of hits that listed it ([`Store::search_listed_hit`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -357,6 +359,44 @@ impl Store {
             q.execute(&mut **tx).await?;
         }
         Ok(())
+    }
+
+    /// Records that the search of hits whose audit record is `audit_seq` listed `hit_ids`,
+    /// inside the caller's transaction (the one appending that record), so both commit
+    /// together.
+    pub async fn record_search_hits(
+        &self,
+        tx: &mut Tx,
+        audit_seq: u64,
+        hit_ids: &[i64],
+    ) -> Result<(), StoreError> {
+        let seq = seq_param(audit_seq)?;
+        let mut ids = hit_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(LISTED_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO search_hits (audit_seq, hit_id) VALUES {}",
+                crate::values_rows(self.backend(), chunk.len(), 2)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(seq).bind(*id);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the search of hits whose audit record is `audit_seq` listed hit `hit_id`
+    /// (false once the hit is purged).
+    pub async fn search_listed_hit(&self, audit_seq: u64, hit_id: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM search_hits WHERE audit_seq = $1 AND hit_id = $2")
+            .bind(seq_param(audit_seq)?)
+            .bind(hit_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Whether the search whose audit record is `audit_seq` listed read `read_id` (false

@@ -401,8 +401,10 @@ async fn hit_card(
     State(state): State<AppState>,
     c: Console,
     Path(id): Path<i64>,
+    Query(g): Query<hits::HitGrounds>,
 ) -> Result<Response, PageError> {
-    let Json(hit) = hits::get_hit(State(state.clone()), c.actor.clone(), Path(id)).await?;
+    let Json(hit) =
+        hits::get_hit(State(state.clone()), c.actor.clone(), Path(id), Query(g)).await?;
     let lists = lists_by_id(&state).await?;
     let can_verify = c.actor.role.allows(Permission::VerifyHits);
     let can_view_images = c.actor.role.allows(Permission::ViewImages);
@@ -430,6 +432,7 @@ async fn disposition(
     State(state): State<AppState>,
     c: Console,
     Path(id): Path<i64>,
+    Query(g): Query<hits::HitGrounds>,
     Form(form): Form<DispositionForm>,
 ) -> Result<Response, PageError> {
     let d = Disposition::parse(&form.disposition).map_err(ApiError::from)?;
@@ -437,10 +440,15 @@ async fn disposition(
         disposition: d,
         note: None,
     };
-    let _recorded =
-        hits::record_disposition(State(state), c.actor, Path(id), ApiJson::from_value(body))
-            .await
-            .map_err(|e| PageError::within(c.layout, e))?;
+    let _recorded = hits::record_disposition(
+        State(state),
+        c.actor,
+        Path(id),
+        Query(g),
+        ApiJson::from_value(body),
+    )
+    .await
+    .map_err(|e| PageError::within(c.layout, e))?;
     Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
 }
 
@@ -455,6 +463,7 @@ async fn action(
     State(state): State<AppState>,
     c: Console,
     Path(id): Path<i64>,
+    Query(g): Query<hits::HitGrounds>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PageError> {
     let a = HitAction::parse(&form.action).map_err(ApiError::from)?;
@@ -463,9 +472,15 @@ async fn action(
         confirmed_against_entry: form.confirmed_against_entry.is_some(),
         note: None,
     };
-    let _recorded = hits::record_action(State(state), c.actor, Path(id), ApiJson::from_value(body))
-        .await
-        .map_err(|e| PageError::within(c.layout, e))?;
+    let _recorded = hits::record_action(
+        State(state),
+        c.actor,
+        Path(id),
+        Query(g),
+        ApiJson::from_value(body),
+    )
+    .await
+    .map_err(|e| PageError::within(c.layout, e))?;
     Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
 }
 
@@ -482,6 +497,7 @@ async fn amendment(
     State(state): State<AppState>,
     c: Console,
     Path(id): Path<i64>,
+    Query(g): Query<hits::HitGrounds>,
     Form(form): Form<AmendmentForm>,
 ) -> Result<Response, PageError> {
     let (disposition, action) = match form.change.split_once(':') {
@@ -504,9 +520,15 @@ async fn amendment(
         confirmed_against_entry: form.confirmed_against_entry.is_some(),
         note: form.note,
     };
-    let _recorded = hits::amend_hit(State(state), c.actor, Path(id), ApiJson::from_value(body))
-        .await
-        .map_err(|e| PageError::within(c.layout, e))?;
+    let _recorded = hits::amend_hit(
+        State(state),
+        c.actor,
+        Path(id),
+        Query(g),
+        ApiJson::from_value(body),
+    )
+    .await
+    .map_err(|e| PageError::within(c.layout, e))?;
     Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
 }
 

@@ -169,19 +169,52 @@ pub async fn list_hits(
     Ok(Json(hits))
 }
 
-#[utoipa::path(get, path = "/api/v1/hits/{id}", responses((status = 200, body = Hit), (status = 404, body = ErrorBody)))]
+/// The grounds for opening a hit older than the live alert horizon.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct HitGrounds {
+    /// For a hit older than the policy's live alert horizon: the `audit_seq` of your own
+    /// search of hits (`POST /api/v1/search/hits`) that listed it. Its view, verdict, action
+    /// or amendment is then audited naming that search and its purpose. Not needed within
+    /// the horizon.
+    pub search: Option<u64>,
+}
+
+/// One hit. Within the live alert horizon it opens for those who receive alerts; an older
+/// hit opens only with `?search=N` from your search of hits that listed it
+/// (`403 outside_alert_horizon` without it, `403 not_your_search` or `403 not_listed` with
+/// another).
+#[utoipa::path(get, path = "/api/v1/hits/{id}", params(HitGrounds),
+    responses((status = 200, body = Hit), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_hit(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
+    Query(g): Query<HitGrounds>,
 ) -> Result<Json<Hit>, ApiError> {
-    let hit = crate::read_access::visible_hit(&state, &actor, id).await??;
+    let opened = crate::read_access::open_hit(&state, &actor, "hit.view", id, g.search).await?;
     audit::record(
         &state,
-        OpsEvent::by(&actor, "hit.view", format!("hit:{id}"), json!({})),
+        OpsEvent::by(
+            &actor,
+            "hit.view",
+            format!("hit:{id}"),
+            opened.audit_details(),
+        ),
     )
     .await?;
-    Ok(Json(hit))
+    Ok(Json(opened.hit))
+}
+
+/// `details` with the grounds the hit opened on (the search and its purpose, for an older
+/// hit) added.
+fn with_grounds(
+    opened: &crate::read_access::OpenedHit,
+    mut details: serde_json::Value,
+) -> serde_json::Value {
+    if let (Some(d), Some(g)) = (details.as_object_mut(), opened.audit_details().as_object()) {
+        d.extend(g.clone());
+    }
+    details
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -228,11 +261,13 @@ pub async fn record_disposition(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
+    Query(g): Query<HitGrounds>,
     body: ApiJson<DispositionRequest>,
 ) -> Result<Json<Hit>, ApiError> {
     actor.require(Permission::VerifyHits)?;
     let d = body.parse()?;
-    crate::read_access::visible_hit(&state, &actor, id).await??;
+    let opened =
+        crate::read_access::open_hit(&state, &actor, "hit.disposition", id, g.search).await?;
     state
         .store
         .record_disposition(
@@ -249,11 +284,11 @@ pub async fn record_disposition(
             &actor,
             "hit.disposition",
             format!("hit:{id}"),
-            serde_json::json!({ "disposition": d.disposition }),
+            with_grounds(&opened, serde_json::json!({ "disposition": d.disposition })),
         ),
     )
     .await?;
-    get_hit(State(state), actor, Path(id)).await
+    get_hit(State(state), actor, Path(id), Query(g)).await
 }
 
 /// Records what was done after a verified hit. Needs a disposition first that allows it (a
@@ -265,11 +300,12 @@ pub async fn record_action(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
+    Query(g): Query<HitGrounds>,
     body: ApiJson<ActionRequest>,
 ) -> Result<Json<Hit>, ApiError> {
     actor.require(Permission::VerifyHits)?;
     let a = body.parse()?;
-    crate::read_access::visible_hit(&state, &actor, id).await??;
+    let opened = crate::read_access::open_hit(&state, &actor, "hit.action", id, g.search).await?;
     state
         .store
         .record_action(
@@ -287,11 +323,14 @@ pub async fn record_action(
             &actor,
             "hit.action",
             format!("hit:{id}"),
-            serde_json::json!({ "action": a.action, "confirmed_against_entry": a.confirmed_against_entry }),
+            with_grounds(
+                &opened,
+                serde_json::json!({ "action": a.action, "confirmed_against_entry": a.confirmed_against_entry }),
+            ),
         ),
     )
     .await?;
-    get_hit(State(state), actor, Path(id)).await
+    get_hit(State(state), actor, Path(id), Query(g)).await
 }
 
 /// Corrects a recorded disposition or action (a mis-click): the first record stays, the
@@ -304,11 +343,13 @@ pub async fn amend_hit(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
+    Query(g): Query<HitGrounds>,
     body: ApiJson<AmendmentRequest>,
 ) -> Result<Json<Hit>, ApiError> {
     actor.require(Permission::VerifyHits)?;
     let a = body.parse()?;
-    crate::read_access::visible_hit(&state, &actor, id).await??;
+    let opened =
+        crate::read_access::open_hit(&state, &actor, "hit.amendment", id, g.search).await?;
     let change = match (a.disposition, a.action) {
         (Some(d), None) => HitChange::Disposition(d),
         (None, Some(act)) => HitChange::Action(act),
@@ -336,14 +377,17 @@ pub async fn amend_hit(
             &actor,
             "hit.amendment",
             format!("hit:{id}"),
-            serde_json::json!({
-                "amendment": amendment,
-                "disposition": a.disposition,
-                "action": a.action,
-                "confirmed_against_entry": a.confirmed_against_entry,
-            }),
+            with_grounds(
+                &opened,
+                serde_json::json!({
+                    "amendment": amendment,
+                    "disposition": a.disposition,
+                    "action": a.action,
+                    "confirmed_against_entry": a.confirmed_against_entry,
+                }),
+            ),
         ),
     )
     .await?;
-    get_hit(State(state), actor, Path(id)).await
+    get_hit(State(state), actor, Path(id), Query(g)).await
 }
