@@ -183,3 +183,67 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+/// The most of a framework rejection's text kept in the envelope's message.
+const REJECTION_TEXT_LIMIT: usize = 300;
+
+/// Puts every error answer of the API (`/api/…`, `/federation/…`) in the JSON envelope,
+/// including those the handlers never see: axum's rejections (malformed JSON, wrong content
+/// type, body too large, a path or query that does not parse), unknown routes and methods.
+/// Console pages keep their HTML.
+pub async fn json_envelope(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path();
+    let api = path.starts_with("/api/") || path.starts_with("/federation/");
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if !api || !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4 * REJECTION_TEXT_LIMIT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, fallback) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no such route: see /api/openapi.json"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not take this method: see /api/openapi.json",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "send the body with the content type the route documents",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_body", "the request body does not fit"),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request was not sent in time"),
+        s if s.is_server_error() => ("internal", "the server could not complete the request"),
+        _ => ("bad_request", "the request could not be read"),
+    };
+    let message = if text.is_empty() {
+        fallback.to_string()
+    } else {
+        text.chars().take(REJECTION_TEXT_LIMIT).collect()
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    let mut res = (
+        status,
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message,
+            },
+        }),
+    )
+        .into_response();
+    for (name, value) in parts.headers.iter() {
+        res.headers_mut().insert(name, value.clone());
+    }
+    res
+}

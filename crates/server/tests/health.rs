@@ -35,3 +35,81 @@ async fn health_and_openapi_answer_on_every_backend() {
         server.stop().await;
     }
 }
+
+/// Every API error answers in the JSON envelope `{"error": {"code", "message"}}`, the
+/// framework's own rejections included: a path or query that does not parse, a body that is
+/// not JSON, an unknown route, a method a route does not take.
+#[tokio::test]
+async fn every_api_error_is_in_the_json_envelope() {
+    for server in TestServer::start_all().await {
+        let officer = server.create_user("officer-e", "officer").await;
+        server.acknowledge_policy(&officer).await;
+        server.train_and_grant(&officer).await;
+        let session = server.session_for(&officer).await;
+        let cases: [(reqwest::Method, &str, Option<&str>, u16, &str); 5] = [
+            (
+                reqwest::Method::GET,
+                "/api/v1/hits/not-a-number",
+                None,
+                400,
+                "bad_request",
+            ),
+            (
+                reqwest::Method::GET,
+                "/api/v1/hits?from=yesterday",
+                None,
+                400,
+                "bad_request",
+            ),
+            (
+                reqwest::Method::GET,
+                "/api/v1/no/such/route",
+                None,
+                404,
+                "not_found",
+            ),
+            (
+                reqwest::Method::DELETE,
+                "/api/v1/hits",
+                None,
+                405,
+                "method_not_allowed",
+            ),
+            (
+                reqwest::Method::POST,
+                "/api/v1/hits/1/disposition",
+                Some("{not json"),
+                400,
+                "",
+            ),
+        ];
+        for (method, path, body, status, code) in cases {
+            let mut req = server
+                .client
+                .request(method.clone(), server.url(path))
+                .bearer_auth(&session.token);
+            if let Some(b) = body {
+                req = req.header("content-type", "application/json").body(b);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), status, "{method} {path}");
+            let kind = res.headers()["content-type"].to_str().unwrap().to_string();
+            assert!(
+                kind.starts_with("application/json"),
+                "{method} {path}: {kind}"
+            );
+            let answer: serde_json::Value = res.json().await.unwrap();
+            let got = answer["error"]["code"].as_str().unwrap_or_default();
+            assert!(
+                !answer["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty()
+            );
+            if !code.is_empty() {
+                assert_eq!(got, code, "{method} {path}: {answer}");
+            }
+        }
+        server.stop().await;
+    }
+}

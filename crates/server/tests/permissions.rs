@@ -336,6 +336,21 @@ async fn every_route_for_every_role_and_state_gives_the_documented_answer() {
             stale.is_empty(),
             "routes listed in permissions.rs but not in the API document: {stale:?}"
         );
+        // The credentials the document names for each route are the ones it answers to.
+        for &(method, path, access) in EXPECTED {
+            use candor_server::openapi::{Caller, caller};
+            let named = match access {
+                Public => Caller::Anyone,
+                Camera => Caller::Camera,
+                Partner => Caller::Partner,
+                Session | SignedIn | AnyOf(_) => Caller::Session,
+            };
+            assert_eq!(
+                caller(&method.to_lowercase(), path),
+                named,
+                "{method} {path}"
+            );
+        }
 
         let target = server.create_user("target", "officer").await;
         let mut users: Vec<(Role, TestUser)> = Vec::new();

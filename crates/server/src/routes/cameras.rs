@@ -75,7 +75,7 @@ pub async fn list_cameras(
     Ok(Json(state.store.list_cameras().await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras/{id}", responses((status = 200, body = Camera), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/cameras/{id}", params(("id" = String, Path, description = "The camera's id")), responses((status = 200, body = Camera), (status = 404, body = ErrorBody)))]
 pub async fn get_camera(
     State(state): State<AppState>,
     actor: Actor,
@@ -92,7 +92,7 @@ pub async fn get_camera(
 
 /// Changes a camera: placement, approval record, status (active, suspended,
 /// decommissioned; decommissioning is final).
-#[utoipa::path(patch, path = "/api/v1/cameras/{id}", request_body = CameraUpdate,
+#[utoipa::path(patch, path = "/api/v1/cameras/{id}", params(("id" = String, Path, description = "The camera's id")), request_body = CameraUpdate,
     responses((status = 200, body = Camera), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update_camera(
     State(state): State<AppState>,
@@ -116,7 +116,7 @@ pub async fn update_camera(
     Ok(Json(cam))
 }
 
-#[utoipa::path(post, path = "/api/v1/cameras/{id}/rotate-key", responses((status = 200, body = ApiKey), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cameras/{id}/rotate-key", params(("id" = String, Path, description = "The camera's id")), responses((status = 200, body = ApiKey), (status = 404, body = ErrorBody)))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     actor: Actor,

@@ -183,7 +183,7 @@ pub struct HitGrounds {
 /// hit opens only with `?search=N` from your search of hits that listed it
 /// (`403 outside_alert_horizon` without it, `403 not_your_search` or `403 not_listed` with
 /// another).
-#[utoipa::path(get, path = "/api/v1/hits/{id}", params(HitGrounds),
+#[utoipa::path(get, path = "/api/v1/hits/{id}", params(("id" = i64, Path, description = "The hit's id"), HitGrounds),
     responses((status = 200, body = Hit), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_hit(
     State(state): State<AppState>,
@@ -255,7 +255,7 @@ pub struct AmendmentRequest {
 
 /// Records the person's verdict on a hit, after checking it by eye (and, for user-entered or
 /// expired entries, against the source list). Recorded once.
-#[utoipa::path(post, path = "/api/v1/hits/{id}/disposition", request_body = DispositionRequest,
+#[utoipa::path(post, path = "/api/v1/hits/{id}/disposition", params(("id" = i64, Path, description = "The hit's id")), request_body = DispositionRequest,
     responses((status = 200, body = Hit), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn record_disposition(
     State(state): State<AppState>,
@@ -294,7 +294,7 @@ pub async fn record_disposition(
 /// Records what was done after a verified hit. Needs a disposition first that allows it (a
 /// correct read, or a wrong-state read confirmed against the entry; any verdict allows
 /// "none"); recorded once, then corrected only by an amendment.
-#[utoipa::path(post, path = "/api/v1/hits/{id}/action", request_body = ActionRequest,
+#[utoipa::path(post, path = "/api/v1/hits/{id}/action", params(("id" = i64, Path, description = "The hit's id")), request_body = ActionRequest,
     responses((status = 200, body = Hit), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn record_action(
     State(state): State<AppState>,
@@ -337,7 +337,7 @@ pub async fn record_action(
 /// correction is recorded beside it with who, when and the note, and audited. The verdict and
 /// the action must stay consistent (amend the action first when a verdict would contradict
 /// it). Reports and the transparency page count the corrected values.
-#[utoipa::path(post, path = "/api/v1/hits/{id}/amendments", request_body = AmendmentRequest,
+#[utoipa::path(post, path = "/api/v1/hits/{id}/amendments", params(("id" = i64, Path, description = "The hit's id")), request_body = AmendmentRequest,
     responses((status = 200, body = Hit), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn amend_hit(
     State(state): State<AppState>,

@@ -210,7 +210,7 @@ pub async fn list_lists(
     Ok(Json(state.store.list_hot_lists().await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/hotlists/{id}", responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/hotlists/{id}", params(("id" = i64, Path, description = "The hot list's id")), responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_list(
     State(state): State<AppState>,
     actor: Actor,
@@ -324,7 +324,7 @@ async fn decide(
 }
 
 /// A supervisor (not the person who entered it) approves a user hot plate: it starts matching.
-#[utoipa::path(post, path = "/api/v1/hotplates/{id}/approve", request_body = Decision,
+#[utoipa::path(post, path = "/api/v1/hotplates/{id}/approve", params(("id" = i64, Path, description = "The hot-list entry's id")), request_body = Decision,
     responses((status = 200, body = UserPlate), (status = 409, body = ErrorBody)))]
 pub async fn approve_user_plate(
     State(state): State<AppState>,
@@ -335,7 +335,7 @@ pub async fn approve_user_plate(
     decide(state, actor, id, true, body).await
 }
 
-#[utoipa::path(post, path = "/api/v1/hotplates/{id}/reject", request_body = Decision,
+#[utoipa::path(post, path = "/api/v1/hotplates/{id}/reject", params(("id" = i64, Path, description = "The hot-list entry's id")), request_body = Decision,
     responses((status = 200, body = UserPlate), (status = 409, body = ErrorBody)))]
 pub async fn reject_user_plate(
     State(state): State<AppState>,

@@ -34,7 +34,7 @@ pub struct ImageParams {
 
 /// Reads the plates in a JPEG or PNG and stores the reads and the image. The idempotency
 /// key is the `Idempotency-Key` header, or the image's SHA-256.
-#[utoipa::path(post, path = "/api/v1/cameras/{id}/images", params(ImageParams),
+#[utoipa::path(post, path = "/api/v1/cameras/{id}/images", params(("id" = String, Path, description = "The camera's id"), ImageParams),
     request_body(content = Vec<u8>, content_type = "image/jpeg"),
     responses((status = 201, body = IngestResponse), (status = 200, body = IngestResponse),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),

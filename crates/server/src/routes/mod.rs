@@ -61,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(crate::auth::sign_in_body_limit))
         // A slow client's body fails after listen::BODY_READ_TIMEOUT.
         .layer(axum::middleware::from_fn(crate::listen::body_deadline))
+        // Every API error in the JSON envelope, the framework's own rejections included.
+        .layer(axum::middleware::from_fn(crate::error::json_envelope))
         // Every answer, errors included: browsers must not guess a type.
         .layer(axum::middleware::map_response(no_sniffing))
         .with_state(state)

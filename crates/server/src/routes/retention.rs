@@ -95,7 +95,7 @@ pub async fn place_hold(
     Ok((StatusCode::CREATED, Json(hold)))
 }
 
-#[utoipa::path(post, path = "/api/v1/holds/{id}/release", request_body = Release,
+#[utoipa::path(post, path = "/api/v1/holds/{id}/release", params(("id" = i64, Path, description = "The legal hold's id")), request_body = Release,
     responses((status = 200, body = LegalHold), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn release_hold(
     State(state): State<AppState>,

@@ -218,7 +218,7 @@ pub struct ReviewDecision {
 }
 
 /// Reviews one queued search (not one's own). Audited.
-#[utoipa::path(post, path = "/api/v1/reviews/{id}", request_body = ReviewDecision, responses(
+#[utoipa::path(post, path = "/api/v1/reviews/{id}", params(("id" = i64, Path, description = "The review's id")), request_body = ReviewDecision, responses(
     (status = 204), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn review_search(
     State(state): State<AppState>,

@@ -219,7 +219,8 @@ pub async fn begin_totp(
 /// Confirms enrolment with a code from the app; the session becomes fully signed in and the
 /// answer carries the recovery codes (shown once).
 #[utoipa::path(post, path = "/api/v1/session/totp/confirm", request_body = TotpConfirm, responses(
-    (status = 200, body = RecoveryCodes), (status = 422, body = ErrorBody)))]
+    (status = 200, body = RecoveryCodes), (status = 409, description = "already enrolled, or enrolment not started", body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
 pub async fn confirm_totp(
     State(state): State<AppState>,
     su: SessionUser,

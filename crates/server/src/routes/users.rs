@@ -220,7 +220,7 @@ pub async fn create_user(
 /// certificate). A role that exposes plate data or grants access needs an administrator's
 /// approval: the answer is then 202 with the request, and the role changes on approval. A
 /// role change or disabling ends the account's sessions. Audited.
-#[utoipa::path(patch, path = "/api/v1/users/{id}", request_body = UpdateUser, responses(
+#[utoipa::path(patch, path = "/api/v1/users/{id}", params(("id" = i64, Path, description = "The user's id")), request_body = UpdateUser, responses(
     (status = 200, body = UserView), (status = 202, body = approvals::ApprovalView),
     (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_user(
@@ -303,7 +303,7 @@ pub async fn update_user(
 }
 
 /// Lifts a lockout (administrators). Audited.
-#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", params(("id" = i64, Path, description = "The user's id")), responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn unlock_user(
     State(state): State<AppState>,
     actor: Actor,
@@ -322,7 +322,7 @@ pub async fn unlock_user(
 /// Resets a lost authenticator (administrators): TOTP off, recovery codes deleted, sessions
 /// ended; the person enrols again at next sign-in. For someone who holds access to plate
 /// data or grants it, a program manager must approve (202 with the request). Audited.
-#[utoipa::path(post, path = "/api/v1/users/{id}/mfa-reset", responses((status = 204),
+#[utoipa::path(post, path = "/api/v1/users/{id}/mfa-reset", params(("id" = i64, Path, description = "The user's id")), responses((status = 204),
     (status = 202, body = approvals::ApprovalView), (status = 404, body = ErrorBody)))]
 pub async fn reset_mfa(
     State(state): State<AppState>,
@@ -348,7 +348,7 @@ pub async fn reset_mfa(
 /// Sets a new password for an account (administrators); its sessions end. For someone who
 /// holds access to plate data or grants it, a program manager must approve (202 with the
 /// request). Audited.
-#[utoipa::path(post, path = "/api/v1/users/{id}/password", request_body = ResetPassword, responses(
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", params(("id" = i64, Path, description = "The user's id")), request_body = ResetPassword, responses(
     (status = 204), (status = 202, body = approvals::ApprovalView),
     (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reset_password(
@@ -394,7 +394,7 @@ fn guarded(user: &User) -> bool {
 
 /// Reactivates an account that lapsed after the policy's idle limit (administrators): the
 /// idle clock restarts. Audited.
-#[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", params(("id" = i64, Path, description = "The user's id")), responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn reactivate_user(
     State(state): State<AppState>,
     actor: Actor,
@@ -443,7 +443,7 @@ fn parse_date(field: &str, text: &str) -> Result<i64, ApiError> {
 }
 
 /// A person's training certificates, newest expiry first (program managers, administrators).
-#[utoipa::path(get, path = "/api/v1/users/{id}/training", responses((status = 200, body = Vec<TrainingView>), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}/training", params(("id" = i64, Path, description = "The user's id")), responses((status = 200, body = Vec<TrainingView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_training(
     State(state): State<AppState>,
     actor: Actor,
@@ -470,7 +470,7 @@ pub async fn list_training(
 }
 
 /// Records a completed training course (program managers). Audited.
-#[utoipa::path(post, path = "/api/v1/users/{id}/training", request_body = RecordTraining, responses(
+#[utoipa::path(post, path = "/api/v1/users/{id}/training", params(("id" = i64, Path, description = "The user's id")), request_body = RecordTraining, responses(
     (status = 201, body = TrainingView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn record_training(
     State(state): State<AppState>,
@@ -535,7 +535,7 @@ pub async fn record_training(
 /// current training certificate: an administrator approves (`POST
 /// /api/v1/approvals/{id}/approve`), and access starts then. Access lapses on its own when
 /// the certificate expires. Audited.
-#[utoipa::path(post, path = "/api/v1/users/{id}/access", responses(
+#[utoipa::path(post, path = "/api/v1/users/{id}/access", params(("id" = i64, Path, description = "The user's id")), responses(
     (status = 202, body = approvals::ApprovalView), (status = 403, body = ErrorBody),
     (status = 422, body = ErrorBody)))]
 pub async fn grant_access(
@@ -553,7 +553,7 @@ pub async fn grant_access(
 }
 
 /// Withdraws access to plate data (program managers). Audited.
-#[utoipa::path(delete, path = "/api/v1/users/{id}/access", responses((status = 204), (status = 403, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/users/{id}/access", params(("id" = i64, Path, description = "The user's id")), responses((status = 204), (status = 403, body = ErrorBody)))]
 pub async fn revoke_access(
     State(state): State<AppState>,
     actor: Actor,
