@@ -74,8 +74,9 @@ pub async fn checkpoint_if_grown(state: &AppState) -> Result<Option<Checkpoint>,
 }
 
 /// Audit actions that open plate data (searches, exports, reads, images, hits and their
-/// verdicts, alert streams, and the same to and from partners): a checkpoint follows each soon ([`audit_chores`]), so
-/// a record of an access cannot quietly be removed with the tail of the log.
+/// verdicts, alert streams, and the same to and from partners): a checkpoint follows each
+/// soon ([`audit_chores`]), so the record of an access cannot quietly be cut off with the
+/// tail of the log.
 pub const PLATE_ACCESS_ACTIONS: &[&str] = &[
     "search.reads",
     "search.hits",
@@ -125,7 +126,7 @@ pub async fn audit_chores(state: AppState, interval: Duration) {
             }
             _ = watch.tick() => {
                 if let Err(e) = access.step(&state).await {
-                    tracing::error!(error = %e, "could not sign the audit checkpoint after plate access");
+                    tracing::error!(error = %e, "could not sign the checkpoint after plate access");
                 }
             }
         }
