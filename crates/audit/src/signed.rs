@@ -212,6 +212,9 @@ impl Layout {
 }
 
 impl Checkpoint {
+    /// The first line of a checkpoint's text, by which it is found in a page that holds it.
+    pub const HEADER: &'static str = CHECKPOINT_HEADER;
+
     /// Signs a checkpoint (time cut to milliseconds).
     pub fn sign(
         length: u64,

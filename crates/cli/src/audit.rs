@@ -1,10 +1,13 @@
-//! `candor audit`: verify the hash chain, export it as JSON lines, sign a checkpoint, prune
-//! under retention.
+//! `candor audit`: verify the hash chain (also against a checkpoint published earlier,
+//! read from a file or a URL), export it as JSON lines, sign a checkpoint, prune under
+//! retention.
 
+use std::fmt;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use candor_audit::VerifyingKey;
+use candor_audit::{Checkpoint, TamperFinding, TamperKind, VerifyReport, VerifyingKey};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,6 +36,12 @@ enum AuditCommand {
         /// an outside auditor would with the published key.
         #[arg(long)]
         public_key: Option<String>,
+        /// Also check the chain against a checkpoint published earlier: a file or an
+        /// http(s) URL holding its text, the transparency page or its JSON. Fails when the
+        /// chain no longer reaches that checkpoint or holds another record at its length,
+        /// which catches records deleted since even when their stored checkpoints went too.
+        #[arg(long, value_name = "SOURCE")]
+        against: Option<String>,
     },
     /// Check a published audit checkpoint (the text on the transparency page) with the
     /// published public key; needs no data directory. Exits 1 when it does not verify.
@@ -96,7 +105,7 @@ fn parse_public_key(hex_key: &str) -> anyhow::Result<VerifyingKey> {
         .map_err(|e| anyhow::anyhow!("--public-key is not a valid Ed25519 key: {e}"))
 }
 
-fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
+fn read_text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path)
         .map(|t| candor_store::input::text_without_bom(&t).to_string())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
@@ -155,6 +164,140 @@ pub fn verify_receipt(json_text: &str, public_key: Option<&str>) -> anyhow::Resu
     ))
 }
 
+/// Most bytes read from a SOURCE: a whole transparency page fits many times over.
+const SOURCE_LIMIT: usize = 4 << 20;
+
+/// How long fetching a SOURCE may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads the checkpoint a SOURCE holds (a file path or an http(s) URL); its signature is
+/// checked by the caller, with the key in use.
+async fn read_published(source: &str) -> anyhow::Result<Checkpoint> {
+    let body = if source.starts_with("http://") || source.starts_with("https://") {
+        fetch(source).await?
+    } else {
+        read_text(Path::new(source))?
+    };
+    let text = published_text(&body).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{source} holds no audit checkpoint: expected its text (from the line {:?} on), \
+             the transparency page, or the page's JSON",
+            Checkpoint::HEADER
+        )
+    })?;
+    Checkpoint::from_text(&text)
+        .map_err(|e| anyhow::anyhow!("{source} holds no readable audit checkpoint: {e}"))
+}
+
+/// The checkpoint text in what a SOURCE holds: the text itself, the transparency page
+/// (the text is shown as published, from its first line on) or the page's JSON
+/// (`audit.checkpoint.text`).
+fn published_text(body: &str) -> Option<String> {
+    let body = candor_store::input::text_without_bom(body);
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
+        return ["/audit/checkpoint/text", "/checkpoint/text", "/text"]
+            .into_iter()
+            .find_map(|path| json.pointer(path)?.as_str().map(str::to_owned));
+    }
+    body.find(Checkpoint::HEADER)
+        .map(|at| body[at..].to_owned())
+}
+
+/// GETs `url` as text, at most [`SOURCE_LIMIT`] bytes.
+async fn fetch(url: &str) -> anyhow::Result<String> {
+    let client = candor_server::http_client::outbound(None, FETCH_TIMEOUT)?;
+    let fail = |e: reqwest::Error| anyhow::anyhow!("cannot fetch {url}: {e}");
+    let mut response = client.get(url).send().await.map_err(fail)?;
+    if !response.status().is_success() {
+        anyhow::bail!("{url} answered {}", response.status());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(fail)? {
+        body.extend_from_slice(&chunk);
+        if body.len() > SOURCE_LIMIT {
+            anyhow::bail!(
+                "{url} sent more than {} MiB, more than any published checkpoint",
+                SOURCE_LIMIT >> 20
+            );
+        }
+    }
+    String::from_utf8(body).map_err(|_| anyhow::anyhow!("{url} did not send text"))
+}
+
+/// When a checkpoint was signed, as its text says it.
+fn signed_at(checkpoint: &Checkpoint) -> String {
+    checkpoint
+        .time
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The line that says the chain holds a published checkpoint.
+fn held(published: &Checkpoint, report: &VerifyReport) -> String {
+    let signed = signed_at(published);
+    match published.length {
+        0 => format!("the checkpoint signed {signed} vouches for no records: nothing to compare"),
+        n if n < report.first_seq => format!(
+            "the checkpoint signed {signed} ({n} records) predates the pruning anchor at record \
+             {}: only its signature could be checked",
+            report.first_seq
+        ),
+        n if n == report.first_seq && report.anchored => format!(
+            "the chain holds the checkpoint signed {signed}: it ends where the pruning anchor \
+             starts, with the hash the first kept record links to"
+        ),
+        n => format!(
+            "the chain holds the checkpoint signed {signed}: record {} has its head hash {}, \
+             and {} record(s) were added since",
+            n - 1,
+            published.head_hash,
+            report.length - n
+        ),
+    }
+}
+
+/// Records that a published checkpoint vouches for and the chain no longer reaches.
+struct Missing<'a> {
+    published: &'a Checkpoint,
+    /// Where the chain now ends: its length.
+    chain_length: u64,
+}
+
+impl<'a> Missing<'a> {
+    /// The published checkpoint's part in `finding`: the chain ended before its length.
+    fn from_finding(published: &'a Checkpoint, finding: &TamperFinding) -> Option<Missing<'a>> {
+        match (&finding.kind, finding.seq) {
+            (TamperKind::TruncatedTail { .. }, Some(end)) if end < published.length => {
+                Some(Missing {
+                    published,
+                    chain_length: end,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Missing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (n, end) = (self.published.length, self.chain_length);
+        write!(
+            f,
+            "the checkpoint signed {} vouches for {n} records (sequence 0 to {}), ",
+            signed_at(self.published),
+            n - 1
+        )?;
+        match end {
+            0 => write!(f, "but the chain now holds none: ")?,
+            _ => write!(f, "but the chain now ends at record {}: ", end - 1)?,
+        }
+        match n - end {
+            1 => write!(f, "record {end} is missing")?,
+            _ => write!(f, "records {end} to {} are missing", n - 1)?,
+        }
+        write!(f, ", deleted since that checkpoint was signed")
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     match &args.command {
         AuditCommand::VerifyCheckpoint {
@@ -182,14 +325,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         match args.command {
-            AuditCommand::Verify { target, public_key } => {
+            AuditCommand::Verify { target, public_key, against } => {
+                let published = match &against {
+                    Some(source) => Some(read_published(source).await?),
+                    None => None,
+                };
                 let state = open(&target).await?;
                 let key = match public_key {
                     Some(k) => parse_public_key(&k)?,
                     None => candor_server::routes::audit::audit_signing_key(&state.config.key_dir())?.verifying_key(),
                 };
+                if let (Some(published), Some(source)) = (&published, &against) {
+                    published.verify(&key).map_err(|e| {
+                        anyhow::anyhow!(
+                            "the checkpoint from {source} does NOT verify with key {}: {e}",
+                            candor_audit::key_id(&key)
+                        )
+                    })?;
+                }
                 let started = std::time::Instant::now();
-                let verdict = state.store.verify_audit(&key).await?;
+                let verdict = state.store.verify_audit_against(&key, published.as_ref()).await?;
                 let secs = started.elapsed().as_secs_f64();
                 state.store.close().await;
                 match verdict {
@@ -203,11 +358,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                             if r.anchored { ", pruned up to a signed anchor" } else { "" },
                             secs
                         );
+                        if let Some(published) = &published {
+                            println!("{}", held(published, &r));
+                        }
                         Ok(())
                     }
-                    Err(finding) => {
-                        anyhow::bail!("audit chain TAMPERED: {finding}")
-                    }
+                    Err(finding) => match published.as_ref().and_then(|p| Missing::from_finding(p, &finding)) {
+                        Some(missing) => anyhow::bail!("audit chain TRUNCATED: {missing}"),
+                        None => anyhow::bail!("audit chain TAMPERED: {finding}"),
+                    },
                 }
             }
             AuditCommand::Export { target, from_seq, output } => {

@@ -1,16 +1,18 @@
 //! `candor audit verify` against tampering done directly in the database: edit, delete,
 //! insert, swap two records, truncate the tail, forge a checkpoint. Each is caught and the
-//! record named. Also `candor audit export`.
+//! record named. A tail deleted together with its checkpoints (or everything deleted), with
+//! the head fixed up, passes plain `verify` and is caught by `verify --against` a checkpoint
+//! published earlier, read from a file or from the transparency page by URL. Also
+//! `candor audit export`.
+
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::Stdio;
 
 use candor_audit::{Actor, AuditEntry, Outcome};
 use candor_store::Store;
-
-fn candor() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_candor"))
-}
+use common::candor;
 
 /// A data directory with 30 audit records and a checkpoint of all of them.
 async fn data_dir_with_chain(tmp: &Path) -> (PathBuf, Store) {
@@ -302,4 +304,184 @@ async fn published_checkpoint_and_receipt_verify_offline() {
     std::fs::write(&rfile, forged).unwrap();
     let (ok, out) = run(&["audit", "verify-receipt", "--receipt", rpath]);
     assert!(!ok && out.contains("does NOT verify"), "{out}");
+}
+
+/// `candor audit verify --against SOURCE`: whether it passed, its exit code, and its output.
+fn verify_against(dir: &Path, source: &str) -> (bool, Option<i32>, String) {
+    let out = candor()
+        .args(["audit", "verify", "--against", source, "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Appends `n` records, as searches would.
+async fn append(store: &Store, n: usize) {
+    let entries = (0..n)
+        .map(|i| {
+            AuditEntry::new(
+                chrono::Utc::now(),
+                Actor::User {
+                    id: "1".into(),
+                    name: "ivy".into(),
+                },
+                "search.reads",
+                format!("case:later-{i}"),
+                Outcome::Success,
+            )
+        })
+        .collect();
+    store.append_audit_batch(entries).await.unwrap();
+}
+
+/// Signs a checkpoint with `candor audit checkpoint` and saves its text to `file`, as a
+/// member of the public saves it from the transparency page.
+fn publish_checkpoint(dir: &Path, file: &Path) -> String {
+    let out = candor()
+        .args(["audit", "checkpoint", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    std::fs::write(file, &text).unwrap();
+    text
+}
+
+async fn run_sql(store: &Store, sqls: &[&'static str]) {
+    for sql in sqls {
+        sqlx::query(*sql).execute(store.pool()).await.unwrap();
+    }
+}
+
+/// Records appended after a checkpoint are deleted together with the later checkpoint that
+/// vouched for them, and the head is fixed up: the chain left is consistent, so plain
+/// `verify` passes; against the checkpoint published before the deletion it fails and names
+/// the missing records.
+#[tokio::test]
+async fn tail_deleted_with_its_checkpoint_is_caught_against_the_published_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, store) = data_dir_with_chain(tmp.path()).await;
+    append(&store, 10).await;
+    let file = tmp.path().join("checkpoint.txt");
+    assert!(publish_checkpoint(&dir, &file).contains("length: 40"));
+    let source = file.to_str().unwrap();
+    append(&store, 2).await;
+    let (ok, _, text) = verify_against(&dir, source);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("the chain holds the checkpoint signed")
+            && text.contains("record 39 has its head hash")
+            && text.contains("2 record(s) were added since"),
+        "{text}"
+    );
+
+    run_sql(
+        &store,
+        &[
+            "DELETE FROM audit_log WHERE seq >= 30",
+            "DELETE FROM audit_checkpoints WHERE length > 30",
+            "UPDATE audit_head SET length = 30, head_hash = (SELECT hash FROM audit_log WHERE seq = 29)",
+        ],
+    )
+    .await;
+    store.close().await;
+    let (ok, text) = verify(&dir);
+    assert!(
+        ok && text.contains("intact: 30 records"),
+        "plain verify cannot see this: {text}"
+    );
+    let (ok, code, text) = verify_against(&dir, source);
+    assert!(!ok && code == Some(1), "{text}");
+    assert!(
+        text.contains("audit chain TRUNCATED")
+            && text.contains("vouches for 40 records (sequence 0 to 39)")
+            && text.contains("the chain now ends at record 29: records 30 to 39 are missing"),
+        "{text}"
+    );
+}
+
+/// Every record and checkpoint deleted and the head reset to an empty chain: plain `verify`
+/// finds nothing to check; against a published checkpoint every record it vouched for is
+/// missing.
+#[tokio::test]
+async fn everything_deleted_is_caught_against_the_published_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, store) = data_dir_with_chain(tmp.path()).await;
+    let file = tmp.path().join("checkpoint.txt");
+    let text = store
+        .audit_checkpoints()
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .to_text();
+    std::fs::write(&file, text).unwrap();
+    run_sql(
+        &store,
+        &[
+            "DELETE FROM audit_log",
+            "DELETE FROM audit_checkpoints",
+            "UPDATE audit_head SET length = 0, head_hash = zeroblob(32)",
+        ],
+    )
+    .await;
+    store.close().await;
+    let (ok, text) = verify(&dir);
+    assert!(
+        ok && text.contains("no records to check"),
+        "plain verify cannot see this: {text}"
+    );
+    let (ok, code, text) = verify_against(&dir, file.to_str().unwrap());
+    assert!(!ok && code == Some(1), "{text}");
+    assert!(
+        text.contains("but the chain now holds none: records 0 to 29 are missing"),
+        "{text}"
+    );
+}
+
+/// `--against` takes the transparency page (HTML or JSON) by URL; a checkpoint whose text
+/// was edited, or a file that holds none, is refused with the reason.
+#[tokio::test]
+async fn against_reads_the_transparency_page_and_refuses_what_is_not_a_valid_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, store) = data_dir_with_chain(tmp.path()).await;
+    store.close().await;
+    let mut cmd = candor();
+    cmd.env("RUST_LOG", "warn").stderr(Stdio::null());
+    let (mut child, addr) = common::start_serve(cmd, &dir);
+    let page = verify_against(&dir, &format!("http://{addr}/transparency"));
+    let json = verify_against(&dir, &format!("http://{addr}/transparency.json"));
+    let missing = verify_against(&dir, &format!("http://{addr}/no-such-page"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for (ok, _, text) in [page, json] {
+        assert!(ok && text.contains("record 29 has its head hash"), "{text}");
+    }
+    assert!(!missing.0 && missing.2.contains("404"), "{}", missing.2);
+
+    let file = tmp.path().join("checkpoint.txt");
+    let text = publish_checkpoint(&dir, &file);
+    std::fs::write(&file, text.replace("length: 30", "length: 31")).unwrap();
+    let (ok, _, out) = verify_against(&dir, file.to_str().unwrap());
+    assert!(
+        !ok && out.contains("does NOT verify") && out.contains("signature does not match"),
+        "{out}"
+    );
+    std::fs::write(&file, "hello").unwrap();
+    let (ok, _, out) = verify_against(&dir, file.to_str().unwrap());
+    assert!(!ok && out.contains("holds no audit checkpoint"), "{out}");
 }

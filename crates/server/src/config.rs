@@ -109,7 +109,8 @@ pub struct HotPlateConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
     /// How often `serve` signs an audit checkpoint (when the chain has grown since the last
-    /// one), seconds: 10 to 86,400.
+    /// one), seconds: 10 to 86,400. Plate access gets one within a minute regardless
+    /// (`routes::audit::audit_chores`).
     pub checkpoint_interval_secs: u64,
 }
 

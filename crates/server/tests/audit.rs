@@ -178,3 +178,69 @@ async fn interval_checkpoints_only_when_the_chain_grew() {
         server.stop().await;
     }
 }
+
+/// A plate search is under a signed checkpoint within a minute, long before the interval
+/// (15 minutes by default); a second search right after it does not get a checkpoint of
+/// its own at once: access-driven checkpoints are spaced, so busy hours cause no storm.
+#[tokio::test]
+async fn a_plate_search_is_under_a_checkpoint_within_a_minute() {
+    use std::time::{Duration, Instant};
+    for server in TestServer::start_all().await {
+        let ivy = server.create_user("ivy", "investigator").await;
+        let s = server.session_for(&ivy).await;
+        let search = |case: &'static str| {
+            let now = candor_store::now_ms();
+            let body = serde_json::json!({
+                "plate": "ABC1234", "from": now - 86_400_000, "to": now + 1000, "limit": 3,
+                "purpose": {"category": "property-crime", "case_number": case,
+                            "free_text": "burglary on Elm St, vehicle seen leaving"},
+            });
+            server
+                .client
+                .post(server.url("/api/v1/search/reads"))
+                .bearer_auth(&s.token)
+                .json(&body)
+                .send()
+        };
+        let res = search("2026-000123").await.unwrap();
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+        let searched = |state: &candor_server::AppState| {
+            let state = state.clone();
+            async move {
+                let filter = candor_store::audit_log::AuditFilter {
+                    action_prefix: Some("search.reads".into()),
+                    limit: 1,
+                    ..Default::default()
+                };
+                state.store.search_audit(&filter).await.unwrap()[0].seq
+            }
+        };
+        let first = searched(&server.state).await;
+        let checkpoints = || async { server.state.store.audit_checkpoints().await.unwrap() };
+        let started = Instant::now();
+        let covered = loop {
+            if checkpoints().await.last().is_some_and(|c| c.length > first) {
+                break started.elapsed();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no checkpoint covers the search (record {first}) a minute after it"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(covered < Duration::from_secs(15), "took {covered:?}");
+
+        let signed = checkpoints().await.len();
+        let res = search("2026-000124").await.unwrap();
+        assert_eq!(res.status(), 200);
+        let second = searched(&server.state).await;
+        assert!(second > first);
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert_eq!(
+            checkpoints().await.len(),
+            signed,
+            "a checkpoint signed within seconds of the last one"
+        );
+        server.stop().await;
+    }
+}

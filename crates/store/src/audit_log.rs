@@ -205,7 +205,11 @@ async fn read_anchor<'c>(
 /// value of every row is copied and rows cross threads one by one, which held
 /// verification to about 140,000 records/s (docs/benchmarks.md). One read transaction
 /// is one snapshot: appends made meanwhile are neither half-seen nor taken for tampering.
-fn verify_sqlite_file(file: &str, key: &VerifyingKey) -> Result<AuditVerdict, StoreError> {
+fn verify_sqlite_file(
+    file: &str,
+    key: &VerifyingKey,
+    published: Option<Checkpoint>,
+) -> Result<AuditVerdict, StoreError> {
     use rusqlite::OpenFlags;
     let mut conn = rusqlite::Connection::open_with_flags(
         file,
@@ -218,10 +222,11 @@ fn verify_sqlite_file(file: &str, key: &VerifyingKey) -> Result<AuditVerdict, St
         .query_row(ANCHOR_SQL, [], |row| Ok(anchor_from(row)))
         .optional()?
         .transpose()?;
-    let checkpoints = snapshot
+    let mut checkpoints = snapshot
         .prepare(CHECKPOINTS_SQL)?
         .query_map([], |row| Ok(checkpoint_from(row)))?
         .collect::<Result<Result<Vec<_>, _>, _>>()??;
+    checkpoints.extend(published);
     let (head_len, head_hash) = snapshot.query_row(HEAD_SQL, [], |row| Ok(head_from(row)))??;
     let mut verifier = match Verifier::new(&checkpoints, anchor.as_ref(), key) {
         Ok(verifier) => verifier,
@@ -247,12 +252,14 @@ fn verify_sqlite_file(file: &str, key: &VerifyingKey) -> Result<AuditVerdict, St
 async fn verify_any(
     conn: &mut sqlx::AnyConnection,
     key: &VerifyingKey,
+    published: Option<Checkpoint>,
 ) -> Result<AuditVerdict, StoreError> {
     let mut snapshot = conn
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await?;
     let anchor = read_anchor(&mut *snapshot).await?;
-    let checkpoints = read_checkpoints(&mut *snapshot).await?;
+    let mut checkpoints = read_checkpoints(&mut *snapshot).await?;
+    checkpoints.extend(published);
     let (head_len, head_hash) = read_head(&mut *snapshot).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<AnyRow>>(4);
     let key = *key;
@@ -497,6 +504,40 @@ impl Store {
         read_checkpoints(self.pool()).await
     }
 
+    /// The checkpoint stored last, if any (without reading the others).
+    pub async fn latest_audit_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, statement FROM audit_checkpoints ORDER BY id DESC LIMIT 1")
+                .fetch_optional(self.pool())
+                .await?;
+        row.as_ref().map(checkpoint_from).transpose()
+    }
+
+    /// Whether a stored record with `from_seq <= seq < to_seq` has one of `actions`.
+    pub async fn audit_has_action(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        actions: &[&str],
+    ) -> Result<bool, StoreError> {
+        if actions.is_empty() || from_seq >= to_seq {
+            return Ok(false);
+        }
+        let among = (3..3 + actions.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT seq FROM audit_log WHERE seq >= $1 AND seq < $2 AND action IN ({among}) LIMIT 1"
+        )))
+        .bind(to_i64(from_seq)?)
+        .bind(to_i64(to_seq)?);
+        for action in actions {
+            query = query.bind(*action);
+        }
+        Ok(query.fetch_optional(self.pool()).await?.is_some())
+    }
+
     /// The pruning anchor, when records were pruned.
     pub async fn audit_anchor(&self) -> Result<Option<Anchor>, StoreError> {
         read_anchor(self.pool()).await
@@ -568,14 +609,28 @@ impl Store {
     /// first bad record. The CLI's `candor audit verify` and the API's verify endpoint
     /// both come here.
     pub async fn verify_audit(&self, key: &VerifyingKey) -> Result<AuditVerdict, StoreError> {
+        self.verify_audit_against(key, None).await
+    }
+
+    /// [`Store::verify_audit`], with `published` (a checkpoint kept outside the store, e.g.
+    /// from the transparency page) checked as one of the stored ones: its signature, that
+    /// the chain's hash at its length is its head, and that the chain reaches that far. A
+    /// tail deleted together with the stored checkpoints that vouched for it is then a
+    /// [`TamperKind::TruncatedTail`] at the published length.
+    pub async fn verify_audit_against(
+        &self,
+        key: &VerifyingKey,
+        published: Option<&Checkpoint>,
+    ) -> Result<AuditVerdict, StoreError> {
+        let published = published.cloned();
         match &self.sqlite_file {
             Some(file) => {
                 let (file, key) = (file.clone(), *key);
-                tokio::task::spawn_blocking(move || verify_sqlite_file(&file, &key))
+                tokio::task::spawn_blocking(move || verify_sqlite_file(&file, &key, published))
                     .await
                     .map_err(|e| StoreError::Invalid(format!("audit verification stopped: {e}")))?
             }
-            None => verify_any(&mut *self.pool().acquire().await?, key).await,
+            None => verify_any(&mut *self.pool().acquire().await?, key, published).await,
         }
     }
 }

@@ -389,3 +389,89 @@ async fn verifying_while_appending_sees_one_consistent_chain() {
     })
     .await;
 }
+
+/// A tail deleted together with the checkpoints that vouched for it, the head set back:
+/// the shorter chain verifies, but not against a checkpoint published before (kept outside
+/// the store). The same for the whole log deleted.
+#[tokio::test]
+async fn deletions_that_fix_up_the_head_are_caught_against_a_published_checkpoint() {
+    each_backend(|store| async move {
+        let public = key().verifying_key();
+        filled(&store, 15).await;
+        store
+            .append_audit_batch((15..20).map(entry).collect())
+            .await
+            .unwrap();
+        let published = store
+            .checkpoint_audit(&key(), at(1_800_000_000_500))
+            .await
+            .unwrap();
+        assert_eq!(published.length, 20);
+        let report = store
+            .verify_audit_against(&public, Some(&published))
+            .await
+            .unwrap()
+            .unwrap();
+        // The first, the published one as stored, and the published one as given.
+        assert_eq!(report.checkpoints_matched, 3);
+
+        exec(&store, "DELETE FROM audit_log WHERE seq >= 15").await;
+        exec(&store, "DELETE FROM audit_checkpoints WHERE length > 15").await;
+        exec(&store, "UPDATE audit_head SET length = 15, head_hash = (SELECT hash FROM audit_log WHERE seq = 14)").await;
+        let report = store.verify_audit(&public).await.unwrap().unwrap();
+        assert_eq!(report.length, 15, "plain verification cannot see it");
+        let found = store
+            .verify_audit_against(&public, Some(&published))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            (found.kind, found.seq),
+            (
+                TamperKind::TruncatedTail {
+                    checkpoint_length: 20
+                },
+                Some(15)
+            )
+        );
+
+        exec(&store, "UPDATE audit_head SET length = 0, head_hash = (SELECT prev_hash FROM audit_log WHERE seq = 0)").await;
+        exec(&store, "DELETE FROM audit_log").await;
+        exec(&store, "DELETE FROM audit_checkpoints").await;
+        let report = store.verify_audit(&public).await.unwrap().unwrap();
+        assert_eq!(report.records, 0, "plain verification cannot see it");
+        let found = store
+            .verify_audit_against(&public, Some(&published))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(found.seq, Some(0), "{found}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_latest_checkpoint_and_actions_in_a_range() {
+    each_backend(|store| async move {
+        assert!(store.latest_audit_checkpoint().await.unwrap().is_none());
+        filled(&store, 5).await;
+        let later = store
+            .checkpoint_audit(&key(), at(1_800_000_000_900))
+            .await
+            .unwrap();
+        assert_eq!(store.latest_audit_checkpoint().await.unwrap(), Some(later));
+        let mut other = entry(5);
+        other.action = "login.success".into();
+        store.append_audit(other).await.unwrap();
+        let has = |from, to, actions: &'static [&'static str]| {
+            let store = store.clone();
+            async move { store.audit_has_action(from, to, actions).await.unwrap() }
+        };
+        assert!(has(0, 6, &["search.reads"]).await);
+        assert!(!has(5, 6, &["search.reads", "read.view"]).await);
+        assert!(has(5, 6, &["read.view", "login.success"]).await);
+        assert!(!has(6, 6, &["login.success"]).await);
+        assert!(!has(0, 6, &[]).await);
+    })
+    .await;
+}

@@ -1,6 +1,6 @@
 //! The audit log over HTTP (reading, checkpoints, verification) and the server's audit
-//! chores: the checkpoint signing key, checkpoints at a fixed interval, and pruning under
-//! the retention policy with a signed anchor.
+//! chores: the checkpoint signing key, checkpoints at a fixed interval and soon after plate
+//! access ([`audit_chores`]), and pruning under the retention policy with a signed anchor.
 
 use std::path::Path;
 use std::time::Duration;
@@ -58,9 +58,8 @@ pub async fn checkpoint_if_grown(state: &AppState) -> Result<Option<Checkpoint>,
     let (length, _) = state.store.audit_head().await?;
     let last = state
         .store
-        .audit_checkpoints()
+        .latest_audit_checkpoint()
         .await?
-        .last()
         .map(|c| c.length);
     if length == 0 || last == Some(length) {
         return Ok(None);
@@ -74,19 +73,105 @@ pub async fn checkpoint_if_grown(state: &AppState) -> Result<Option<Checkpoint>,
     ))
 }
 
-/// Runs for the life of the server: a checkpoint every `interval` when the chain grew, and
-/// pruning of audit records past the retention period (leaving a signed anchor).
+/// Audit actions that open plate data (searches, exports, reads, images, hits and their
+/// verdicts, alert streams, and the same to and from partners): a checkpoint follows each
+/// soon ([`audit_chores`]), so the record of an access cannot quietly be cut off with the
+/// tail of the log.
+pub const PLATE_ACCESS_ACTIONS: &[&str] = &[
+    "search.reads",
+    "search.hits",
+    "search.export",
+    "read.view",
+    "image.view",
+    "hit.view",
+    "hits.list",
+    "hit.disposition",
+    "hit.action",
+    "hit.amendment",
+    "alerts.stream",
+    "federation.search.outgoing",
+    "federation.query.incoming",
+    "federation.hits.view",
+    "federation.hit.incoming",
+];
+
+/// How often the chores look for plate access that no checkpoint covers yet.
+pub const ACCESS_WATCH: Duration = Duration::from_secs(5);
+
+/// The least time between the newest checkpoint and one signed for plate access: with
+/// [`ACCESS_WATCH`], an access is under a checkpoint within a minute, and busy hours add
+/// at most one checkpoint a minute (about 70 an hour, with the interval's).
+pub const ACCESS_CHECKPOINT_GAP: Duration = Duration::from_secs(50);
+
+/// Runs for the life of the server: a checkpoint every `interval` when the chain grew; a
+/// checkpoint within a minute of plate access ([`PLATE_ACCESS_ACTIONS`]), at most one per
+/// [`ACCESS_CHECKPOINT_GAP`] counting every checkpoint of this chain (other processes' and
+/// the interval's too); and pruning of audit records past the retention period (leaving a
+/// signed anchor).
 pub async fn audit_chores(state: AppState, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.tick().await;
+    let mut watch = tokio::time::interval(ACCESS_WATCH);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut access = AccessWatch::default();
     loop {
-        ticker.tick().await;
-        if let Err(e) = checkpoint_if_grown(&state).await {
-            tracing::error!(error = %e, "could not sign the audit checkpoint");
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(e) = checkpoint_if_grown(&state).await {
+                    tracing::error!(error = %e, "could not sign the audit checkpoint");
+                }
+                if let Err(e) = prune_expired(&state).await {
+                    tracing::error!(error = %e, "could not prune expired audit records");
+                }
+            }
+            _ = watch.tick() => {
+                if let Err(e) = access.step(&state).await {
+                    tracing::error!(error = %e, "could not sign the checkpoint after plate access");
+                }
+            }
         }
-        if let Err(e) = prune_expired(&state).await {
-            tracing::error!(error = %e, "could not prune expired audit records");
+    }
+}
+
+/// What the chores know of plate access between their looks at the log.
+#[derive(Default)]
+struct AccessWatch {
+    /// Records before this seq were looked at (none yet: from the newest checkpoint on).
+    looked_to: Option<u64>,
+    /// A plate access was seen that no checkpoint covers yet.
+    pending: bool,
+}
+
+impl AccessWatch {
+    /// Looks at the records appended since the last look, and signs a checkpoint when one
+    /// of them (or an earlier one) was plate access and the newest checkpoint is at least
+    /// [`ACCESS_CHECKPOINT_GAP`] old.
+    async fn step(&mut self, state: &AppState) -> Result<(), ApiError> {
+        let (length, _) = state.store.audit_head().await?;
+        let latest = state.store.latest_audit_checkpoint().await?;
+        let from = self
+            .looked_to
+            .unwrap_or_else(|| latest.as_ref().map_or(0, |c| c.length));
+        if length > from
+            && state
+                .store
+                .audit_has_action(from, length, PLATE_ACCESS_ACTIONS)
+                .await?
+        {
+            self.pending = true;
         }
+        self.looked_to = Some(length.max(from));
+        if !self.pending {
+            return Ok(());
+        }
+        let gap = chrono::Duration::from_std(ACCESS_CHECKPOINT_GAP).unwrap_or_default();
+        if latest.is_some_and(|c| chrono::Utc::now() - c.time < gap) {
+            return Ok(());
+        }
+        // Signed, or the newest checkpoint already covers the whole chain.
+        checkpoint_if_grown(state).await?;
+        self.pending = false;
+        Ok(())
     }
 }
 

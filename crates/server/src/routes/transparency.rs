@@ -265,7 +265,8 @@ fn how_to_verify(public_key: &str) -> Vec<String> {
         ),
         "A signed checkpoint fixes the audit log's first records: if any of them is later changed, removed or reordered, the log no longer matches this head hash. Keep a copy; compare it with later checkpoints.".into(),
         format!(
-            "An independent auditor with a copy of the database checks the whole log against every checkpoint with: candor audit verify --data-dir DIR --public-key {public_key}."
+            "An independent auditor with a copy of the database checks the whole log against every checkpoint with: candor audit verify --data-dir DIR --public-key {public_key}. \
+             Adding --against checkpoint.txt (a saved copy, or this page's address) also proves that no record it vouches for was removed since, even with the stored checkpoints."
         ),
         "Each purge receipt is verified the same way: save it as JSON and run candor audit verify-receipt --receipt receipt.json (it holds the signed text, the signature and the key).".into(),
     ]
