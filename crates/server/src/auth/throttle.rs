@@ -1,18 +1,34 @@
-//! Throttling of failed sign-ins, per source address and per claimed username.
+//! Failed sign-ins: the lockout per account and source, and the throttles in front of it.
+//! Every number of that defence lives here (but the bounds on what the store keeps per
+//! account: `candor_store::lockouts`).
 //!
-//! Each failed sign-in is counted under its source address (an IPv6 address by its /64,
-//! which one client usually holds whole) and under the username it claimed. Once either has
-//! [`ADDRESS_LIMIT`] / [`USERNAME_LIMIT`] failures within [`WINDOW`], further sign-ins with
-//! it are refused — before the password is checked or anything is recorded — until the oldest
-//! of those failures leaves the window. Only failures count, so a station signing in many
-//! officers from one address is not held back; a correct sign-in, or an administrator's
-//! unlock, clears its username's count (not the address's, which a stranger with one
-//! account could otherwise reset).
+//! | Counted per | Limit | Then |
+//! |---|---|---|
+//! | account and source address, in the database | [`MAX_FAILED_SIGN_INS`] failures in a row | the account refuses sign-ins from that address for [`LOCKOUT_MS`] (an administrator's unlock lifts it sooner); from other addresses it signs in as usual |
+//! | source address, in memory | [`ADDRESS_LIMIT`] failures within [`WINDOW`] | sign-ins of any name from that address are refused (429) |
+//! | claimed username, in memory | [`USERNAME_LIMIT`] failures within [`WINDOW`] | sign-ins of that name from any address are refused (429) |
 //!
-//! This sits in front of the account lockout (five failures in a row lock a known
-//! account): it also covers names that are no account, which is what a stranger filling the
-//! audit log would use. Counts live in memory, per server process, and at most
-//! [`MAX_KEYS`] keys per kind are tracked (the least recently failing is forgotten first).
+//! A source address is counted by [`source_key`]: an IPv4 address itself, an IPv6 address by
+//! its /64, which one client usually holds whole. The lockout is CJIS 5.5.3's,
+//! kept per source so that a stranger who knows a name cannot lock its owner out; a guesser
+//! spread over many addresses is slowed down instead, by the username throttle: a few
+//! guesses per window for each name, wherever they come from.
+//!
+//! The numbers fit together (checked at compile time below): from one address the lock
+//! comes first ([`MAX_FAILED_SIGN_INS`] < [`USERNAME_LIMIT`] < [`ADDRESS_LIMIT`]); past it,
+//! that address's tries get nowhere (the right password only learns that the account is
+//! locked from there) and still count against both throttles; the username limit slows
+//! guessing at one name from all addresses together to [`USERNAME_LIMIT`] tries per
+//! [`WINDOW`].
+//!
+//! The throttles refuse before the password is checked or anything is recorded, until the
+//! oldest counted failure leaves the window. Only failures count, so a station signing in
+//! many officers from one address is not held back; a correct sign-in, or an
+//! administrator's unlock, clears its username's count (not the address's, which a stranger
+//! with one account could otherwise reset). They also cover names that are no account,
+//! which is what a stranger filling the audit log would use. Their counts live in memory,
+//! per server process, and at most [`MAX_KEYS`] keys per kind are tracked (the least
+//! recently failing is forgotten first).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -21,13 +37,21 @@ use std::time::{Duration, Instant};
 
 /// How far back failures count.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Failed sign-ins in a row from one source that lock an account from that source.
+pub const MAX_FAILED_SIGN_INS: i64 = 5;
+/// How long a lock lasts (CJIS 5.5.3: 10 minutes).
+pub const LOCKOUT_MS: i64 = 10 * 60 * 1000;
 /// Failed sign-ins from one address within [`WINDOW`] before the address is refused.
 pub const ADDRESS_LIMIT: usize = 20;
 /// Failed sign-ins for one username within [`WINDOW`] before the username is refused (more
-/// than the account lockout's five, which comes first for a real account).
+/// than the lockout's, which comes first from one address).
 pub const USERNAME_LIMIT: usize = 10;
 /// Keys tracked per kind; memory stays bounded whatever a stranger sends.
 pub const MAX_KEYS: usize = 50_000;
+
+// The promises of the module's map, checked when the numbers change.
+const _: () = assert!((MAX_FAILED_SIGN_INS as usize) < USERNAME_LIMIT);
+const _: () = assert!(USERNAME_LIMIT < ADDRESS_LIMIT);
 
 /// What a refused sign-in was throttled by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,8 +179,10 @@ fn forget_before(times: &mut VecDeque<Instant>, now: Instant) {
     }
 }
 
-/// The key an address is counted under: an IPv4 address itself, an IPv6 address by its /64.
-fn address_key(remote: &str) -> String {
+/// The key a source address is counted under, by the throttle and the lockout alike: an
+/// IPv4 address itself, an IPv6 address by its /64; anything else (no address known)
+/// bounded.
+pub fn source_key(remote: &str) -> String {
     match remote.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) => {
             let s = v6.segments();
@@ -212,7 +238,7 @@ impl SignInThrottle {
     fn check_at(&self, remote: &str, username: &str, now: Instant) -> Result<(), Throttled> {
         let mut g = self.lock();
         let (by_address, by_username) = &mut *g;
-        if let Some(retry_after) = by_address.retry_after(&address_key(remote), now) {
+        if let Some(retry_after) = by_address.retry_after(&source_key(remote), now) {
             return Err(Throttled {
                 by: ThrottledBy::Address,
                 retry_after,
@@ -231,7 +257,7 @@ impl SignInThrottle {
         let mut g = self.lock();
         let (by_address, by_username) = &mut *g;
         let mut reached = Vec::new();
-        if by_address.record(&address_key(remote), now) {
+        if by_address.record(&source_key(remote), now) {
             reached.push(ThrottledBy::Address);
         }
         if by_username.record(&username_key(username), now) {
@@ -282,12 +308,12 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_count_by_their_64_prefix() {
-        assert_eq!(address_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(source_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
         assert_eq!(
-            address_key("2001:db8:1:2:ffff::1"),
-            address_key("2001:db8:1:2::9")
+            source_key("2001:db8:1:2:ffff::1"),
+            source_key("2001:db8:1:2::9")
         );
-        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(source_key("192.0.2.7"), "192.0.2.7");
     }
 
     #[test]
