@@ -355,3 +355,31 @@ async fn failures_lock_the_account_from_their_address_only() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn one_address_cannot_make_a_name_wait_for_everyone() {
+    for server in TestServer::start_all().await {
+        let olga = server.create_user("olga", "officer").await;
+        let a = client_from([127, 0, 3, 1]);
+        let wrong =
+            json!({"username": "olga", "password": "wrong password!", "totp_code": "000000"});
+        // A stranger at A goes on past the lock, up to what the address may try: every try
+        // is answered as a wrong one, none makes the name wait.
+        let tries = candor_server::auth::throttle::ADDRESS_LIMIT;
+        for i in 0..tries {
+            let res = post_session(&server, &a, &wrong).await;
+            assert_eq!(
+                error_code(res).await,
+                (401, "invalid_credentials".into()),
+                "try {i}"
+            );
+        }
+        assert_eq!(post_session(&server, &a, &wrong).await.status(), 429);
+        // The real user, elsewhere, signs in as usual.
+        let right =
+            json!({"username": "olga", "password": olga.password, "totp_code": olga.totp_code(0)});
+        let res = post_session(&server, &client_from([127, 0, 3, 2]), &right).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        server.stop().await;
+    }
+}

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | account and source address, in the database | [`MAX_FAILED_SIGN_INS`] failures in a row | the account refuses sign-ins from that address for [`LOCKOUT_MS`] (an administrator's unlock lifts it sooner); from other addresses it signs in as usual |
 //! | source address, in memory | [`ADDRESS_LIMIT`] failures within [`WINDOW`] | sign-ins of any name from that address are refused (429) |
-//! | claimed username, in memory | [`USERNAME_LIMIT`] failures within [`WINDOW`] | sign-ins of that name from any address are refused (429) |
+//! | claimed username, in memory | [`USERNAME_LIMIT`] failures within [`WINDOW`], at most [`MAX_FAILED_SIGN_INS`] of them from each address | sign-ins of that name from any address are refused (429) |
 //!
 //! A source address is counted by [`source_key`]: an IPv4 address itself, an IPv6 address by
 //! its /64, which one client usually holds whole. The lockout is CJIS 5.5.3's,
@@ -15,11 +15,14 @@
 //! guesses per window for each name, wherever they come from.
 //!
 //! The numbers fit together (checked at compile time below): from one address the lock
-//! comes first ([`MAX_FAILED_SIGN_INS`] < [`USERNAME_LIMIT`] < [`ADDRESS_LIMIT`]); past it,
+//! comes first ([`MAX_FAILED_SIGN_INS`] < [`USERNAME_LIMIT`] < [`ADDRESS_LIMIT`]). Past it,
 //! that address's tries get nowhere (the right password only learns that the account is
-//! locked from there) and still count against both throttles; the username limit slows
-//! guessing at one name from all addresses together to [`USERNAME_LIMIT`] tries per
-//! [`WINDOW`].
+//! locked from there) and count against the address alone: at most [`MAX_FAILED_SIGN_INS`]
+//! of one address's failures within [`WINDOW`] count for a name, so no one address can make
+//! a name wait for everyone, which would be the account-wide lockout again. Making a name
+//! wait takes failures from several addresses, and then slows guessing at that name from
+//! all of them together to [`USERNAME_LIMIT`] tries per [`WINDOW`]. The price: one address
+//! may try one name up to [`ADDRESS_LIMIT`] times per [`WINDOW`], its locked tries included.
 //!
 //! The throttles refuse before the password is checked or anything is recorded, until the
 //! oldest counted failure leaves the window. Only failures count, so a station signing in
@@ -108,13 +111,17 @@ fn wait_text(d: &Duration) -> String {
 #[derive(Debug)]
 struct Failures {
     limit: usize,
-    by_key: HashMap<String, VecDeque<Instant>>,
+    /// How many failures from one source count for one key within the window.
+    per_source: usize,
+    /// Per key, when each counted failure happened and a digest of its source's key.
+    by_key: HashMap<String, VecDeque<(Instant, u64)>>,
 }
 
 impl Failures {
-    fn new(limit: usize) -> Self {
+    fn new(limit: usize, per_source: usize) -> Self {
         Failures {
             limit,
+            per_source,
             by_key: HashMap::new(),
         }
     }
@@ -129,17 +136,21 @@ impl Failures {
         // Refused until the oldest counted failure leaves the window.
         times
             .front()
-            .map(|t| (*t + WINDOW).saturating_duration_since(now))
+            .map(|(t, _)| (*t + WINDOW).saturating_duration_since(now))
     }
 
-    /// Counts a failure; true when it is the one that reaches the limit.
-    fn record(&mut self, key: &str, now: Instant) -> bool {
+    /// Counts a failure from `source` (a digest of its key), unless that source already has
+    /// `per_source` counted within the window; true when it is the one that reaches the limit.
+    fn record(&mut self, key: &str, source: u64, now: Instant) -> bool {
         if !self.by_key.contains_key(key) && self.by_key.len() >= MAX_KEYS {
             self.make_room(now);
         }
         let times = self.by_key.entry(key.to_string()).or_default();
         forget_before(times, now);
-        times.push_back(now);
+        if times.iter().filter(|(_, s)| *s == source).count() >= self.per_source {
+            return false;
+        }
+        times.push_back((now, source));
         // Older failures beyond the limit change nothing: keep memory per key bounded.
         while times.len() > self.limit {
             times.pop_front();
@@ -161,7 +172,7 @@ impl Failures {
             let stalest = self
                 .by_key
                 .iter()
-                .min_by_key(|(_, times)| times.back().copied())
+                .min_by_key(|(_, times)| times.back().map(|(t, _)| *t))
                 .map(|(k, _)| k.clone());
             if let Some(k) = stalest {
                 self.by_key.remove(&k);
@@ -170,10 +181,10 @@ impl Failures {
     }
 }
 
-fn forget_before(times: &mut VecDeque<Instant>, now: Instant) {
+fn forget_before(times: &mut VecDeque<(Instant, u64)>, now: Instant) {
     while times
         .front()
-        .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= WINDOW)
     {
         times.pop_front();
     }
@@ -193,6 +204,15 @@ pub fn source_key(remote: &str) -> String {
     }
 }
 
+/// A short digest of a source key, kept with each failure a name counts (collisions only
+/// merge two sources' counts, which is stricter).
+fn digest(source: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut h);
+    h.finish()
+}
+
 /// The key a claimed username is counted under: as sign-in looks it up, bounded.
 fn username_key(claimed: &str) -> String {
     candor_audit::bounded(&claimed.trim().to_lowercase()).into_owned()
@@ -207,7 +227,12 @@ pub struct SignInThrottle {
 impl Default for SignInThrottle {
     fn default() -> Self {
         SignInThrottle {
-            inner: Mutex::new((Failures::new(ADDRESS_LIMIT), Failures::new(USERNAME_LIMIT))),
+            inner: Mutex::new((
+                Failures::new(ADDRESS_LIMIT, usize::MAX),
+                // No one address reaches a name's limit alone: past the lockout's number,
+                // its failures for the name count against the address only.
+                Failures::new(USERNAME_LIMIT, MAX_FAILED_SIGN_INS as usize),
+            )),
         }
     }
 }
@@ -257,10 +282,11 @@ impl SignInThrottle {
         let mut g = self.lock();
         let (by_address, by_username) = &mut *g;
         let mut reached = Vec::new();
-        if by_address.record(&source_key(remote), now) {
+        let source = source_key(remote);
+        if by_address.record(&source, 0, now) {
             reached.push(ThrottledBy::Address);
         }
-        if by_username.record(&username_key(username), now) {
+        if by_username.record(&username_key(username), digest(&source), now) {
             reached.push(ThrottledBy::Username);
         }
         reached
@@ -307,6 +333,34 @@ mod tests {
     }
 
     #[test]
+    fn one_address_alone_never_makes_a_name_wait() {
+        let t = SignInThrottle::default();
+        let now = Instant::now();
+        // One address failing for one name until the address itself is refused: the name
+        // still signs in from elsewhere.
+        for _ in 0..ADDRESS_LIMIT {
+            t.check_at("10.0.0.1", "olga", now).unwrap();
+            t.failed_at("10.0.0.1", "olga", now);
+        }
+        assert_eq!(
+            t.check_at("10.0.0.1", "olga", now).unwrap_err().by,
+            ThrottledBy::Address
+        );
+        t.check_at("10.0.0.2", "olga", now).unwrap();
+        // Failures spread over addresses still reach the name's limit.
+        let spread = USERNAME_LIMIT.div_ceil(MAX_FAILED_SIGN_INS as usize) - 1;
+        for i in 0..spread {
+            for _ in 0..MAX_FAILED_SIGN_INS {
+                t.failed_at(&format!("10.0.1.{i}"), "olga", now);
+            }
+        }
+        assert_eq!(
+            t.check_at("10.0.0.2", "olga", now).unwrap_err().by,
+            ThrottledBy::Username
+        );
+    }
+
+    #[test]
     fn ipv6_addresses_count_by_their_64_prefix() {
         assert_eq!(source_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
         assert_eq!(
@@ -318,10 +372,10 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded_whatever_is_claimed() {
-        let mut f = Failures::new(USERNAME_LIMIT);
+        let mut f = Failures::new(USERNAME_LIMIT, usize::MAX);
         let now = Instant::now();
         for i in 0..MAX_KEYS + 10 {
-            f.record(&format!("name{i}"), now);
+            f.record(&format!("name{i}"), 0, now);
         }
         assert_eq!(f.by_key.len(), MAX_KEYS);
         let huge = "x".repeat(1_000_000);
