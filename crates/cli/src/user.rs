@@ -26,12 +26,13 @@ enum UserCommand {
         #[arg(long)]
         display_name: Option<String>,
     },
-    /// List accounts: username, role, MFA enrolled, disabled, locked.
+    /// List accounts: username, role, MFA enrolled, disabled, the addresses it is locked from.
     List {
         #[arg(long)]
         data_dir: PathBuf,
     },
-    /// Lift a lockout after failed sign-ins (audited as the system).
+    /// Lift an account's lockouts after failed sign-ins, from every address (audited as the
+    /// system).
     Unlock {
         #[arg(long)]
         data_dir: PathBuf,
@@ -61,16 +62,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             UserCommand::List { data_dir } => {
                 let state = open(&data_dir).await?;
-                let now = candor_store::now_ms();
-                println!("{:<24} {:<16} {:<4} {:<9} {:<7}", "USERNAME", "ROLE", "MFA", "DISABLED", "LOCKED");
+                let locks = state.store.sign_in_locks(None, candor_store::now_ms()).await?;
+                println!("{:<24} {:<16} {:<4} {:<9} LOCKED FROM", "USERNAME", "ROLE", "MFA", "DISABLED");
                 for u in state.store.list_users().await? {
+                    // Locks are per source address: the account signs in from any other.
+                    let from: Vec<&str> =
+                        locks.iter().filter(|l| l.user_id == u.id).map(|l| l.source.as_str()).collect();
                     println!(
-                        "{:<24} {:<16} {:<4} {:<9} {:<7}",
+                        "{:<24} {:<16} {:<4} {:<9} {}",
                         u.username,
                         u.role,
                         if u.totp_enabled { "yes" } else { "no" },
                         if u.disabled { "yes" } else { "no" },
-                        if u.is_locked(now) { "yes" } else { "no" }
+                        if from.is_empty() { "-".to_string() } else { from.join(" ") }
                     );
                 }
                 state.store.close().await;
@@ -86,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 candor_server::auth::unlock_by_system(&state, &user)
                     .await
                     .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-                println!("Unlocked {username:?}.");
+                println!("Unlocked {username:?} from every address.");
                 state.store.close().await;
                 Ok(())
             }

@@ -15,8 +15,9 @@
 //! on their own.
 //!
 //! Strangers reach the sign-in routes, so those are fenced: a body larger than a sign-in
-//! needs is refused before it is read ([`sign_in_body_limit`]), failed sign-ins are
-//! throttled per address and per username ([`throttle`]), and the name someone claimed is
+//! needs is refused before it is read ([`sign_in_body_limit`]), failed sign-ins lock an
+//! account from the source that made them and are throttled per address and per username
+//! ([`throttle`], where every number of that lives), and the name someone claimed is
 //! recorded only bounded ([`candor_audit::bounded`]).
 
 pub mod credentials;
@@ -34,6 +35,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub use candor_policy::{Permission, Role};
+pub use throttle::{LOCKOUT_MS, MAX_FAILED_SIGN_INS};
 
 /// Cookie carrying the session token.
 pub const SESSION_COOKIE: &str = "candor_session";
@@ -43,10 +45,6 @@ pub const LOGIN_CSRF_COOKIE: &str = "candor_login_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Form field carrying the CSRF token on console forms.
 pub const CSRF_FIELD: &str = "csrf_token";
-/// Consecutive failed sign-ins that lock an account (CJIS 5.5.3).
-pub const MAX_FAILED_SIGN_INS: i64 = 5;
-/// How long a lockout lasts.
-pub const LOCKOUT_MS: i64 = 10 * 60 * 1000;
 /// A session ends after this long without a request (CJIS 5.5.5).
 pub const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
 /// Activity is written back at most this often per session, to spare the database a write
@@ -62,7 +60,7 @@ pub const CONSOLE_SIGN_IN_PATH: &str = "/login";
 pub const MAX_SIGN_IN_BYTES: usize = 8 * 1024;
 
 /// The signed-in person making a request: both factors accepted, account active, not locked
-/// and not idle past the policy's limit, session live, current policy acknowledged.
+/// from the request's address and not idle past the policy's limit, session live, current policy acknowledged.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub user_id: i64,
@@ -444,8 +442,13 @@ async fn resolve_session(parts: &Parts, state: &AppState) -> Result<SessionUser,
             "this account is disabled: ask an administrator",
         ));
     }
-    if user.is_locked(now) {
-        return Err(locked_error(user.locked_until.unwrap_or(now)));
+    // A session is refused from an address the account is locked from, as a sign-in is.
+    if let Some(until) = state
+        .store
+        .source_locked_until(user.id, &throttle::source_key(&remote), now)
+        .await?
+    {
+        return Err(locked_error(until));
     }
     if source == TokenSource::Cookie && !is_safe_method(&parts.method) {
         check_csrf(parts, &session.csrf_token)?;
@@ -470,7 +473,7 @@ fn locked_error(until_ms: i64) -> ApiError {
     ApiError::forbidden(
         "account_locked",
         format!(
-            "the account is locked after {MAX_FAILED_SIGN_INS} failed sign-ins: try again after {when}, or ask an administrator to unlock it"
+            "the account is locked from this address after {MAX_FAILED_SIGN_INS} failed sign-ins in a row: try again after {when}, sign in from another address, or ask an administrator to unlock it"
         ),
     )
 }
@@ -665,7 +668,10 @@ fn invalid_credentials() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::UNAUTHORIZED,
         "invalid_credentials",
-        "the username, password or authenticator code is wrong; after 5 failures in a row the account is locked for 10 minutes",
+        format!(
+            "the username, password or authenticator code is wrong; after {MAX_FAILED_SIGN_INS} failures in a row from one address the account is locked from that address for {} minutes",
+            LOCKOUT_MS / 60_000
+        ),
     )
 }
 
@@ -754,12 +760,20 @@ async fn check_sign_in(state: &AppState, attempt: SignInAttempt) -> Result<Signe
         tokio::task::spawn_blocking(move || credentials::verify_password(&password, &phc))
             .await
             .map_err(|_| ApiError::internal("password check failed to run"))?;
-    // A locked account says so only to someone who knows its password: to anyone else it
-    // answers as a name that is no account does, so "locked" tells no stranger a name exists.
-    if user.is_locked(now) {
-        failure("locked").audit(json!({})).await?;
+    // An account locked from this source says so only to someone who knows its password: to
+    // anyone else it answers as a name that is no account does, so "locked" tells no stranger
+    // a name exists. The argon2 check above ran either way, so the timing is alike too.
+    let source = throttle::source_key(&remote);
+    if let Some(until) = state
+        .store
+        .source_locked_until(user.id, &source, now)
+        .await?
+    {
+        failure("locked")
+            .audit(json!({"locked_until": until}))
+            .await?;
         return Err(if password_ok {
-            locked_error(user.locked_until.unwrap_or(now))
+            locked_error(until)
         } else {
             invalid_credentials()
         });
@@ -845,7 +859,10 @@ async fn check_sign_in(state: &AppState, attempt: SignInAttempt) -> Result<Signe
         )
         .await?;
     }
-    state.store.record_login_success(user.id, now).await?;
+    state
+        .store
+        .record_login_success(user.id, &source, now)
+        .await?;
     let token = credentials::random_token();
     let csrf_token = credentials::random_token();
     state
@@ -911,33 +928,41 @@ impl FailedSignIn<'_> {
         .await
     }
 
-    /// Counts the failure (the fifth in a row locks the account) and gives the answer.
+    /// Counts the failure against its source (the fifth in a row locks the account from
+    /// that source) and gives the answer.
     async fn count(&self) -> Result<ApiError, ApiError> {
+        let source = throttle::source_key(self.remote);
         let f = self
             .state
             .store
-            .record_login_failure(self.user.id, self.now, MAX_FAILED_SIGN_INS, LOCKOUT_MS)
+            .record_login_failure(
+                self.user.id,
+                &source,
+                self.now,
+                MAX_FAILED_SIGN_INS,
+                LOCKOUT_MS,
+            )
             .await?;
-        self.audit(json!({"failed_in_a_row": f.failed_logins, "locked_until": f.locked_until}))
+        self.audit(json!({"failed_in_a_row": f.failed_in_a_row, "locked_until": f.locked_until}))
             .await?;
-        match f.locked_until {
-            Some(until) => {
-                record(
-                    self.state,
-                    self.user.id,
-                    Some(&self.user.username),
-                    "account.locked",
-                    "success",
-                    self.remote,
-                    json!({"until": until, "after_failures": MAX_FAILED_SIGN_INS}),
-                )
-                .await?;
-                // The same answer as every other wrong guess (see `check_sign_in`).
-                let _ = until;
-                Ok(invalid_credentials())
-            }
-            None => Ok(invalid_credentials()),
+        if let Some(until) = f.locked_until {
+            record(
+                self.state,
+                self.user.id,
+                Some(&self.user.username),
+                "account.locked",
+                "success",
+                self.remote,
+                json!({
+                    "until": until,
+                    "after_failures": MAX_FAILED_SIGN_INS,
+                    "source": candor_store::lockouts::bounded_source(&source),
+                }),
+            )
+            .await?;
         }
+        // The same answer as every other wrong guess, lock or not (see `check_sign_in`).
+        Ok(invalid_credentials())
     }
 }
 
@@ -1245,9 +1270,10 @@ pub async fn bootstrap_administrator(
     Ok(user)
 }
 
-/// Lifts a lockout from the command line (audited as the system).
+/// Lifts every lock of an account, from whatever source, from the command line (audited as
+/// the system).
 pub async fn unlock_by_system(state: &AppState, user: &User) -> Result<(), ApiError> {
-    state.store.unlock_user(user.id).await?;
+    let lifted = state.store.unlock_user(user.id, now_ms()).await?;
     append_audit_record(
         state,
         candor_audit::Actor::System {
@@ -1257,7 +1283,7 @@ pub async fn unlock_by_system(state: &AppState, user: &User) -> Result<(), ApiEr
         &format!("user:{}", user.id),
         "success",
         "cli",
-        json!({}),
+        json!({"locks_lifted": lifted}),
     )
     .await
 }

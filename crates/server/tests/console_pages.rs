@@ -109,10 +109,10 @@ async fn every_page_for_every_role_and_account_state() {
     // Account states send the browser to the step that is missing.
     let locked = server.create_user("locked", "officer").await;
     let token = session(&server, &locked).await;
-    sqlx::query("UPDATE users SET locked_until = $1 WHERE id = $2")
-        .bind(candor_store::now_ms() + 600_000)
-        .bind(locked.id)
-        .execute(server.state.store.pool())
+    server
+        .state
+        .store
+        .record_login_failure(locked.id, "127.0.0.1", candor_store::now_ms(), 1, 600_000)
         .await
         .unwrap();
     let a = get(&server, "/console/alerts", Some(&token)).await;

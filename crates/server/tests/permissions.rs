@@ -1,6 +1,6 @@
 //! The permission matrix, end to end: every API route × every role, and the special states
-//! (no session, expired training certificate, unacknowledged policy, locked account), each
-//! against its documented answer.
+//! (no session, expired training certificate, unacknowledged policy, account locked from
+//! the caller's address), each against its documented answer.
 //!
 //! The routes are enumerated from the served OpenAPI document, and the test fails when the
 //! document has a route that [`EXPECTED`] does not list (or the other way round): a new
@@ -10,7 +10,7 @@
 //! Documented answers:
 //! - public routes answer without a session (never 401/403);
 //! - every other route answers 401 `unauthenticated` without a session and 403
-//!   `account_locked` for a locked account;
+//!   `account_locked` for an account locked from the caller's address;
 //! - routes for any signed-in session (the sign-in flow, reading and acknowledging the
 //!   policy) work without the policy acknowledged;
 //! - all other routes answer 403 `policy_ack_required` until the policy in force is
@@ -448,10 +448,11 @@ async fn every_route_for_every_role_and_state_gives_the_documented_answer() {
 
             let locked = server.create_user(&name("locked"), role.code()).await;
             let session = server.session_for(&locked).await;
-            sqlx::query("UPDATE users SET locked_until = $1 WHERE id = $2")
-                .bind(candor_store::now_ms() + 600_000)
-                .bind(locked.id)
-                .execute(server.state.store.pool())
+            // Locked from the test client's address (one failure locks, here).
+            server
+                .state
+                .store
+                .record_login_failure(locked.id, "127.0.0.1", candor_store::now_ms(), 1, 600_000)
                 .await
                 .unwrap();
             let (status, code) = call(&server, method, path, Some(&session.token), target.id).await;

@@ -234,7 +234,7 @@ async fn totp_codes_cannot_be_replayed() {
 }
 
 #[tokio::test]
-async fn five_failures_lock_the_account_for_ten_minutes() {
+async fn five_failures_lock_the_account_from_that_address_for_ten_minutes() {
     for server in TestServer::start_all().await {
         let user = server.create_user("olga", "officer").await;
         for _ in 0..4 {
@@ -245,8 +245,8 @@ async fn five_failures_lock_the_account_for_ten_minutes() {
             .await;
             assert_eq!(error_code(res).await, (401, "invalid_credentials".into()));
         }
-        // The fifth failure locks the account, but the answer is the one every wrong guess
-        // gets: "locked" would tell a stranger that the name is an account.
+        // The fifth failure locks the account from this address, but the answer is the one
+        // every wrong guess gets: "locked" would tell a stranger that the name is an account.
         let res = post_session(
             &server,
             json!({"username": "olga", "password": "wrong password!", "totp_code": "000000"}),
@@ -276,17 +276,17 @@ async fn five_failures_lock_the_account_for_ten_minutes() {
         )
         .await;
         assert_eq!(error_code(res).await, (403, "account_locked".into()));
-        let locked = server
+        let now = candor_store::now_ms();
+        let until = server
             .state
             .store
-            .user_by_id(user.id)
+            .source_locked_until(user.id, "127.0.0.1", now)
             .await
             .unwrap()
             .unwrap();
-        let until = locked.locked_until.unwrap();
-        let lock_ms = until - candor_store::now_ms();
+        let lock_ms = until - now;
         assert!((9 * 60_000..=10 * 60_000).contains(&lock_ms), "{lock_ms}");
-        // An open session of a locked account is refused too.
+        // An open session of the account is refused too, from this address.
         let session = server.session_for(&user).await;
         let res = server
             .client
@@ -299,7 +299,7 @@ async fn five_failures_lock_the_account_for_ten_minutes() {
         // Ten minutes later (moved back in the database) sign-in works again.
         sqlx_exec(
             &server,
-            "UPDATE users SET locked_until = $1 WHERE id = $2",
+            "UPDATE sign_in_failures SET locked_until = $1 WHERE user_id = $2",
             candor_store::now_ms() - 1,
             user.id,
         )

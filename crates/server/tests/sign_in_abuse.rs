@@ -243,3 +243,143 @@ async fn failed_sign_ins_are_throttled_per_address_and_per_username() {
         server.stop().await;
     }
 }
+
+async fn error_code(res: reqwest::Response) -> (u16, String) {
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[tokio::test]
+async fn failures_lock_the_account_from_their_address_only() {
+    for server in TestServer::start_all().await {
+        let olga = server.create_user("olga", "officer").await;
+        let admin = server.create_user("ada", "administrator").await;
+        let (a, b) = (client_from([127, 0, 2, 1]), client_from([127, 0, 2, 2]));
+        let wrong =
+            json!({"username": "olga", "password": "wrong password!", "totp_code": "000000"});
+        let right = |step| json!({"username": "olga", "password": olga.password, "totp_code": olga.totp_code(step)});
+
+        // A stranger at address A knows the name and guesses five times.
+        for _ in 0..5 {
+            let res = post_session(&server, &a, &wrong).await;
+            assert_eq!(error_code(res).await, (401, "invalid_credentials".into()));
+        }
+        // The sixth try from A is refused even with the right password and code; only they
+        // learn that the account is locked: a wrong guess is answered as no account is.
+        let res = post_session(&server, &a, &right(0)).await;
+        assert_eq!(error_code(res).await, (403, "account_locked".into()));
+        let res = post_session(&server, &a, &wrong).await;
+        let locked_answer = (res.status().as_u16(), res.text().await.unwrap());
+        let no_account = json!({"username": "no-such-olga", "password": "wrong password!", "totp_code": "000000"});
+        let res = post_session(&server, &a, &no_account).await;
+        assert_eq!(
+            locked_answer,
+            (res.status().as_u16(), res.text().await.unwrap()),
+            "a locked account and no account answer alike"
+        );
+
+        // The real user at address B signs in as usual, and works from there.
+        let res = post_session(&server, &b, &right(0)).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let token = res.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let res = b
+            .get(server.url("/api/v1/session"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        // From A, nothing of the account works, not even an open session.
+        let res = a
+            .get(server.url("/api/v1/session"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_code(res).await, (403, "account_locked".into()));
+        let res = post_session(&server, &a, &right(1)).await;
+        assert_eq!(error_code(res).await, (403, "account_locked".into()));
+
+        // The lock is on record with its source, and administrators see where from.
+        let locked = server
+            .state
+            .store
+            .search_audit(&candor_store::audit_log::AuditFilter {
+                action_prefix: Some("account.locked".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(locked.len(), 1);
+        assert_eq!(locked[0].entry.source, "127.0.2.1");
+        assert_eq!(locked[0].entry.details["source"], "127.0.2.1");
+        let admin_session = server.session_for(&admin).await;
+        let users: Value = server
+            .client
+            .get(server.url("/api/v1/users"))
+            .bearer_auth(&admin_session.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let shown = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == "olga")
+            .unwrap();
+        assert_eq!(shown["locked_from"][0]["source"], "127.0.2.1", "{shown}");
+        assert!(shown["locked_until"].as_i64().is_some(), "{shown}");
+
+        // An administrator's unlock lifts it: A signs in again.
+        let res = server
+            .client
+            .post(server.url(&format!("/api/v1/users/{}/unlock", olga.id)))
+            .bearer_auth(&admin_session.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+        let res = post_session(&server, &a, &right(1)).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn one_address_cannot_make_a_name_wait_for_everyone() {
+    for server in TestServer::start_all().await {
+        let olga = server.create_user("olga", "officer").await;
+        let a = client_from([127, 0, 3, 1]);
+        let wrong =
+            json!({"username": "olga", "password": "wrong password!", "totp_code": "000000"});
+        // A stranger at A goes on past the lock, up to what the address may try: every try
+        // is answered as a wrong one, none makes the name wait.
+        let tries = candor_server::auth::throttle::ADDRESS_LIMIT;
+        for i in 0..tries {
+            let res = post_session(&server, &a, &wrong).await;
+            assert_eq!(
+                error_code(res).await,
+                (401, "invalid_credentials".into()),
+                "try {i}"
+            );
+        }
+        assert_eq!(post_session(&server, &a, &wrong).await.status(), 429);
+        // The real user, elsewhere, signs in as usual.
+        let right =
+            json!({"username": "olga", "password": olga.password, "totp_code": olga.totp_code(0)});
+        let res = post_session(&server, &client_from([127, 0, 3, 2]), &right).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        server.stop().await;
+    }
+}

@@ -8,7 +8,8 @@
 //! binary and run by [`Store::open`]. Ops migrations are numbered 0001–0099, access 0100–0199, reports 0300–0349, federation 0400–0449.
 //!
 //! One module per concern adds `impl Store` blocks: cameras, reads, hot lists, hits,
-//! retention (and the access helper's users, sessions, audit log, search, reviews).
+//! retention (and the access helper's users, sign-in lockouts, sessions, audit log, search,
+//! reviews).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub mod hotlists;
 pub mod images;
 pub mod input;
 pub mod keys;
+pub mod lockouts;
 pub mod metrics;
 pub mod policy_versions;
 pub mod reads;

@@ -1,5 +1,5 @@
 //! User accounts: identity, role, argon2id password hash, TOTP second factor and recovery
-//! codes, sign-in failure counting and lockout. Roles are stored as their policy names; the
+//! codes (failed sign-ins and lockouts, per source: [`crate::lockouts`]). Roles are stored as their policy names; the
 //! server turns them into `candor_policy::Role`. Hashing and code checking happen in the
 //! server; this module only stores what it is given.
 
@@ -26,10 +26,6 @@ pub struct User {
     pub totp_enabled: bool,
     /// Last TOTP time step accepted (codes at or before it are refused as replays).
     pub totp_last_step: Option<i64>,
-    /// Consecutive failed sign-ins since the last success or lock.
-    pub failed_logins: i64,
-    /// Sign-in refused until this time (ms), after too many failures.
-    pub locked_until: Option<i64>,
     pub disabled: bool,
     /// Last authenticated request (ms), for the idle-account lapse.
     pub last_active_at: Option<i64>,
@@ -44,13 +40,6 @@ pub struct User {
     pub password_must_change: bool,
 }
 
-impl User {
-    /// True when sign-in is refused at `now` because of recent failures.
-    pub fn is_locked(&self, now: i64) -> bool {
-        self.locked_until.is_some_and(|t| t > now)
-    }
-}
-
 /// What is needed to create an account.
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -61,17 +50,8 @@ pub struct NewUser {
     pub created_by: Option<i64>,
 }
 
-/// The outcome of recording a failed sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginFailure {
-    /// Failures counted so far (0 right after the account was locked).
-    pub failed_logins: i64,
-    /// Set when this failure locked the account.
-    pub locked_until: Option<i64>,
-}
-
 const USER_COLUMNS: &str = "id, username, display_name, role, password_hash, totp_sealed, \
-     totp_enabled, totp_last_step, failed_logins, locked_until, disabled, last_active_at, \
+     totp_enabled, totp_last_step, disabled, last_active_at, \
      access_granted_by, access_granted_at, created_at, created_by, password_must_change";
 
 fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
@@ -84,8 +64,6 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         totp_sealed: row.try_get("totp_sealed")?,
         totp_enabled: row.try_get::<i64, _>("totp_enabled")? != 0,
         totp_last_step: row.try_get("totp_last_step")?,
-        failed_logins: row.try_get("failed_logins")?,
-        locked_until: row.try_get("locked_until")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         last_active_at: row.try_get("last_active_at")?,
         access_granted_by: row.try_get("access_granted_by")?,
@@ -215,68 +193,6 @@ impl Store {
             .fetch_one(self.pool())
             .await?;
         Ok(row.try_get("n")?)
-    }
-
-    /// Counts a failed sign-in; the `max_failures`-th consecutive failure locks the account
-    /// until `now + lock_ms` and resets the count. One statement each, so concurrent failures
-    /// are all counted.
-    pub async fn record_login_failure(
-        &self,
-        user_id: i64,
-        now: i64,
-        max_failures: i64,
-        lock_ms: i64,
-    ) -> Result<LoginFailure, StoreError> {
-        let mut tx = self.begin().await?;
-        let row = sqlx::query(
-            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
-        )
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("user {user_id}")))?;
-        let failed: i64 = row.try_get("failed_logins")?;
-        let outcome = if failed >= max_failures {
-            let until = now + lock_ms;
-            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $2 WHERE id = $1")
-                .bind(user_id)
-                .bind(until)
-                .execute(&mut *tx)
-                .await?;
-            LoginFailure {
-                failed_logins: 0,
-                locked_until: Some(until),
-            }
-        } else {
-            LoginFailure {
-                failed_logins: failed,
-                locked_until: None,
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
-    }
-
-    /// Clears the failure count after a successful sign-in and marks the account active.
-    pub async fn record_login_success(&self, user_id: i64, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE users SET failed_logins = 0, locked_until = NULL, last_active_at = $2 WHERE id = $1",
-        )
-        .bind(user_id)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Lifts a lockout (an administrator's action).
-    pub async fn unlock_user(&self, user_id: i64) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-                .bind(user_id)
-                .execute(self.pool())
-                .await?;
-        expect_one(done.rows_affected(), user_id)
     }
 
     /// Stores a fresh TOTP secret for enrolment, sealed; the factor stays off until

@@ -59,35 +59,126 @@ async fn create_and_find_users() {
 }
 
 #[tokio::test]
-async fn fifth_failure_locks_and_success_resets() {
+async fn fifth_failure_from_a_source_locks_that_source_only() {
     each_backend(|store| async move {
         let u = store.create_user(&alice(), 0).await.unwrap();
+        let (a, b) = ("192.0.2.7", "2001:db8:1:2::/64");
         for n in 1..=4 {
             let f = store
-                .record_login_failure(u.id, 100, 5, 600_000)
+                .record_login_failure(u.id, a, 100, 5, 600_000)
                 .await
                 .unwrap();
-            assert_eq!(f.failed_logins, n);
-            assert_eq!(f.locked_until, None);
+            assert_eq!((f.failed_in_a_row, f.locked_until), (n, None));
         }
+        // Another source's failures are counted apart.
         let f = store
-            .record_login_failure(u.id, 100, 5, 600_000)
+            .record_login_failure(u.id, b, 100, 5, 600_000)
+            .await
+            .unwrap();
+        assert_eq!(f.failed_in_a_row, 1);
+        let f = store
+            .record_login_failure(u.id, a, 100, 5, 600_000)
             .await
             .unwrap();
         assert_eq!(f.locked_until, Some(600_100));
-        let locked = store.user_by_id(u.id).await.unwrap().unwrap();
-        assert!(locked.is_locked(600_099));
-        assert!(!locked.is_locked(600_100));
-        assert_eq!(locked.failed_logins, 0);
-        store
-            .record_login_failure(u.id, 700_000, 5, 600_000)
+        assert_eq!(
+            store.source_locked_until(u.id, a, 600_099).await.unwrap(),
+            Some(600_100)
+        );
+        assert_eq!(
+            store.source_locked_until(u.id, a, 600_100).await.unwrap(),
+            None
+        );
+        assert_eq!(store.source_locked_until(u.id, b, 200).await.unwrap(), None);
+        let locks = store.sign_in_locks(Some(u.id), 200).await.unwrap();
+        assert_eq!(locks.len(), 1);
+        assert_eq!(
+            (locks[0].source.as_str(), locks[0].locked_until),
+            (a, 600_100)
+        );
+        assert_eq!(store.sign_in_locks(None, 200).await.unwrap(), locks);
+
+        // A correct sign-in from b forgets b's failures, not a's lock.
+        store.record_login_success(u.id, b, 300).await.unwrap();
+        let f = store
+            .record_login_failure(u.id, b, 400, 5, 600_000)
             .await
             .unwrap();
-        store.record_login_success(u.id, 700_001).await.unwrap();
+        assert_eq!(f.failed_in_a_row, 1);
+        assert!(
+            store
+                .source_locked_until(u.id, a, 400)
+                .await
+                .unwrap()
+                .is_some()
+        );
         let ok = store.user_by_id(u.id).await.unwrap().unwrap();
-        assert_eq!(
-            (ok.failed_logins, ok.locked_until, ok.last_active_at),
-            (0, None, Some(700_001))
+        assert_eq!(ok.last_active_at, Some(300));
+
+        // An administrator's unlock lifts every source's lock and count.
+        assert_eq!(store.unlock_user(u.id, 500).await.unwrap(), 1);
+        assert_eq!(store.source_locked_until(u.id, a, 500).await.unwrap(), None);
+        assert!(
+            store
+                .sign_in_locks(Some(u.id), 500)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let f = store
+            .record_login_failure(u.id, b, 600, 5, 600_000)
+            .await
+            .unwrap();
+        assert_eq!(f.failed_in_a_row, 1);
+        assert!(matches!(
+            store.unlock_user(u.id + 1000, 0).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sources_kept_per_account_are_bounded_and_locks_kept_longest() {
+    use candor_store::lockouts::{MAX_SOURCE_BYTES, MAX_SOURCES_PER_ACCOUNT};
+    each_backend(|store| async move {
+        let u = store.create_user(&alice(), 0).await.unwrap();
+        for _ in 0..5 {
+            store
+                .record_login_failure(u.id, "192.0.2.1", 10, 5, 600_000)
+                .await
+                .unwrap();
+        }
+        // Far more sources than are kept, each with one failure, and a huge one.
+        for i in 0..MAX_SOURCES_PER_ACCOUNT * 2 {
+            store
+                .record_login_failure(u.id, &format!("198.51.100.{i}"), 20 + i as i64, 5, 600_000)
+                .await
+                .unwrap();
+        }
+        let huge = "x".repeat(100_000);
+        store
+            .record_login_failure(u.id, &huge, 1_000, 5, 600_000)
+            .await
+            .unwrap();
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MAX(LENGTH(source)) AS longest FROM sign_in_failures WHERE user_id = $1",
+        )
+        .bind(u.id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        let n: i64 = sqlx::Row::get(&row, "n");
+        let longest: i64 = sqlx::Row::get(&row, "longest");
+        assert_eq!(n as usize, MAX_SOURCES_PER_ACCOUNT);
+        assert_eq!(longest as usize, MAX_SOURCE_BYTES);
+        // The lock in force outlived the flood of single failures.
+        assert!(
+            store
+                .source_locked_until(u.id, "192.0.2.1", 2_000)
+                .await
+                .unwrap()
+                .is_some()
         );
     })
     .await;

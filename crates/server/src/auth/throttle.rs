@@ -1,18 +1,37 @@
-//! Throttling of failed sign-ins, per source address and per claimed username.
+//! Failed sign-ins: the lockout per account and source, and the throttles in front of it.
+//! Every number of that defence lives here (but the bounds on what the store keeps per
+//! account: `candor_store::lockouts`).
 //!
-//! Each failed sign-in is counted under its source address (an IPv6 address by its /64,
-//! which one client usually holds whole) and under the username it claimed. Once either has
-//! [`ADDRESS_LIMIT`] / [`USERNAME_LIMIT`] failures within [`WINDOW`], further sign-ins with
-//! it are refused — before the password is checked or anything is recorded — until the oldest
-//! of those failures leaves the window. Only failures count, so a station signing in many
-//! officers from one address is not held back; a correct sign-in, or an administrator's
-//! unlock, clears its username's count (not the address's, which a stranger with one
-//! account could otherwise reset).
+//! | Counted per | Limit | Then |
+//! |---|---|---|
+//! | account and source address, in the database | [`MAX_FAILED_SIGN_INS`] failures in a row | the account refuses sign-ins from that address for [`LOCKOUT_MS`] (an administrator's unlock lifts it sooner); from other addresses it signs in as usual |
+//! | source address, in memory | [`ADDRESS_LIMIT`] failures within [`WINDOW`] | sign-ins of any name from that address are refused (429) |
+//! | claimed username, in memory | [`USERNAME_LIMIT`] failures within [`WINDOW`], at most [`MAX_FAILED_SIGN_INS`] of them from each address | sign-ins of that name from any address are refused (429) |
 //!
-//! This sits in front of the account lockout (five failures in a row lock a known
-//! account): it also covers names that are no account, which is what a stranger filling the
-//! audit log would use. Counts live in memory, per server process, and at most
-//! [`MAX_KEYS`] keys per kind are tracked (the least recently failing is forgotten first).
+//! A source address is counted by [`source_key`]: an IPv4 address itself, an IPv6 address by
+//! its /64, which one client usually holds whole. The lockout is CJIS 5.5.3's,
+//! kept per source so that a stranger who knows a name cannot lock its owner out; a guesser
+//! spread over many addresses is slowed down instead, by the username throttle: a few
+//! guesses per window for each name, wherever they come from.
+//!
+//! The numbers fit together (checked at compile time below): from one address the lock
+//! comes first ([`MAX_FAILED_SIGN_INS`] < [`USERNAME_LIMIT`] < [`ADDRESS_LIMIT`]). Past it,
+//! that address's tries get nowhere (the right password only learns that the account is
+//! locked from there) and count against the address alone: at most [`MAX_FAILED_SIGN_INS`]
+//! of one address's failures within [`WINDOW`] count for a name, so no one address can make
+//! a name wait for everyone, which would be the account-wide lockout again. Making a name
+//! wait takes failures from several addresses, and then slows guessing at that name from
+//! all of them together to [`USERNAME_LIMIT`] tries per [`WINDOW`]. The price: one address
+//! may try one name up to [`ADDRESS_LIMIT`] times per [`WINDOW`], its locked tries included.
+//!
+//! The throttles refuse before the password is checked or anything is recorded, until the
+//! oldest counted failure leaves the window. Only failures count, so a station signing in
+//! many officers from one address is not held back; a correct sign-in, or an
+//! administrator's unlock, clears its username's count (not the address's, which a stranger
+//! with one account could otherwise reset). They also cover names that are no account,
+//! which is what a stranger filling the audit log would use. Their counts live in memory,
+//! per server process, and at most [`MAX_KEYS`] keys per kind are tracked (the least
+//! recently failing is forgotten first).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -21,13 +40,21 @@ use std::time::{Duration, Instant};
 
 /// How far back failures count.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Failed sign-ins in a row from one source that lock an account from that source.
+pub const MAX_FAILED_SIGN_INS: i64 = 5;
+/// How long a lock lasts (CJIS 5.5.3: 10 minutes).
+pub const LOCKOUT_MS: i64 = 10 * 60 * 1000;
 /// Failed sign-ins from one address within [`WINDOW`] before the address is refused.
 pub const ADDRESS_LIMIT: usize = 20;
 /// Failed sign-ins for one username within [`WINDOW`] before the username is refused (more
-/// than the account lockout's five, which comes first for a real account).
+/// than the lockout's, which comes first from one address).
 pub const USERNAME_LIMIT: usize = 10;
 /// Keys tracked per kind; memory stays bounded whatever a stranger sends.
 pub const MAX_KEYS: usize = 50_000;
+
+// The promises of the module's map, checked when the numbers change.
+const _: () = assert!((MAX_FAILED_SIGN_INS as usize) < USERNAME_LIMIT);
+const _: () = assert!(USERNAME_LIMIT < ADDRESS_LIMIT);
 
 /// What a refused sign-in was throttled by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,13 +111,17 @@ fn wait_text(d: &Duration) -> String {
 #[derive(Debug)]
 struct Failures {
     limit: usize,
-    by_key: HashMap<String, VecDeque<Instant>>,
+    /// How many failures from one source count for one key within the window.
+    per_source: usize,
+    /// Per key, when each counted failure happened and a digest of its source's key.
+    by_key: HashMap<String, VecDeque<(Instant, u64)>>,
 }
 
 impl Failures {
-    fn new(limit: usize) -> Self {
+    fn new(limit: usize, per_source: usize) -> Self {
         Failures {
             limit,
+            per_source,
             by_key: HashMap::new(),
         }
     }
@@ -105,17 +136,21 @@ impl Failures {
         // Refused until the oldest counted failure leaves the window.
         times
             .front()
-            .map(|t| (*t + WINDOW).saturating_duration_since(now))
+            .map(|(t, _)| (*t + WINDOW).saturating_duration_since(now))
     }
 
-    /// Counts a failure; true when it is the one that reaches the limit.
-    fn record(&mut self, key: &str, now: Instant) -> bool {
+    /// Counts a failure from `source` (a digest of its key), unless that source already has
+    /// `per_source` counted within the window; true when it is the one that reaches the limit.
+    fn record(&mut self, key: &str, source: u64, now: Instant) -> bool {
         if !self.by_key.contains_key(key) && self.by_key.len() >= MAX_KEYS {
             self.make_room(now);
         }
         let times = self.by_key.entry(key.to_string()).or_default();
         forget_before(times, now);
-        times.push_back(now);
+        if times.iter().filter(|(_, s)| *s == source).count() >= self.per_source {
+            return false;
+        }
+        times.push_back((now, source));
         // Older failures beyond the limit change nothing: keep memory per key bounded.
         while times.len() > self.limit {
             times.pop_front();
@@ -137,7 +172,7 @@ impl Failures {
             let stalest = self
                 .by_key
                 .iter()
-                .min_by_key(|(_, times)| times.back().copied())
+                .min_by_key(|(_, times)| times.back().map(|(t, _)| *t))
                 .map(|(k, _)| k.clone());
             if let Some(k) = stalest {
                 self.by_key.remove(&k);
@@ -146,17 +181,19 @@ impl Failures {
     }
 }
 
-fn forget_before(times: &mut VecDeque<Instant>, now: Instant) {
+fn forget_before(times: &mut VecDeque<(Instant, u64)>, now: Instant) {
     while times
         .front()
-        .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= WINDOW)
     {
         times.pop_front();
     }
 }
 
-/// The key an address is counted under: an IPv4 address itself, an IPv6 address by its /64.
-fn address_key(remote: &str) -> String {
+/// The key a source address is counted under, by the throttle and the lockout alike: an
+/// IPv4 address itself, an IPv6 address by its /64; anything else (no address known)
+/// bounded.
+pub fn source_key(remote: &str) -> String {
     match remote.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) => {
             let s = v6.segments();
@@ -165,6 +202,15 @@ fn address_key(remote: &str) -> String {
         Ok(IpAddr::V4(v4)) => v4.to_string(),
         Err(_) => candor_audit::bounded(remote).into_owned(),
     }
+}
+
+/// A short digest of a source key, kept with each failure a name counts (collisions only
+/// merge two sources' counts, which is stricter).
+fn digest(source: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut h);
+    h.finish()
 }
 
 /// The key a claimed username is counted under: as sign-in looks it up, bounded.
@@ -181,7 +227,12 @@ pub struct SignInThrottle {
 impl Default for SignInThrottle {
     fn default() -> Self {
         SignInThrottle {
-            inner: Mutex::new((Failures::new(ADDRESS_LIMIT), Failures::new(USERNAME_LIMIT))),
+            inner: Mutex::new((
+                Failures::new(ADDRESS_LIMIT, usize::MAX),
+                // No one address reaches a name's limit alone: past the lockout's number,
+                // its failures for the name count against the address only.
+                Failures::new(USERNAME_LIMIT, MAX_FAILED_SIGN_INS as usize),
+            )),
         }
     }
 }
@@ -212,7 +263,7 @@ impl SignInThrottle {
     fn check_at(&self, remote: &str, username: &str, now: Instant) -> Result<(), Throttled> {
         let mut g = self.lock();
         let (by_address, by_username) = &mut *g;
-        if let Some(retry_after) = by_address.retry_after(&address_key(remote), now) {
+        if let Some(retry_after) = by_address.retry_after(&source_key(remote), now) {
             return Err(Throttled {
                 by: ThrottledBy::Address,
                 retry_after,
@@ -231,10 +282,11 @@ impl SignInThrottle {
         let mut g = self.lock();
         let (by_address, by_username) = &mut *g;
         let mut reached = Vec::new();
-        if by_address.record(&address_key(remote), now) {
+        let source = source_key(remote);
+        if by_address.record(&source, 0, now) {
             reached.push(ThrottledBy::Address);
         }
-        if by_username.record(&username_key(username), now) {
+        if by_username.record(&username_key(username), digest(&source), now) {
             reached.push(ThrottledBy::Username);
         }
         reached
@@ -281,21 +333,49 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_addresses_count_by_their_64_prefix() {
-        assert_eq!(address_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+    fn one_address_alone_never_makes_a_name_wait() {
+        let t = SignInThrottle::default();
+        let now = Instant::now();
+        // One address failing for one name until the address itself is refused: the name
+        // still signs in from elsewhere.
+        for _ in 0..ADDRESS_LIMIT {
+            t.check_at("10.0.0.1", "olga", now).unwrap();
+            t.failed_at("10.0.0.1", "olga", now);
+        }
         assert_eq!(
-            address_key("2001:db8:1:2:ffff::1"),
-            address_key("2001:db8:1:2::9")
+            t.check_at("10.0.0.1", "olga", now).unwrap_err().by,
+            ThrottledBy::Address
         );
-        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+        t.check_at("10.0.0.2", "olga", now).unwrap();
+        // Failures spread over addresses still reach the name's limit.
+        let spread = USERNAME_LIMIT.div_ceil(MAX_FAILED_SIGN_INS as usize) - 1;
+        for i in 0..spread {
+            for _ in 0..MAX_FAILED_SIGN_INS {
+                t.failed_at(&format!("10.0.1.{i}"), "olga", now);
+            }
+        }
+        assert_eq!(
+            t.check_at("10.0.0.2", "olga", now).unwrap_err().by,
+            ThrottledBy::Username
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_prefix() {
+        assert_eq!(source_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(
+            source_key("2001:db8:1:2:ffff::1"),
+            source_key("2001:db8:1:2::9")
+        );
+        assert_eq!(source_key("192.0.2.7"), "192.0.2.7");
     }
 
     #[test]
     fn memory_stays_bounded_whatever_is_claimed() {
-        let mut f = Failures::new(USERNAME_LIMIT);
+        let mut f = Failures::new(USERNAME_LIMIT, usize::MAX);
         let now = Instant::now();
         for i in 0..MAX_KEYS + 10 {
-            f.record(&format!("name{i}"), now);
+            f.record(&format!("name{i}"), 0, now);
         }
         assert_eq!(f.by_key.len(), MAX_KEYS);
         let huge = "x".repeat(1_000_000);

@@ -1,5 +1,5 @@
 //! People: accounts with their role, authenticator, training certificate and its expiry,
-//! access to plate data, and suspended (disabled, locked, lapsed) state. Administrators
+//! access to plate data, and suspended (disabled, locked from some addresses, lapsed) state. Administrators
 //! create, disable, enable and unlock accounts; program managers set roles, record training
 //! and grant or revoke access. Each action is the API's handler, with its checks and audit.
 
@@ -107,7 +107,15 @@ async fn page(
         let state_text = if user.disabled {
             "disabled".to_string()
         } else if let Some(t) = user.locked_until {
-            format!("locked until {}", time_text(t))
+            // Locked from some addresses only: the person signs in from any other.
+            match user.locked_from.as_slice() {
+                [one] => format!("locked from {} until {}", one.source, time_text(t)),
+                many => format!(
+                    "locked from {} addresses, the last until {}",
+                    many.len(),
+                    time_text(t)
+                ),
+            }
         } else if !user.mfa_enrolled {
             "authenticator not set up yet".to_string()
         } else {

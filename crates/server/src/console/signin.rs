@@ -38,6 +38,16 @@ struct LoginPage {
     error: Option<String>,
 }
 
+/// What a session refused because its address is locked out is told, from the lockout's
+/// numbers.
+static LOCKED_TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "Your account is locked from this address after {} failed sign-ins in a row. Wait {} minutes and try again, sign in from another address, or ask an administrator to unlock it.",
+        crate::auth::MAX_FAILED_SIGN_INS,
+        crate::auth::LOCKOUT_MS / 60_000
+    )
+});
+
 /// Why someone was sent back to the sign-in form, in words that say what to do.
 fn reason_text(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -45,9 +55,7 @@ fn reason_text(code: &str) -> Option<&'static str> {
         "session_ended" => {
             "Your session has ended (signed out, 30 minutes without activity, or closed by an administrator). Sign in again."
         }
-        "account_locked" => {
-            "Your account is locked after 5 failed sign-ins. Wait 10 minutes and try again, or ask an administrator to unlock it."
-        }
+        "account_locked" => LOCKED_TEXT.as_str(),
         "account_disabled" => "Your account is disabled. Ask an administrator.",
         "account_idle" => {
             "Your account was not used for longer than the policy allows and has lapsed. Ask an administrator to reactivate it."

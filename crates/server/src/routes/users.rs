@@ -13,6 +13,7 @@ use crate::approvals::{self, Change, Outcome};
 use crate::auth::{self, Actor, Permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
+use candor_store::lockouts::SourceLock;
 use candor_store::users::{NewUser, User};
 
 #[derive(OpenApi)]
@@ -32,6 +33,7 @@ use candor_store::users::{NewUser, User};
     ),
     components(schemas(
         UserView,
+        SourceLockView,
         CreateUser,
         UpdateUser,
         ResetPassword,
@@ -68,17 +70,38 @@ pub struct UserView {
     pub role: String,
     pub mfa_enrolled: bool,
     pub disabled: bool,
-    /// Sign-in refused until this time (Unix ms), after 5 failures.
+    /// Sign-in refused from some address until this time (Unix ms): the latest end of
+    /// `locked_from`; none while no lock is in force.
     pub locked_until: Option<i64>,
+    /// The addresses the account refuses sign-ins from, after failures in a row from each
+    /// (see `auth::throttle`), the latest-ending first; an unlock lifts them all.
+    pub locked_from: Vec<SourceLockView>,
     pub last_active_at: Option<i64>,
     /// When a program manager granted access to plate data (none: not granted).
     pub access_granted_at: Option<i64>,
     pub created_at: i64,
 }
 
-impl From<&User> for UserView {
-    fn from(u: &User) -> Self {
-        let now = candor_store::now_ms();
+/// A lock in force on an account: sign-ins from `source` are refused until `until`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SourceLockView {
+    /// An IPv4 address, or an IPv6 address's /64.
+    pub source: String,
+    /// Unix ms.
+    pub until: i64,
+}
+
+impl UserView {
+    /// `u` as shown, with its locks in force (`locks`: this account's, latest-ending first).
+    pub fn new(u: &User, locks: &[&SourceLock]) -> Self {
+        let locked_from: Vec<SourceLockView> = locks
+            .iter()
+            .filter(|l| l.user_id == u.id)
+            .map(|l| SourceLockView {
+                source: l.source.clone(),
+                until: l.locked_until,
+            })
+            .collect();
         UserView {
             id: u.id,
             username: u.username.clone(),
@@ -86,12 +109,22 @@ impl From<&User> for UserView {
             role: u.role.clone(),
             mfa_enrolled: u.totp_enabled,
             disabled: u.disabled,
-            locked_until: u.locked_until.filter(|t| *t > now),
+            locked_until: locked_from.iter().map(|l| l.until).max(),
+            locked_from,
             last_active_at: u.last_active_at,
             access_granted_at: u.access_granted_at,
             created_at: u.created_at,
         }
     }
+}
+
+/// `u` as shown, with the locks in force on it now.
+async fn view(state: &AppState, u: &User) -> Result<UserView, ApiError> {
+    let locks = state
+        .store
+        .sign_in_locks(Some(u.id), candor_store::now_ms())
+        .await?;
+    Ok(UserView::new(u, &locks.iter().collect::<Vec<_>>()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -138,7 +171,20 @@ pub async fn list_users(
         actor.require(Permission::GrantAccess)?;
     }
     let users = state.store.list_users().await?;
-    Ok(Json(users.iter().map(UserView::from).collect()))
+    let locks = state
+        .store
+        .sign_in_locks(None, candor_store::now_ms())
+        .await?;
+    let mut by_user: std::collections::HashMap<i64, Vec<&SourceLock>> = Default::default();
+    for l in &locks {
+        by_user.entry(l.user_id).or_default().push(l);
+    }
+    Ok(Json(
+        users
+            .iter()
+            .map(|u| UserView::new(u, by_user.get(&u.id).map_or(&[][..], Vec::as_slice)))
+            .collect(),
+    ))
 }
 
 /// Creates an account (administrators). A program manager's account needs a program
@@ -211,7 +257,7 @@ pub async fn create_user(
     .await?;
     Ok(Outcome::Applied((
         StatusCode::CREATED,
-        Json(UserView::from(&user)),
+        Json(UserView::new(&user, &[])),
     )))
 }
 
@@ -297,12 +343,12 @@ pub async fn update_user(
     if let Some(view) = pending {
         return Ok(Outcome::Pending(view));
     }
-    Ok(Outcome::Applied(Json(UserView::from(
-        &load(&state, id).await?,
-    ))))
+    Ok(Outcome::Applied(Json(
+        view(&state, &load(&state, id).await?).await?,
+    )))
 }
 
-/// Lifts a lockout (administrators). Audited.
+/// Lifts every lock of an account, from whatever address (administrators). Audited.
 #[utoipa::path(post, path = "/api/v1/users/{id}/unlock", params(("id" = i64, Path, description = "The user's id")), responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn unlock_user(
     State(state): State<AppState>,
@@ -310,12 +356,19 @@ pub async fn unlock_user(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     actor.require(Permission::ManageUsers)?;
-    state.store.unlock_user(id).await?;
+    let lifted = state.store.unlock_user(id, candor_store::now_ms()).await?;
     // The sign-in throttle's count for the name goes too: unlocked means able to sign in.
     if let Some(user) = state.store.user_by_id(id).await? {
         state.sign_in_throttle.clear_username(&user.username);
     }
-    auth::record_action(&state, &actor, "user.unlock", &target(id), json!({})).await?;
+    auth::record_action(
+        &state,
+        &actor,
+        "user.unlock",
+        &target(id),
+        json!({"locks_lifted": lifted}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
