@@ -343,22 +343,13 @@ impl Store {
         audit_seq: u64,
         read_ids: &[i64],
     ) -> Result<(), StoreError> {
-        let seq = seq_param(audit_seq)?;
-        let mut ids = read_ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        for chunk in ids.chunks(LISTED_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO search_results (audit_seq, read_id) VALUES {}",
-                crate::values_rows(self.backend(), chunk.len(), 2)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(seq).bind(*id);
-            }
-            q.execute(&mut **tx).await?;
-        }
-        Ok(())
+        self.record_listed(
+            tx,
+            "search_results (audit_seq, read_id)",
+            audit_seq,
+            read_ids,
+        )
+        .await
     }
 
     /// Records that the search of hits whose audit record is `audit_seq` listed `hit_ids`,
@@ -370,13 +361,26 @@ impl Store {
         audit_seq: u64,
         hit_ids: &[i64],
     ) -> Result<(), StoreError> {
+        self.record_listed(tx, "search_hits (audit_seq, hit_id)", audit_seq, hit_ids)
+            .await
+    }
+
+    /// Inserts `(audit_seq, id)` for each distinct id into `table_columns`, a fixed table
+    /// and its two columns.
+    async fn record_listed(
+        &self,
+        tx: &mut Tx,
+        table_columns: &'static str,
+        audit_seq: u64,
+        ids: &[i64],
+    ) -> Result<(), StoreError> {
         let seq = seq_param(audit_seq)?;
-        let mut ids = hit_ids.to_vec();
+        let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
         for chunk in ids.chunks(LISTED_PER_INSERT) {
             let sql = format!(
-                "INSERT INTO search_hits (audit_seq, hit_id) VALUES {}",
+                "INSERT INTO {table_columns} VALUES {}",
                 crate::values_rows(self.backend(), chunk.len(), 2)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
