@@ -240,7 +240,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let purpose = PurposeBody {
         category: "stolen-vehicle".into(),
         case_number: "2026-000001".into(),
-        free_text: "search benchmark".into(),
+        free_text: "search benchmark, timing the search service".into(),
     };
     let day = 86_400_000;
     let request = move |plate: String, range_days: i64| SearchRequest {

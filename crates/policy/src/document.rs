@@ -162,6 +162,30 @@ pub struct PolicyDocument {
     /// metrics, policy, purposes, retention, camera counts, audit checkpoint).
     #[serde(default)]
     pub transparency: Transparency,
+    /// How much a search's purpose text must say.
+    #[serde(default)]
+    pub purpose_text: PurposeTextRules,
+}
+
+/// How much a search's purpose text must say: a floor below which a search is refused, and
+/// a length below which it goes to the supervisors' review queue (a reason in a few words is
+/// allowed, but someone reads it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PurposeTextRules {
+    /// Fewest characters a purpose text may have (spaces at either end not counted).
+    pub min_chars: u32,
+    /// A purpose text shorter than this is queued for review (reason `short_purpose`).
+    pub review_below_chars: u32,
+}
+
+impl Default for PurposeTextRules {
+    fn default() -> Self {
+        PurposeTextRules {
+            min_chars: 10,
+            review_below_chars: 30,
+        }
+    }
 }
 
 /// The live alert horizon of a policy that does not name one: the last 24 hours.
@@ -244,6 +268,8 @@ pub enum PolicyProblem {
     BadForbiddenWord { word: String },
     #[error("transparency.camera_coordinates needs transparency.camera_locations")]
     CoordinatesWithoutLocations,
+    #[error("purpose_text.min_chars must be 1 or more")]
+    ZeroPurposeMinimum,
 }
 
 /// Every problem found in a policy document.
@@ -431,6 +457,7 @@ impl PolicyDocument {
                 },
             },
             transparency: Transparency::default(),
+            purpose_text: PurposeTextRules::default(),
         }
     }
 
@@ -593,6 +620,9 @@ impl PolicyDocument {
         }
         if self.transparency.camera_coordinates && !self.transparency.camera_locations {
             problems.push(P::CoordinatesWithoutLocations);
+        }
+        if self.purpose_text.min_chars == 0 {
+            problems.push(P::ZeroPurposeMinimum);
         }
         if problems.is_empty() {
             Ok(())
@@ -806,6 +836,8 @@ mod tests {
         assert_eq!(problems(&bad), [PolicyProblem::CoordinatesWithoutLocations]);
         bad.transparency.camera_locations = true;
         bad.validate().unwrap();
+        bad.purpose_text.min_chars = 0;
+        assert_eq!(problems(&bad), [PolicyProblem::ZeroPurposeMinimum]);
         let text = doc.to_toml().replace(
             "policy_history = true",
             "policy_history = true\nplates = true",

@@ -55,6 +55,10 @@ pub enum PolicyDenial {
     #[error("describe the reason for this search in the purpose text")]
     MissingFreeText,
     #[error(
+        "the purpose text must say at least {min} characters' worth: name what is being investigated (for example \"silver sedan seen leaving a burglary on Elm St\")"
+    )]
+    FreeTextTooShort { min: u32 },
+    #[error(
         "the purpose text uses {word:?}, which this policy does not allow as a reason; describe the criminal investigation or public-safety concern instead"
     )]
     ForbiddenWord { word: String },
@@ -120,8 +124,14 @@ pub fn check_search(
         });
     }
 
-    if purpose.free_text.trim().is_empty() {
+    let free_text = purpose.free_text.trim();
+    if free_text.is_empty() {
         return Err(PolicyDenial::MissingFreeText);
+    }
+    if (free_text.chars().count() as u64) < u64::from(policy.purpose_text.min_chars) {
+        return Err(PolicyDenial::FreeTextTooShort {
+            min: policy.purpose_text.min_chars,
+        });
     }
     for word in purpose
         .free_text
@@ -251,6 +261,16 @@ mod tests {
             check_search(&policy(), &p, &shape(PlateQuery::Full, 1, 0)),
             Err(PolicyDenial::MissingFreeText)
         );
+        p.free_text = "x".into();
+        assert_eq!(
+            check_search(&policy(), &p, &shape(PlateQuery::Full, 1, 0)),
+            Err(PolicyDenial::FreeTextTooShort { min: 10 })
+        );
+        p.free_text = "  burglary  ".into();
+        assert!(matches!(
+            check_search(&policy(), &p, &shape(PlateQuery::Full, 1, 0)),
+            Err(PolicyDenial::FreeTextTooShort { .. })
+        ));
         p.free_text = "Who attended the PROTEST downtown?".into();
         assert_eq!(
             check_search(&policy(), &p, &shape(PlateQuery::Full, 1, 0)),

@@ -341,6 +341,7 @@ pub async fn run_search(
             results: page.reads.len(),
             partial,
             query_fingerprint: state.keys.query_fingerprint(&pattern.to_string()),
+            purpose_chars: req.purpose.free_text.trim().chars().count(),
         },
     )
     .await?;

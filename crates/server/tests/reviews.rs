@@ -15,6 +15,7 @@ fn facts(range_ms: i64, results: usize, partial: bool) -> SearchFacts {
         results,
         partial,
         query_fingerprint: vec![1; 32],
+        purpose_chars: 40,
     }
 }
 
@@ -59,6 +60,10 @@ fn flags_follow_the_policy() {
         reasons(facts(DAY, 3, true), history(1), false),
         vec!["partial_plate"]
     );
+    // A purpose in a few words is allowed (the policy's floor is 10 characters) but read.
+    let mut short = facts(DAY, 3, false);
+    short.purpose_chars = 12;
+    assert_eq!(reasons(short, history(1), false), vec!["short_purpose"]);
     let mut partials = history(11);
     partials.partial_today = 11;
     assert_eq!(

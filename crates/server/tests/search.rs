@@ -152,6 +152,10 @@ async fn forbidden_or_malformed_purposes_are_refused_with_the_reason() {
                 json!({"category": "property-crime", "case_number": "2026-000123", "free_text": ""}),
                 "reason",
             ),
+            (
+                json!({"category": "property-crime", "case_number": "2026-000123", "free_text": " x "}),
+                "at least 10 characters",
+            ),
         ];
         for (purpose, says) in cases {
             let res = server
@@ -170,6 +174,23 @@ async fn forbidden_or_malformed_purposes_are_refused_with_the_reason() {
                 "{err}"
             );
         }
+        // A reason in a few words is searched, and goes to the review queue.
+        let short = json!({"category": "property-crime", "case_number": "2026-000123", "free_text": "burglary Elm St"});
+        let (status, answer) = post_search(
+            &server,
+            &s.token,
+            "/api/v1/search/reads",
+            &body("ABC1234", now, short),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            answer["review_reasons"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("short_purpose")),
+            "{answer}"
+        );
         // A range longer than the policy allows.
         let mut long = body("ABC1234", now, good_purpose());
         long["from"] = json!(now - 90 * 86_400_000i64);
@@ -200,7 +221,7 @@ async fn forbidden_or_malformed_purposes_are_refused_with_the_reason() {
             .into_iter()
             .filter(|r| r.entry.outcome == candor_audit::Outcome::Denied)
             .collect();
-        assert_eq!(refused.len(), 5, "four bad purposes and one long range");
+        assert_eq!(refused.len(), 6, "five bad purposes and one long range");
         assert!(
             refused.iter().all(|r| r.entry.details["reason"].is_string()
                 && r.entry.details.get("results").is_none())

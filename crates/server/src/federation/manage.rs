@@ -799,6 +799,7 @@ pub async fn federated_search(
             results: total,
             partial,
             query_fingerprint: state.keys.query_fingerprint(&plate),
+            purpose_chars: req.purpose.free_text.trim().chars().count(),
         },
     )
     .await?;

@@ -38,6 +38,8 @@ pub struct SearchFacts {
     pub partial: bool,
     /// Keyed fingerprint of the plate or pattern searched.
     pub query_fingerprint: Vec<u8>,
+    /// Characters in the purpose text (spaces at either end not counted).
+    pub purpose_chars: usize,
 }
 
 /// A user needs this many searches in the baseline before "unusual" can be judged.
@@ -75,6 +77,9 @@ pub fn review_reasons(
     }
     if facts.partial {
         reasons.push("partial_plate");
+    }
+    if (facts.purpose_chars as u64) < u64::from(policy.purpose_text.review_below_chars) {
+        reasons.push("short_purpose");
     }
     let max_range = i64::try_from(policy.max_search_range.as_millis()).unwrap_or(i64::MAX);
     if facts.range_ms > max_range / 2 {
