@@ -934,7 +934,27 @@ async fn the_page_renders_in_chromium() {
         checkpoint.starts_with("candor audit checkpoint v1"),
         "{checkpoint}"
     );
+    let cameras = browser.text("#cameras p").await;
+    assert!(cameras.starts_with("1 camera in service"), "{cameras}");
+    let steps = browser.text("#audit ol").await;
+    assert!(steps.contains("checkpoint text above"), "{steps}");
     browser.client.set_window_size(1280, 2400).await.unwrap();
+    // Twenty-four months run down the page, not off its side.
+    let fits = browser
+        .client
+        .execute(
+            "const ts = [...document.querySelectorAll('#by-month table')]; \
+             return [ts.map(t => t.rows.length), \
+                     ts.every(t => t.scrollWidth <= t.parentElement.clientWidth)];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        serde_json::json!([[25, 25, 25], true]),
+        "rows of each table, all fit the width"
+    );
     let png = browser.screenshot().await;
     assert!(png.starts_with(b"\x89PNG"));
     if std::env::var("CANDOR_WRITE_SCREENSHOTS").is_ok_and(|v| v == "1") {

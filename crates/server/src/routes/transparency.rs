@@ -258,7 +258,7 @@ pub async fn latest_checkpoint(state: &AppState) -> Result<Option<PublishedCheck
 
 fn how_to_verify(public_key: &str) -> Vec<String> {
     vec![
-        "Save the checkpoint text below, exactly as shown, to a file named checkpoint.txt.".into(),
+        "Save the checkpoint text above, exactly as shown, to a file named checkpoint.txt.".into(),
         format!(
             "Check its signature with the published key: candor audit verify-checkpoint --checkpoint checkpoint.txt --public-key {public_key}. \
              Any Ed25519 tool works too: the signature (base64, on the last line) covers every byte before the line that starts with \"signature:\"."
@@ -270,6 +270,40 @@ fn how_to_verify(public_key: &str) -> Vec<String> {
         ),
         "Each purge receipt is verified the same way: save it as JSON and run candor audit verify-receipt --receipt receipt.json (it holds the signed text, the signature and the key).".into(),
     ]
+}
+
+/// Figures side by side in one by-month table.
+const FIGURES_PER_TABLE: usize = 7;
+
+/// `rows` in groups of at most `size`, in order.
+fn in_groups(rows: Vec<FigureRow>, size: usize) -> Vec<Vec<FigureRow>> {
+    let mut groups: Vec<Vec<FigureRow>> = Vec::new();
+    for row in rows {
+        match groups.last_mut() {
+            Some(group) if group.len() < size => group.push(row),
+            _ => groups.push(vec![row]),
+        }
+    }
+    groups
+}
+
+/// Names each purpose counted by its label in the policy, as the page lists them (a code
+/// no longer in the policy stays as it is).
+fn purpose_labels(counts: Vec<Breakdown>, purposes: &PurposesSection) -> Vec<Breakdown> {
+    counts
+        .into_iter()
+        .map(|mut b| {
+            if let Some(p) = purposes
+                .allowed
+                .iter()
+                .chain(&purposes.forbidden)
+                .find(|p| p.code == b.label)
+            {
+                b.label = p.label.clone();
+            }
+            b
+        })
+        .collect()
 }
 
 /// Builds the page from the records, now.
@@ -492,7 +526,9 @@ struct TransparencyHtml {
     year_labels: Vec<String>,
     year_rows: Vec<FigureRow>,
     month_labels: Vec<String>,
-    month_rows: Vec<FigureRow>,
+    /// The figures by month, a few to a table, so that each table fits the page's width
+    /// with the months running down it.
+    month_groups: Vec<Vec<FigureRow>>,
     comparisons: Vec<ComparisonRow>,
     ytd_from: String,
     ytd_to: String,
@@ -591,14 +627,20 @@ pub async fn transparency_html(
         year_labels: years.labels(),
         year_rows: strip_total(reports::figure_rows(&years)),
         month_labels: months.labels(),
-        month_rows: strip_total(reports::figure_rows(&months)),
+        month_groups: in_groups(
+            strip_total(reports::figure_rows(&months)),
+            FIGURES_PER_TABLE,
+        ),
         comparisons: reports::comparison_rows(ytd),
         ytd_from: ytd.range.from.to_string(),
         ytd_to: last(ytd.range.to),
         previous_from: ytd.previous_range.from.to_string(),
         previous_to: last(ytd.previous_range.to),
         hit_types: reports::breakdown(&years.totals.hits_by_type),
-        purposes: reports::breakdown(&years.totals.queries_by_purpose),
+        purposes: purpose_labels(
+            reports::breakdown(&years.totals.queries_by_purpose),
+            &page.purposes,
+        ),
         charts,
         show_coordinates,
         page,
