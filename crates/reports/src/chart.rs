@@ -51,6 +51,13 @@ pub fn bar_chart(
         .unwrap_or(0)
         .max(1);
     let n = labels.len().max(1);
+    // Headroom above the tallest bar: with a legend, enough for its box (about a fifth of
+    // the plot per series), so that it never covers a bar.
+    let headroom = if series.len() > 1 {
+        1.1 + 0.15 * series.len() as f64
+    } else {
+        1.1
+    };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -60,15 +67,23 @@ pub fn bar_chart(
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(56)
-            .build_cartesian_2d(0f64..n as f64, 0f64..(max as f64 * 1.1))
+            .build_cartesian_2d(0f64..n as f64, 0f64..(max as f64 * headroom))
             .map_err(chart_error)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(0)
             .x_label_formatter(&|_| String::new())
-            .y_labels(5)
-            .y_label_formatter(&|y| format!("{y:.0}"))
+            // Counts are whole numbers: a small maximum gets fewer ticks, and a tick between
+            // two whole numbers is left unlabelled (not "0, 0, 1").
+            .y_labels((max as usize + 1).min(6))
+            .y_label_formatter(&|y| {
+                if (y - y.round()).abs() < 1e-6 {
+                    format!("{y:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .draw()
             .map_err(chart_error)?;
         let width = 0.8 / series.len().max(1) as f64;
@@ -149,6 +164,77 @@ mod tests {
                 .to_string()
                 .contains("1 values for 2 labels")
         );
+    }
+
+    /// The `(y, height)` of every `<rect>` filled with `colour` (upper-case hex).
+    fn rects(svg: &str, colour: &str) -> Vec<(f64, f64)> {
+        let attr = |tag: &str, name: &str| -> f64 {
+            let start = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+            tag[start..].split('"').next().unwrap().parse().unwrap()
+        };
+        svg.split("<rect")
+            .skip(1)
+            .map(|t| t.split("/>").next().unwrap())
+            .filter(|t| t.contains(&format!("fill=\"{colour}\"")))
+            .map(|t| (attr(t, "y"), attr(t, "height")))
+            .collect()
+    }
+
+    #[test]
+    fn the_legend_sits_above_the_tallest_bar() {
+        let labels: Vec<String> = ["2024", "2025", "2026"].map(String::from).to_vec();
+        let svg = bar_chart(
+            "Detections",
+            &labels,
+            &[
+                Series {
+                    name: "last year",
+                    values: &[3, 5, 9],
+                },
+                Series {
+                    name: "this year",
+                    values: &[4, 6, 10],
+                },
+            ],
+        )
+        .unwrap();
+        let bars: Vec<_> = ["#0072B2", "#E69F00"]
+            .iter()
+            .flat_map(|c| rects(&svg, c))
+            .filter(|&(_, h)| h > 12.0)
+            .collect();
+        let tallest_top = bars.iter().map(|&(y, _)| y).fold(f64::MAX, f64::min);
+        let legend = rects(&svg, "#FFFFFF");
+        let (y, h) = legend
+            .iter()
+            .copied()
+            .find(|&(_, h)| h < 100.0)
+            .expect("legend box");
+        assert!(
+            y + h <= tallest_top,
+            "legend {y}+{h} over a bar at {tallest_top}: {svg}"
+        );
+    }
+
+    #[test]
+    fn a_small_maximum_has_whole_number_ticks() {
+        let labels: Vec<String> = ["a", "b"].map(String::from).to_vec();
+        let svg = bar_chart(
+            "t",
+            &labels,
+            &[Series {
+                name: "s",
+                values: &[0, 1],
+            }],
+        )
+        .unwrap();
+        let ticks: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split('>').nth(1)?.split('<').next()?.trim()))
+            .filter(|t| t.chars().all(|c| c.is_ascii_digit()) && !t.is_empty())
+            .collect();
+        assert_eq!(ticks, ["0", "1"], "{svg}");
     }
 
     #[test]
