@@ -103,6 +103,33 @@ async fn sign_in_enrols_an_authenticator_from_the_qr_page_then_signs_in_with_a_c
     assert!(nav.contains("Audit") && nav.contains("Reports"), "{nav}");
     assert!(!nav.contains("Search") && !nav.contains("Alerts"), "{nav}");
 
+    // A record with long details wraps in its cell: the log never runs off the page.
+    candor_server::audit::record(
+        &server.state,
+        candor_server::audit::OpsEvent::system(
+            "test.long_details",
+            "wrap".into(),
+            serde_json::json!({"note": "x".repeat(600), "words": "a b ".repeat(200)}),
+        ),
+    )
+    .await
+    .unwrap();
+    b.open(&server, "/console/audit").await;
+    b.find("#verify-chain").await;
+    let fits = b
+        .client
+        .execute(
+            "const w = document.querySelector('.table-wrap'); return w.scrollWidth <= w.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        serde_json::json!(true),
+        "the audit table fits the page"
+    );
+
     // Sign out, and in again with both factors.
     b.click(".signout button").await;
     b.find("#username").await;
