@@ -217,6 +217,21 @@ async fn supervisors_review_flagged_searches() {
             "{item}"
         );
         assert_eq!(item["search"]["seq"], audit_seq);
+        // The console's queue shows what was searched for, and how.
+        let page = server
+            .client
+            .get(server.url("/console/audit/reviews"))
+            .header("cookie", format!("candor_session={}", s.token))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("full search for ABC1234, look-alikes off"),
+            "{page}"
+        );
         assert_eq!(
             item["search"]["details"]["purpose"]["case_number"],
             "2026-000777"

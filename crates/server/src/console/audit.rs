@@ -257,8 +257,16 @@ async fn reviews_listing(
                     field(&details, &["purpose", "free_text"])
                 ),
                 query: format!(
-                    "{} search, {} to {}",
+                    "{} search for {}, look-alikes {}, {} to {}",
                     field(&details, &["query", "kind"]),
+                    field(&details, &["query", "plate"]),
+                    match details
+                        .pointer("/query/lookalike_budget")
+                        .and_then(|v| v.as_u64())
+                    {
+                        Some(budget) if budget > 0 => format!("on (up to {budget})"),
+                        _ => "off".to_string(),
+                    },
                     details
                         .pointer("/query/from")
                         .and_then(|v| v.as_i64())
