@@ -430,6 +430,12 @@ async fn image_reads_follow_the_configured_plate_regions() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["accepted"], 1, "{body}");
+    // The reply says what was read, where, and how sure.
+    let read = &body["reads"][0];
+    assert_eq!(read["plate"], "ABC1234", "{body}");
+    assert_eq!(read["region"], "US-NY", "{body}");
+    assert!(read["confidence"].as_f64().unwrap() > 0.0, "{body}");
+    assert!(read["plate_box"]["w"].as_u64().unwrap() > 0, "{body}");
     let reads = server.stored_reads("ABC1234").await;
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].details.region.as_deref(), Some("US-NY"));

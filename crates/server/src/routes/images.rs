@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
 use crate::error::{ApiError, ErrorBody};
@@ -32,11 +32,50 @@ pub struct ImageParams {
     pub captured_at: Option<DateTime<Utc>>,
 }
 
+/// One plate the engine read in an uploaded image.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PlateRead {
+    pub plate: String,
+    /// 0–1.
+    pub confidence: f64,
+    /// The plate layout's region code, when the engine named one.
+    pub region: Option<String>,
+    /// Where the plate is in the image, in pixels: left, top, width, height.
+    pub plate_box: candor_store::reads::PlateBox,
+}
+
+/// The answer to an image upload: the stored batch and what was read in the image.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImageIngestResponse {
+    pub batch_id: String,
+    /// Reads stored by this upload.
+    pub accepted: i64,
+    /// Hits among them.
+    pub hits: i64,
+    /// True when this image (or idempotency key) was already stored: nothing new was stored.
+    pub duplicate: bool,
+    /// The plates read, best first within the image as the engine found them (empty when
+    /// it found none).
+    pub reads: Vec<PlateRead>,
+}
+
+impl ImageIngestResponse {
+    fn new(stored: IngestResponse, reads: Vec<PlateRead>) -> Self {
+        ImageIngestResponse {
+            batch_id: stored.batch_id,
+            accepted: stored.accepted,
+            hits: stored.hits,
+            duplicate: stored.duplicate,
+            reads,
+        }
+    }
+}
+
 /// Reads the plates in a JPEG or PNG and stores the reads and the image. The idempotency
 /// key is the `Idempotency-Key` header, or the image's SHA-256.
 #[utoipa::path(post, path = "/api/v1/cameras/{id}/images", params(("id" = String, Path, description = "The camera's id"), ImageParams),
     request_body(content = Vec<u8>, content_type = "image/jpeg"),
-    responses((status = 201, body = IngestResponse), (status = 200, body = IngestResponse),
+    responses((status = 201, body = ImageIngestResponse), (status = 200, body = ImageIngestResponse),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("camera_api_key" = [])))]
@@ -47,7 +86,7 @@ pub async fn post_image(
     Query(params): Query<ImageParams>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
+) -> Result<(StatusCode, Json<ImageIngestResponse>), ApiError> {
     if id != camera.id {
         return Err(ApiError::forbidden(
             "camera_mismatch",
@@ -108,14 +147,15 @@ pub async fn post_image(
         .map(str::to_string)
         .unwrap_or_else(|| format!("image:{}", hex::encode(&hash)));
     if plates.is_empty() {
+        let nothing = IngestResponse {
+            batch_id: String::new(),
+            accepted: 0,
+            hits: 0,
+            duplicate: false,
+        };
         return Ok((
             StatusCode::OK,
-            Json(IngestResponse {
-                batch_id: String::new(),
-                accepted: 0,
-                hits: 0,
-                duplicate: false,
-            }),
+            Json(ImageIngestResponse::new(nothing, Vec::new())),
         ));
     }
     // An image of a hit is kept as long as the hit.
@@ -140,6 +180,21 @@ pub async fn post_image(
             &bytes,
         )
         .await?;
+    let plate_box = |b: &candor_vision::BoxF| candor_store::reads::PlateBox {
+        x: b.x.max(0.0).round() as u32,
+        y: b.y.max(0.0).round() as u32,
+        w: b.w.max(1.0).round() as u32,
+        h: b.h.max(1.0).round() as u32,
+    };
+    let read_back: Vec<PlateRead> = plates
+        .iter()
+        .map(|p| PlateRead {
+            plate: p.plate.clone(),
+            confidence: f64::from(p.confidence),
+            region: p.region.clone(),
+            plate_box: plate_box(&p.bbox),
+        })
+        .collect();
     let reads = plates
         .into_iter()
         .map(|p| IncomingRead {
@@ -156,12 +211,7 @@ pub async fn post_image(
             region: p.region,
             captured_at,
             image_id: Some(image_id),
-            plate_box: Some(candor_store::reads::PlateBox {
-                x: p.bbox.x.max(0.0).round() as u32,
-                y: p.bbox.y.max(0.0).round() as u32,
-                w: p.bbox.w.max(1.0).round() as u32,
-                h: p.bbox.h.max(1.0).round() as u32,
-            }),
+            plate_box: Some(plate_box(&p.bbox)),
             ..Default::default()
         })
         .collect();
@@ -171,5 +221,11 @@ pub async fn post_image(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(IngestResponse::from(&outcome))))
+    Ok((
+        status,
+        Json(ImageIngestResponse::new(
+            IngestResponse::from(&outcome),
+            read_back,
+        )),
+    ))
 }
