@@ -1,5 +1,6 @@
-// Small helpers for every console page: confirm dangerous buttons, and load a chosen file
-// into a textarea (hot-list import) so the form stays a plain form post.
+// Small helpers for every console page: confirm dangerous buttons, load a chosen file into
+// a textarea (hot-list import) so the form stays a plain form post, and show times marked
+// data-local in the browser's own time zone beside UTC.
 "use strict";
 document.addEventListener("click", function (ev) {
   const el = ev.target.closest("[data-confirm]");
@@ -13,3 +14,14 @@ document.addEventListener("change", function (ev) {
   if (!target || !file) return;
   file.text().then(function (text) { target.value = text; });
 });
+function showLocalTimes(root) {
+  root.querySelectorAll("time[data-local]:not([data-shown])").forEach(function (el) {
+    const t = new Date(el.getAttribute("datetime"));
+    if (isNaN(t)) return;
+    el.setAttribute("data-shown", "");
+    el.textContent += " (" + t.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) + " your time)";
+  });
+}
+showLocalTimes(document);
+new MutationObserver(function () { showLocalTimes(document); })
+  .observe(document.body, { childList: true, subtree: true });

@@ -182,7 +182,7 @@ async fn a_hit_arrives_live_and_is_verified_in_two_clicks() {
         .post_json(
             "/api/v1/reads",
             &key,
-            &json!({"idempotency_key": "live-1", "reads": [{"plate": "ABC1234", "confidence": 0.93, "captured_at": at(-1)}]}),
+            &json!({"idempotency_key": "live-1", "reads": [{"plate": "ABC1234", "confidence": 0.93, "captured_at": at(-1), "region": "US-CA"}]}),
         )
         .await;
     assert_eq!((status, body["hits"].clone()), (201, json!(1)), "{body}");
@@ -195,6 +195,14 @@ async fn a_hit_arrives_live_and_is_verified_in_two_clicks() {
         "{card}"
     );
     assert!(card.contains("exact"), "{card}");
+    // The hit type in words, the state the plate was read as, and the time in the
+    // officer's own zone beside UTC.
+    assert!(card.contains("stolen vehicle (V)"), "{card}");
+    assert!(card.contains("read as US-CA"), "{card}");
+    let when = b
+        .wait_for_text("article.hit .where time", "your time")
+        .await;
+    assert!(when.contains("UTC"), "{when}");
 
     b.click("article.hit button[value=correct_read]").await;
     b.click("article.hit button[value=stop]").await;

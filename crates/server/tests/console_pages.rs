@@ -750,3 +750,38 @@ async fn the_console_completes_a_cameras_approval_record_and_position() {
     assert!(cam.approved);
     server.stop().await;
 }
+
+/// The alerts page lists hits waiting for a verdict by urgency: a wanted person above a
+/// stolen vehicle seen later.
+#[tokio::test]
+async fn alerts_put_a_wanted_person_above_a_stolen_vehicle() {
+    let server = TestServer::start(candor_store::testing::TestDb::sqlite().unwrap()).await;
+    let officer = server.create_user("officer-u", "officer").await;
+    let key = server.camera("cam-u").await;
+    server
+        .hot_list("stolen", "V", "plate,state,reason\nVVV1111,CA,stolen car\n")
+        .await;
+    server
+        .hot_list("warrants", "W", "plate,state,reason\nWWW2222,CA,warrant\n")
+        .await;
+    for (n, plate, ago) in [(1, "WWW2222", -120), (2, "VVV1111", -60)] {
+        let (status, _) = server
+            .post_json(
+                "/api/v1/reads",
+                &key,
+                &serde_json::json!({"idempotency_key": format!("u-{n}"), "reads": [{"plate": plate, "confidence": 0.9, "captured_at": common::at(ago)}]}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let token = session(&server, &officer).await;
+    let page = get(&server, "/console/alerts", Some(&token)).await;
+    assert_eq!(page.status, 200);
+    let (wanted, stolen) = (
+        page.body.find("WWW2222").unwrap(),
+        page.body.find("VVV1111").unwrap(),
+    );
+    assert!(wanted < stolen, "the wanted person comes first");
+    assert!(page.body.contains("wanted person (W)"));
+    server.stop().await;
+}

@@ -40,6 +40,44 @@ pub fn is_known_hit_type(code: &str) -> bool {
     code == USER_HIT_TYPE || NCIC_CODES.iter().any(|(c, _)| *c == code)
 }
 
+/// A hit type in words ("wanted person"); an unknown code as it is.
+pub fn hit_type_words(code: &str) -> &str {
+    if code == USER_HIT_TYPE {
+        return "user-entered hot plate";
+    }
+    NCIC_CODES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(code, |(_, words)| words)
+}
+
+/// Hit types from the most urgent for an officer (a person at risk, or a danger) to the
+/// least (property); alerts are listed in this order.
+const URGENCY: &[&str] = &[
+    "A",
+    "M",
+    "W",
+    "L",
+    "T",
+    "F",
+    "H",
+    "K",
+    "X",
+    "C",
+    "V",
+    "R",
+    "P",
+    USER_HIT_TYPE,
+];
+
+/// Where a hit type stands in [`URGENCY`] (0 first); unknown codes come last.
+pub fn hit_type_urgency(code: &str) -> usize {
+    URGENCY
+        .iter()
+        .position(|c| *c == code)
+        .unwrap_or(URGENCY.len())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ListSource {
@@ -1108,5 +1146,23 @@ impl Store {
         entries.dedup();
         let list = self.replace_hot_list(spec, &entries).await?;
         Ok((Some(list), report))
+    }
+}
+
+#[cfg(test)]
+mod urgency_tests {
+    use super::*;
+
+    #[test]
+    fn every_hit_type_has_words_and_a_place_in_the_urgency_order() {
+        for (code, words) in NCIC_CODES {
+            assert_eq!(hit_type_words(code), *words);
+            assert!(hit_type_urgency(code) < URGENCY.len(), "{code} unranked");
+        }
+        assert_eq!(hit_type_words(USER_HIT_TYPE), "user-entered hot plate");
+        assert_eq!(hit_type_words("Q"), "Q");
+        assert!(hit_type_urgency("W") < hit_type_urgency("V"));
+        assert!(hit_type_urgency("A") < hit_type_urgency("P"));
+        assert_eq!(hit_type_urgency("Q"), URGENCY.len());
     }
 }

@@ -45,7 +45,12 @@ pub struct HitCard {
     pub listed_plate: String,
     pub list_name: String,
     pub source: String,
+    /// The hit type in words, with its code.
     pub hit_type: String,
+    /// The hit type's place in the urgency order (0 first).
+    pub urgency: usize,
+    /// The region or state the engine or camera read the plate as, if it said.
+    pub read_region: String,
     pub priority: i64,
     pub reason: String,
     pub case: String,
@@ -53,6 +58,8 @@ pub struct HitCard {
     pub match_kind: String,
     pub camera: String,
     pub time: String,
+    /// The same time, RFC 3339, for the browser to show in its own time zone.
+    pub time_iso: String,
     pub image_id: Option<i64>,
     /// The read whose plate can be shown on its own: cut from its image (the engine gave a
     /// box), or the plate picture the camera sent.
@@ -209,7 +216,16 @@ async fn card(
         listed_plate: hit.details.listed_plate.clone(),
         list_name: hit.details.list_name.clone(),
         source,
-        hit_type: hit.hit_type.clone(),
+        hit_type: format!(
+            "{} ({})",
+            candor_store::hotlists::hit_type_words(&hit.hit_type),
+            hit.hit_type
+        ),
+        urgency: candor_store::hotlists::hit_type_urgency(&hit.hit_type),
+        read_region: read
+            .as_ref()
+            .and_then(|r| r.details.region.clone())
+            .unwrap_or_default(),
         priority: hit.priority,
         reason: hit.details.reason.clone().unwrap_or_default(),
         case: hit.details.reference.clone().unwrap_or_default(),
@@ -217,6 +233,11 @@ async fn card(
         match_kind: words(&hit.match_kind),
         camera: hit.camera_id.clone(),
         time: time_text(read.as_ref().map_or(hit.created_at, |r| r.captured_at)),
+        time_iso: chrono::DateTime::from_timestamp_millis(
+            read.as_ref().map_or(hit.created_at, |r| r.captured_at),
+        )
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default(),
         image_id: read.as_ref().and_then(|r| r.image_id),
         crop_read_id: read
             .as_ref()
@@ -360,6 +381,9 @@ async fn alerts_page(State(state): State<AppState>, c: Console) -> Result<Respon
             .await?,
         );
     }
+    // Hits waiting for a verdict first, the most urgent kind first among them (a wanted
+    // person above a stolen plate), newest first within a kind.
+    cards.sort_by_key(|c| (c.disposition.is_some(), c.urgency));
     let partner_cards =
         crate::federation::manage::view_partner_hits(&state, &actor, None, "console")
             .await
