@@ -396,3 +396,54 @@ async fn an_auditor_runs_a_verification_and_sees_tampering() {
     b.stop().await;
     server.stop().await;
 }
+
+/// A person changes their own password on the Account page: a wrong current password or a
+/// mistyped repetition is refused beside the form, then the change goes through.
+#[tokio::test]
+async fn a_person_changes_their_own_password() {
+    let server = server().await;
+    let officer = server.create_user("officer-p", "officer").await;
+    let b = Browser::start().await;
+    b.sign_in(&server, &officer).await;
+    b.open(&server, "/account").await;
+    let new = "a brand new passphrase for the officer";
+    let attempt = |current: String, repeat: &'static str| {
+        let b = &b;
+        async move {
+            b.fill("#current-password", &current).await;
+            b.fill("#new-password", new).await;
+            b.fill("#repeat-password", repeat).await;
+            b.click("#password-form button[type=submit]").await;
+        }
+    };
+    attempt("not my password at all".into(), new).await;
+    let error = b.wait_for_text("#password-error", "password").await;
+    assert!(!error.is_empty(), "{error}");
+    attempt(officer.password.clone(), "a different repetition").await;
+    b.wait_for_text("#password-error", "twice").await;
+    attempt(officer.password.clone(), new).await;
+    // Every session ends, this one too: the sign-in page says why.
+    b.wait_for_text("main", "sign in with the new one").await;
+    assert_eq!(b.path().await, "/login");
+
+    let user = server
+        .state
+        .store
+        .user_by_id(officer.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(candor_server::auth::credentials::verify_password(
+        new,
+        &user.password_hash
+    ));
+    assert!(
+        audit_actions(&server)
+            .await
+            .iter()
+            .any(|a| a.starts_with("password")),
+        "the change is on record"
+    );
+    b.stop().await;
+    server.stop().await;
+}

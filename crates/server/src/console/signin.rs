@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login/policy", get(policy_page).post(policy_form))
         .route("/logout", post(logout_form))
         .route("/account", get(account_page))
+        .route("/account/password", post(password_form))
 }
 
 #[derive(Template)]
@@ -52,6 +53,9 @@ static LOCKED_TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 fn reason_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "signed_out" => "Sign in to continue.",
+        "password_changed" => {
+            "Your password is changed and every session of yours has ended: sign in with the new one."
+        }
         "session_ended" => {
             "Your session has ended (signed out, 30 minutes without activity, or closed by an administrator). Sign in again."
         }
@@ -417,6 +421,8 @@ struct AccountPage {
     access: &'static str,
     codes_left: i64,
     policy_version: i64,
+    /// What went wrong with a password change just sent, shown beside its form.
+    password_error: Option<String>,
 }
 
 /// The signed-in person's account.
@@ -424,6 +430,14 @@ pub async fn account_page(
     State(state): State<AppState>,
     c: Console,
 ) -> Result<Response, PageError> {
+    Ok(render(&account(&state, c, None).await?))
+}
+
+async fn account(
+    state: &AppState,
+    c: Console,
+    password_error: Option<String>,
+) -> Result<AccountPage, PageError> {
     let codes_left = state
         .store
         .recovery_codes_left(c.actor.user_id)
@@ -436,7 +450,7 @@ pub async fn account_page(
         Some(t) if t <= now => format!("expired on {}: renew it", time_text(t)),
         Some(t) => format!("current until {}", time_text(t)),
     };
-    Ok(render(&AccountPage {
+    Ok(AccountPage {
         username: c.actor.username.clone(),
         role: c.actor.role.label().to_string(),
         training,
@@ -448,5 +462,39 @@ pub async fn account_page(
         codes_left,
         policy_version: c.actor.policy_version,
         layout: c.layout,
-    }))
+        password_error,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    repeat_password: String,
+}
+
+/// Changes the signed-in person's own password (the API's rule: the current one first, a
+/// strong new one), which ends every session of theirs, this one too: the person signs in
+/// again with the new one. A refusal is shown beside the form.
+pub async fn password_form(
+    State(state): State<AppState>,
+    c: Console,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    let changed = if f.new_password != f.repeat_password {
+        Err(ApiError::unprocessable(
+            "passwords_differ",
+            "the new password and its repetition differ: type the same new password twice",
+        ))
+    } else {
+        auth::change_own_password(&state, &c.actor, &f.current_password, &f.new_password).await
+    };
+    match changed {
+        Ok(()) => Ok(Redirect::to("/login?reason=password_changed").into_response()),
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            let page = account(&state, c, Some(e.message)).await?;
+            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        Err(e) => Err(PageError::within(c.layout, e)),
+    }
 }

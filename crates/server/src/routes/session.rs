@@ -233,7 +233,8 @@ pub async fn confirm_totp(
     }))
 }
 
-/// Changes the caller's own password (the current one is required); other sessions end.
+/// Changes the caller's own password (the current one is required); every session of the
+/// caller ends, this one too.
 #[utoipa::path(post, path = "/api/v1/session/password", request_body = PasswordChange, responses(
     (status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn change_password(
