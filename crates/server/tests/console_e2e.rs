@@ -447,3 +447,74 @@ async fn a_person_changes_their_own_password() {
     b.stop().await;
     server.stop().await;
 }
+
+/// An administrator sets a new password and resets the authenticator of someone without
+/// plate access on the People page; for someone with it, the same asks a second person.
+#[tokio::test]
+async fn an_administrator_resets_credentials_from_the_people_page() {
+    let server = server().await;
+    let admin = server.create_user("d.admin", "administrator").await;
+    let clerk = server.create_bare_user("new.clerk", "officer").await;
+    let officer = server.create_user("o.granted", "officer").await;
+    let b = Browser::start().await;
+    b.sign_in(&server, &admin).await;
+    b.open(&server, "/console/people").await;
+    let confirm = |css: String| {
+        let b = &b;
+        async move {
+            b.click(&css).await;
+            b.client.accept_alert().await.unwrap();
+        }
+    };
+
+    b.fill(
+        &format!("#reset-password-{}", clerk.id),
+        "a temporary passphrase to replace",
+    )
+    .await;
+    confirm(format!(
+        "form[action='/console/people/{}/password'] button",
+        clerk.id
+    ))
+    .await;
+    b.wait_for_text("main", "Password set").await;
+    let stored = server
+        .state
+        .store
+        .user_by_id(clerk.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.password_must_change,
+        "they choose their own at next sign-in"
+    );
+
+    confirm(format!(
+        "form[action='/console/people/{}/mfa-reset'] button",
+        clerk.id
+    ))
+    .await;
+    b.wait_for_text("main", "Authenticator reset").await;
+
+    b.fill(
+        &format!("#reset-password-{}", officer.id),
+        "another temporary passphrase",
+    )
+    .await;
+    confirm(format!(
+        "form[action='/console/people/{}/password'] button",
+        officer.id
+    ))
+    .await;
+    b.wait_for_text("main", "approves it").await;
+
+    let actions = audit_actions(&server).await;
+    assert!(
+        actions.iter().any(|a| a == "user.password_reset"),
+        "{actions:?}"
+    );
+    assert!(actions.iter().any(|a| a == "user.mfa_reset"), "{actions:?}");
+    b.stop().await;
+    server.stop().await;
+}

@@ -69,6 +69,8 @@ struct PeoplePage {
     error: Option<(i64, String)>,
     create: CreateForm,
     today: String,
+    /// The administrator's own account: their own credentials change on the Account page.
+    self_id: i64,
 }
 
 impl PeoplePage {
@@ -158,6 +160,7 @@ async fn page(
     Ok(render_status(
         status,
         &PeoplePage {
+            self_id: c.actor.user_id,
             can_manage: c.actor.role.allows(Permission::ManageUsers),
             can_grant: c.actor.role.allows(Permission::GrantAccess),
             layout: c.layout,
@@ -219,6 +222,9 @@ struct ActionForm {
     course: String,
     #[serde(default)]
     completed_on: String,
+    /// A password an administrator sets, which the person replaces at next sign-in.
+    #[serde(default)]
+    password: String,
 }
 
 async fn act(
@@ -245,6 +251,20 @@ async fn act(
         "reactivate" => api::reactivate_user(s(), a, Path(id))
             .await
             .map(|_| "Account reactivated.".into()),
+        "password" => api::reset_password(s(), a, Path(id), Json(json!({"password": form.password})))
+            .await
+            .map(|o| {
+                or_pending(
+                    o,
+                    "Password set; the person's sessions ended. Give it to them in person: they choose their own at next sign-in.",
+                )
+            }),
+        "mfa-reset" => api::reset_mfa(s(), a, Path(id)).await.map(|o| {
+            or_pending(
+                o,
+                "Authenticator reset; the person's sessions ended. They enrol a new one at next sign-in.",
+            )
+        }),
         "training" => api::record_training(
             s(),
             a,
