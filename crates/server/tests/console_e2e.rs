@@ -518,3 +518,92 @@ async fn an_administrator_resets_credentials_from_the_people_page() {
     b.stop().await;
     server.stop().await;
 }
+
+/// An investigator searches hits, not only reads: the results show each hit with its
+/// verdict, the hit opens from the search that listed it, and the read page lists its hits.
+#[tokio::test]
+async fn an_investigator_searches_hits_and_sees_their_verdicts() {
+    let server = server().await;
+    let investigator = server.create_user("investigator2", "investigator").await;
+    let officer = server.create_user("officer2", "officer").await;
+    let key = server.camera("cam-3").await;
+    server
+        .hot_list("stolen", "V", "plate,state,reason\nHIT4321,CA,stolen car\n")
+        .await;
+    for (n, plate) in [(1, "HIT4321"), (2, "NOT1234")] {
+        let (status, _) = server
+            .post_json(
+                "/api/v1/reads",
+                &key,
+                &json!({"idempotency_key": format!("h-{n}"), "reads": [{"plate": plate, "confidence": 0.9, "captured_at": at(-600)}]}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let hit = server
+        .state
+        .store
+        .list_hits(&server.state.keys, 0, i64::MAX, false, 10)
+        .await
+        .unwrap()[0]
+        .id;
+    let o = server.session_for(&officer).await;
+    let (status, _) = server
+        .call(
+            &o,
+            reqwest::Method::POST,
+            &format!("/api/v1/hits/{hit}/disposition"),
+            Some(&json!({"disposition": "correct_read"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let b = Browser::start().await;
+    b.sign_in(&server, &investigator).await;
+    b.open(&server, "/console/search").await;
+    let policy = candor_server::routes::policy::policy_in_force(&server.state)
+        .await
+        .unwrap();
+    b.set_value("#category", &policy.document.purpose_categories[0].code)
+        .await;
+    b.fill("#case_number", &policy.document.case_number_example)
+        .await;
+    b.fill("#free_text", "stolen car reported on Elm St last night")
+        .await;
+    b.fill("#plate", "*T*").await;
+    b.click("#target-hits").await;
+    b.click("#run-search").await;
+    let results = b.wait_for_text("#results", "1 result").await;
+    assert!(results.contains("HIT4321"), "{results}");
+    assert!(
+        !results.contains("NOT1234"),
+        "only reads with a hit: {results}"
+    );
+    assert!(
+        results.contains("stolen vehicle (V) on stolen: correct read"),
+        "{results}"
+    );
+    assert!(
+        audit_actions(&server)
+            .await
+            .iter()
+            .any(|a| a == "search.hits")
+    );
+
+    // The hit opens from the search that listed it; so does the read, listing its hits.
+    let read_link = b
+        .find("#results a[href^='/console/reads/']")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    b.click("#results a[href^='/console/alerts/hits/']").await;
+    b.wait_for_text("body", "HIT4321").await;
+    assert!(b.path().await.starts_with("/console/alerts/hits/"));
+    b.open(&server, &read_link).await;
+    let read = b.wait_for_text("main", "Hits").await;
+    assert!(read.contains("correct read"), "{read}");
+    b.stop().await;
+    server.stop().await;
+}

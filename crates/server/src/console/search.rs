@@ -14,6 +14,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use candor_store::cameras::Camera;
+use candor_store::hits::Hit;
 use candor_store::reads::StoredRead;
 use serde_json::json;
 
@@ -47,6 +48,8 @@ pub struct SearchForm {
     pub cameras: Vec<String>,
     /// Also find look-alike plates (within the policy's budget).
     pub lookalikes: bool,
+    /// A search of hits: only reads that produced one, shown with their hits and verdicts.
+    pub hits_only: bool,
 }
 
 impl SearchForm {
@@ -63,6 +66,7 @@ impl SearchForm {
                 "to" => f.to = v,
                 "cameras" if !v.is_empty() => f.cameras.push(v),
                 "lookalikes" => f.lookalikes = !v.is_empty(),
+                "target" => f.hits_only = v == "hits",
                 _ => {}
             }
         }
@@ -80,7 +84,19 @@ impl SearchForm {
             ("to", self.to.clone()),
         ];
         out.extend(self.cameras.iter().map(|c| ("cameras", c.clone())));
+        if self.hits_only {
+            out.push(("target", "hits".into()));
+        }
         out
+    }
+
+    /// What this form searches, and the permission that needs.
+    fn target(&self) -> (SearchTarget, Permission) {
+        if self.hits_only {
+            (SearchTarget::Hits, Permission::SearchHits)
+        } else {
+            (SearchTarget::Reads, Permission::SearchReads)
+        }
     }
 
     pub fn has_camera(&self, id: &str) -> bool {
@@ -137,6 +153,50 @@ pub struct ResultRow {
     pub plate: String,
     pub confidence: String,
     pub image_id: Option<i64>,
+    /// For a search of hits: the read's hits, each with its verdict.
+    pub hits: Vec<HitCell>,
+}
+
+/// A hit as a search result shows it: what it was and what a person decided.
+pub struct HitCell {
+    pub id: i64,
+    /// E.g. "stolen vehicle (V) on State stolen: correct read, stop".
+    pub text: String,
+}
+
+impl HitCell {
+    fn of(hit: &Hit) -> HitCell {
+        let verdict = match (&hit.disposition, &hit.action) {
+            (None, _) => "unverified".to_string(),
+            (Some(d), None) => words(d.value.as_str()),
+            (Some(d), Some(a)) => {
+                format!("{}, {}", words(d.value.as_str()), words(a.value.as_str()))
+            }
+        };
+        HitCell {
+            id: hit.id,
+            text: format!(
+                "{} ({}) on {}: {verdict}",
+                candor_store::hotlists::hit_type_words(&hit.hit_type),
+                hit.hit_type,
+                hit.details.list_name
+            ),
+        }
+    }
+}
+
+/// A code in words: `correct_read` → "correct read".
+fn words(code: &str) -> String {
+    code.replace('_', " ")
+}
+
+/// Each read's hits in a search of hits, by read.
+fn hits_by_read(hits: Option<&Vec<Hit>>) -> HashMap<i64, Vec<HitCell>> {
+    let mut out: HashMap<i64, Vec<HitCell>> = HashMap::new();
+    for h in hits.into_iter().flatten() {
+        out.entry(h.read_id).or_default().push(HitCell::of(h));
+    }
+    out
 }
 
 #[derive(Template)]
@@ -151,6 +211,7 @@ struct SearchPage {
     results: Option<Vec<ResultRow>>,
     audit_seq: u64,
     more: bool,
+    can_search_hits: bool,
     can_export: bool,
     can_view_images: bool,
 }
@@ -166,11 +227,19 @@ async fn page(
     let cameras = state.store.list_cameras().await.map_err(ApiError::from)?;
     let by_id: HashMap<&str, &Camera> = cameras.iter().map(|c| (c.id.as_str(), c)).collect();
     let (results, audit_seq, more) = match &answer {
-        Some(a) => (
-            Some(a.reads.iter().map(|r| row(r, &by_id)).collect()),
-            a.audit_seq,
-            a.next_cursor.is_some(),
-        ),
+        Some(a) => {
+            let mut hits = hits_by_read(a.hits.as_ref());
+            let rows = a
+                .reads
+                .iter()
+                .map(|r| {
+                    let mut row = row(r, &by_id);
+                    row.hits = hits.remove(&r.id).unwrap_or_default();
+                    row
+                })
+                .collect();
+            (Some(rows), a.audit_seq, a.next_cursor.is_some())
+        }
         None => (None, 0, false),
     };
     let status = if errors.any() {
@@ -179,6 +248,7 @@ async fn page(
         axum::http::StatusCode::OK
     };
     let page = SearchPage {
+        can_search_hits: c.actor.role.allows(Permission::SearchHits),
         can_export: c.actor.role.allows(Permission::Export),
         can_view_images: c.actor.role.allows(Permission::ViewImages),
         layout: c.layout,
@@ -223,6 +293,7 @@ fn row(read: &StoredRead, cameras: &HashMap<&str, &Camera>) -> ResultRow {
         plate: read.details.plate.clone(),
         confidence: format!("{:.0}%", read.confidence * 100.0),
         image_id: read.image_id,
+        hits: Vec::new(),
     }
 }
 
@@ -345,7 +416,7 @@ async fn search(
         Ok(r) => r,
         Err(errors) => return Ok(Err(errors)),
     };
-    match crate::search::run_search(state, actor, SearchTarget::Reads, req).await {
+    match crate::search::run_search(state, actor, form.target().0, req).await {
         Ok(answer) => Ok(Ok(answer)),
         Err(e) => place_error(e).map(|f| Err(Box::new(f))),
     }
@@ -356,8 +427,8 @@ async fn run_search(
     c: Console,
     RawForm(body): RawForm,
 ) -> Result<Response, PageError> {
-    c.require(Permission::SearchReads)?;
     let form = SearchForm::parse(&body);
+    c.require(form.target().1)?;
     match search(&state, &c.actor, &form)
         .await
         .map_err(|e| PageError::within(layout_copy(&c.layout), e))?
@@ -397,13 +468,18 @@ async fn export_csv(
     };
     let cameras = state.store.list_cameras().await.map_err(ApiError::from)?;
     let by_id: HashMap<&str, &Camera> = cameras.iter().map(|c| (c.id.as_str(), c)).collect();
-    let mut out = String::from("read_id,captured_at_utc,camera,location,plate,confidence\r\n");
+    let mut hits = hits_by_read(answer.hits.as_ref());
+    let mut out = String::from(if form.hits_only {
+        "read_id,captured_at_utc,camera,location,plate,confidence,hits\r\n"
+    } else {
+        "read_id,captured_at_utc,camera,location,plate,confidence\r\n"
+    });
     for r in &answer.reads {
         let t = chrono::DateTime::from_timestamp_millis(r.captured_at)
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
         out.push_str(&format!(
-            "{},{},{},{},{},{:.3}\r\n",
+            "{},{},{},{},{},{:.3}",
             r.id,
             csv_field(&t),
             csv_field(&r.camera_id),
@@ -411,6 +487,16 @@ async fn export_csv(
             csv_field(&r.details.plate),
             r.confidence
         ));
+        if form.hits_only {
+            let cells: Vec<String> = hits
+                .remove(&r.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| format!("hit {}: {}", h.id, h.text))
+                .collect();
+            out.push_str(&format!(",{}", csv_field(&cells.join("; "))));
+        }
+        out.push_str("\r\n");
     }
     crate::auth::record_action(
         &state,
@@ -453,6 +539,8 @@ struct ReadPage {
     /// The same grounds as a query string, for the image's link.
     grounds_query: String,
     can_view_images: bool,
+    /// The read's hits, with their verdicts.
+    hits: Vec<HitCell>,
 }
 
 /// One read, opened from a search of this person that listed it or from a hit
@@ -493,7 +581,16 @@ async fn read_record(
     let vehicle = super::vehicle_text(d);
     let position = super::position_text(d).unwrap_or_default();
     let plate_image = d.plate_image_id.is_some();
+    let hits = state
+        .store
+        .hits_for_reads(&state.keys, &[id])
+        .await
+        .map_err(ApiError::from)?
+        .iter()
+        .map(HitCell::of)
+        .collect();
     Ok(render(&ReadPage {
+        hits,
         row: row(&read, &by_id),
         region: d.region.clone().unwrap_or_default(),
         candidates: d
