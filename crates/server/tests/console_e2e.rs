@@ -607,3 +607,58 @@ async fn an_investigator_searches_hits_and_sees_their_verdicts() {
     b.stop().await;
     server.stop().await;
 }
+
+/// A program manager places a legal hold on a read for a case, sees it in force, and
+/// releases it with a note; both are on record.
+#[tokio::test]
+async fn a_program_manager_places_and_releases_a_legal_hold() {
+    let server = server().await;
+    let manager = server.create_user("p.manager", "program_manager").await;
+    let key = server.camera("cam-4").await;
+    let (status, _) = server
+        .post_json(
+            "/api/v1/reads",
+            &key,
+            &json!({"idempotency_key": "hold-1", "reads": [{"plate": "HLD1234", "confidence": 0.9, "captured_at": at(-60)}]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let read = server.stored_reads("HLD1234").await[0].id;
+    let b = Browser::start().await;
+    b.sign_in(&server, &manager).await;
+    b.open(&server, "/console/holds").await;
+    b.find("#no-holds").await;
+
+    b.fill("#read_id", "999999").await;
+    b.fill("#case_number", "2026-004512").await;
+    b.fill("#reason", "evidence in a burglary trial").await;
+    b.click("#place-hold button[type=submit]").await;
+    b.wait_for_text("#hold-error", "not found").await;
+
+    b.fill("#read_id", &read.to_string()).await;
+    b.click("#place-hold button[type=submit]").await;
+    b.wait_for_text("#notice", "placed").await;
+    let holds = b.text("#holds").await;
+    assert!(
+        holds.contains("2026-004512") && holds.contains("evidence"),
+        "{holds}"
+    );
+
+    b.fill("input[name=note]", "trial over").await;
+    b.click("#holds button[type=submit]").await;
+    b.wait_for_text("#notice", "released").await;
+    b.open(&server, "/console/holds?status=released").await;
+    let released = b.text("#holds").await;
+    assert!(released.contains("trial over"), "{released}");
+    let actions = audit_actions(&server).await;
+    assert!(
+        actions.iter().any(|a| a == "legal_hold.place"),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| a == "legal_hold.release"),
+        "{actions:?}"
+    );
+    b.stop().await;
+    server.stop().await;
+}

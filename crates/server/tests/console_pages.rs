@@ -26,6 +26,7 @@ const PAGES: &[(&str, &[P])] = &[
     ("/console/cameras", &[P::ManageCameras]),
     ("/console/people", &[P::ManageUsers, P::GrantAccess]),
     ("/console/policy", &[P::ManagePolicy]),
+    ("/console/holds", &[P::ManagePolicy]),
     ("/console/sharing", &[P::ManageSharing]),
 ];
 

@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub mod alerts;
 pub mod audit;
 pub mod cameras;
+pub mod holds;
 pub mod hotlists;
 pub mod partner_search;
 pub mod people;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .merge(cameras::routes())
         .merge(people::routes())
         .merge(policy::routes())
+        .merge(holds::routes())
         .merge(sharing::routes())
         .layer(axum::middleware::from_fn(no_store));
     Router::new()
@@ -170,6 +172,11 @@ const NAV: &[NavEntry] = &[
     NavEntry {
         label: "Policy",
         href: "/console/policy",
+        needs: &[Permission::ManagePolicy],
+    },
+    NavEntry {
+        label: "Holds",
+        href: "/console/holds",
         needs: &[Permission::ManagePolicy],
     },
     NavEntry {
