@@ -297,6 +297,8 @@ pub async fn offer_newest(state: &AppState, offered: &mut Offered) -> Result<(),
     let newest = (checkpoint.length, checkpoint.head_hash.to_string());
     let now = Utc::now();
     let mut queued = false;
+    // Made once, for the first partner that has not been offered this checkpoint.
+    let mut body: Option<Vec<u8>> = None;
     for record in state.store.agreements().await? {
         if offered.get(&record.id) == Some(&newest) {
             continue;
@@ -308,15 +310,10 @@ pub async fn offer_newest(state: &AppState, offered: &mut Offered) -> Result<(),
         if doc.check_in_force(revoked_at(&record), now).is_err() {
             continue;
         }
-        let key =
-            crate::routes::audit::audit_signing_key(&state.config.key_dir()).map_err(|e| {
-                ApiError::internal(format!("the audit signing key is unavailable: {e}"))
-            })?;
-        let body = serde_json::to_vec(&CheckpointOffer {
-            checkpoint: checkpoint.to_text(),
-            public_key: hex::encode(key.verifying_key().to_bytes()),
-        })
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let body = match &mut body {
+            Some(body) => body,
+            None => body.insert(offer_body(state, &checkpoint)?),
+        };
         let now_ms = now.timestamp_millis();
         state
             .store
@@ -330,7 +327,7 @@ pub async fn offer_newest(state: &AppState, offered: &mut Offered) -> Result<(),
                     agreement_id: &record.id,
                     kind: OUTBOX_KIND,
                     url: &doc.agreement.other(us).instance_url,
-                    body: &body,
+                    body,
                     created_at: now_ms,
                     expires_at: now_ms + OUTBOX_KEEP_MS,
                 },
@@ -343,6 +340,17 @@ pub async fn offer_newest(state: &AppState, offered: &mut Offered) -> Result<(),
         state.federation.outbox_ready.notify_one();
     }
     Ok(())
+}
+
+/// The message that offers `checkpoint`, with the audit public key that verifies it.
+fn offer_body(state: &AppState, checkpoint: &Checkpoint) -> Result<Vec<u8>, ApiError> {
+    let key = crate::routes::audit::audit_signing_key(&state.config.key_dir())
+        .map_err(|e| ApiError::internal(format!("the audit signing key is unavailable: {e}")))?;
+    serde_json::to_vec(&CheckpointOffer {
+        checkpoint: checkpoint.to_text(),
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+    })
+    .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// One checkpoint witnessed for a partner.
