@@ -417,3 +417,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An auditor saves a partner's witnessed checkpoint (the server's answer) as a file and
+    /// passes it to `--against`: the checkpoint text is found in it.
+    #[test]
+    fn a_witnessed_checkpoint_answer_is_a_source() {
+        let key = candor_audit::SigningKey::from_bytes(&[5; 32]);
+        let checkpoint = Checkpoint::sign(
+            40,
+            candor_audit::ChainHash([9; 32]),
+            chrono::Utc::now(),
+            &key,
+        );
+        let answer = candor_server::federation::witness::WitnessedView {
+            agreement_id: "agr-1".into(),
+            partner_agency: "Northtown PD".into(),
+            public_key: hex::encode(key.verifying_key().to_bytes()),
+            length: checkpoint.length,
+            head_hash: checkpoint.head_hash.to_string(),
+            signed_at: checkpoint.time.timestamp_millis(),
+            witnessed_at: checkpoint.time.timestamp_millis(),
+            text: checkpoint.to_text(),
+        };
+        let saved = serde_json::to_string_pretty(&answer).unwrap();
+        let text = published_text(&saved).expect("the answer holds the checkpoint");
+        assert_eq!(Checkpoint::from_text(&text).unwrap(), checkpoint);
+    }
+}

@@ -74,6 +74,7 @@ pub fn document() -> Value {
     doc.merge(crate::federation::partner::Doc::openapi());
     doc.merge(crate::federation::manage::Doc::openapi());
     doc.merge(crate::federation::hotlists::Doc::openapi());
+    doc.merge(crate::federation::witness::Doc::openapi());
     let mut doc = serde_json::to_value(doc).expect("the document serialises");
     complete(&mut doc);
     doc

@@ -1418,3 +1418,169 @@ async fn partner_search_in_the_console_asks_partners_and_shows_each_answer_or_re
     b.stop().await;
     c.stop().await;
 }
+
+/// The newest checkpoint `node` witnessed under `agreement`, as an auditor fetches it.
+async fn witnessed(node: &Node, agreement: &str) -> (u16, Value) {
+    node.pm(
+        Method::GET,
+        &format!("/api/v1/federation/witnessed/{agreement}"),
+        None,
+    )
+    .await
+}
+
+/// Runs each statement on `node`'s database: the insider's rollback.
+async fn tamper(node: &Node, statements: &[String]) {
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(node.server.state.store.pool())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_partner_witnesses_checkpoints_and_catches_a_rolled_back_audit_log() {
+    let a = Node::start("Northtown PD").await;
+    let b = Node::start_postgres("Southville SO").await;
+    let id = agree(&a, &b, terms(&["stolen"], true)).await;
+    let key = candor_server::routes::audit::audit_signing_key(&a.server.state.config.key_dir())
+        .unwrap()
+        .verifying_key();
+
+    // A signs a checkpoint; B witnesses it, pinning A's audit key.
+    let (s, first) = a.pm(Method::POST, "/api/v1/audit/checkpoints", None).await;
+    assert_eq!(s, 200, "{first}");
+    let first_length = first["length"].as_u64().unwrap();
+    wait_for("B to witness A's checkpoint", || async {
+        witnessed(&b, &id).await.1["length"] == first_length
+    })
+    .await;
+    let (_, seen) = witnessed(&b, &id).await;
+    assert_eq!(seen["text"], first["statement"], "{seen}");
+    assert_eq!(seen["public_key"], hex::encode(key.to_bytes()));
+    assert_eq!(seen["partner_agency"], a.agency);
+    let pinned = b.audit("federation.checkpoint.key_pinned").await;
+    assert_eq!(pinned.len(), 1);
+    assert_eq!(pinned[0].entry.target, format!("agreement:{id}"));
+
+    // The chain grows; B witnesses the newer checkpoint too.
+    for _ in 0..3 {
+        let (s, _) = a.pm(Method::GET, "/api/v1/audit?limit=1", None).await;
+        assert_eq!(s, 200);
+    }
+    let (s, second) = a.pm(Method::POST, "/api/v1/audit/checkpoints", None).await;
+    assert_eq!(s, 200, "{second}");
+    let second_length = second["length"].as_u64().unwrap();
+    assert!(second_length > first_length + 1);
+    wait_for("B to witness A's newer checkpoint", || async {
+        witnessed(&b, &id).await.1["length"] == second_length
+    })
+    .await;
+    // What B witnessed is what an auditor verifies A's chain against: it holds now.
+    let (_, seen) = witnessed(&b, &id).await;
+    let published = candor_audit::Checkpoint::from_text(seen["text"].as_str().unwrap()).unwrap();
+    let store = &a.server.state.store;
+    assert!(
+        store
+            .verify_audit_against(&key, Some(&published))
+            .await
+            .unwrap()
+            .is_ok()
+    );
+
+    // An insider rolls A back to the first checkpoint: the tail records and the newer
+    // checkpoints deleted, the head fixed, a checkpoint signed again.
+    tamper(
+        &a,
+        &[
+            format!("DELETE FROM audit_log WHERE seq >= {first_length}"),
+            format!("DELETE FROM audit_checkpoints WHERE length > {first_length}"),
+            format!(
+                "UPDATE audit_head SET length = {first_length}, head_hash = (SELECT hash FROM audit_log WHERE seq = {})",
+                first_length - 1
+            ),
+        ],
+    )
+    .await;
+    let signing =
+        candor_server::routes::audit::audit_signing_key(&a.server.state.config.key_dir()).unwrap();
+    let rolled_back = store
+        .checkpoint_audit(&signing, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(rolled_back.length, first_length);
+    assert!(
+        store.verify_audit(&key).await.unwrap().is_ok(),
+        "the rollback verifies alone"
+    );
+
+    // B refuses it, records the refusal naming the agreement, and keeps what it had.
+    let refused = b.audit_when_written("federation.checkpoint.refused").await;
+    assert_eq!(refused.len(), 1);
+    let record = &refused[0];
+    assert_eq!(record.entry.target, format!("agreement:{id}"));
+    assert_eq!(record.entry.details["refusal"], "checkpoint_rollback");
+    let reason = record.entry.details["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!(
+            "vouches for {first_length} records, but {second_length} were witnessed"
+        )),
+        "{reason}"
+    );
+    assert_eq!(record.entry.details["refused"], rolled_back.to_text());
+    assert_eq!(record.entry.details["kept"], seen["text"]);
+    let (_, kept) = witnessed(&b, &id).await;
+    assert_eq!(kept["length"], second_length);
+    assert_eq!(kept["text"], seen["text"]);
+    // A's outbox shows the refusal; it is not retried.
+    wait_for("A's outbox to give the refused checkpoint up", || async {
+        store
+            .outbox_for(&a.server.state.keys, &id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| {
+                m.kind == "checkpoint"
+                    && m.gave_up_at.is_some()
+                    && m.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("HTTP 409"))
+            })
+    })
+    .await;
+    // And the checkpoint B kept catches the rollback at A.
+    assert!(
+        store
+            .verify_audit_against(&key, Some(&published))
+            .await
+            .unwrap()
+            .is_err()
+    );
+
+    // Auditors list what was witnessed; other roles may not.
+    let (s, list) = b
+        .pm(
+            Method::GET,
+            &format!("/api/v1/federation/witnessed?agreement={id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list["witnessed"][0]["length"], second_length);
+    let (s, _) = b
+        .server
+        .call(
+            &b.officer,
+            Method::GET,
+            "/api/v1/federation/witnessed",
+            None,
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, none) = witnessed(&b, "no-such-agreement").await;
+    assert_eq!(s, 404, "{none}");
+
+    a.stop().await;
+    b.stop().await;
+}

@@ -209,6 +209,7 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/federation/v1/hits", Partner),
     ("POST", "/federation/v1/revocations", Partner),
     ("POST", "/federation/v1/hotlists", Partner),
+    ("POST", "/federation/v1/checkpoints", Partner),
     // Needs ManageSharing as well; a hot list is plate data, so training is checked.
     (
         "POST",
@@ -247,6 +248,16 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         "GET",
         "/api/v1/federation/summary",
         AnyOf(&[P::ViewReports, P::ManageSharing]),
+    ),
+    (
+        "GET",
+        "/api/v1/federation/witnessed",
+        AnyOf(&[P::ReadAudit]),
+    ),
+    (
+        "GET",
+        "/api/v1/federation/witnessed/{id}",
+        AnyOf(&[P::ReadAudit]),
     ),
 ];
 

@@ -599,6 +599,27 @@ impl Store {
         Ok(())
     }
 
+    /// Gives up the undelivered messages of `kind` under the agreement, dropping their
+    /// bodies: a newer message says all they said (a newer audit checkpoint).
+    pub async fn supersede_outbox(
+        &self,
+        agreement_id: &str,
+        kind: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let res = sqlx::query(
+            "UPDATE federation_outbox SET gave_up_at = $3, last_error = 'superseded by a newer message', sealed = $4 \
+             WHERE agreement_id = $1 AND kind = $2 AND delivered_at IS NULL AND gave_up_at IS NULL",
+        )
+        .bind(agreement_id)
+        .bind(kind)
+        .bind(now)
+        .bind(Vec::<u8>::new())
+        .execute(self.pool())
+        .await?;
+        Ok(res.rows_affected())
+    }
+
     /// Logs a shared query (after its audit record).
     pub async fn record_federation_request(&self, r: &FederationRequest) -> Result<(), StoreError> {
         sqlx::query(

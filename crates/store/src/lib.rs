@@ -38,6 +38,7 @@ pub mod search;
 pub mod sessions;
 pub mod testing;
 pub mod users;
+pub mod witness;
 
 pub use sqlx::{Any, AnyPool as Pool, Row};
 

@@ -384,3 +384,51 @@ async fn a_partner_hot_list_is_replaced_with_its_origin_recorded() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn witnessed_checkpoints_keep_the_newest_of_each_day_per_agreement() {
+    use candor_store::witness::WitnessedCheckpoint;
+    const DAY: i64 = 86_400_000;
+    each_backend(|store, _keys| async move {
+        store
+            .insert_agreement(&agreement("a1", "Southville SO"), 10)
+            .await
+            .unwrap();
+        store
+            .insert_agreement(&agreement("a2", "Eastham PD"), 10)
+            .await
+            .unwrap();
+        assert_eq!(store.latest_witnessed_checkpoint("a1").await.unwrap(), None);
+        let seen = |agreement: &str, length: u64, at: i64| WitnessedCheckpoint {
+            agreement_id: agreement.into(),
+            partner_agency: "Southville SO".into(),
+            public_key: "cd".repeat(32),
+            length,
+            head_hash: format!("{length:064x}"),
+            signed_at: at - 5,
+            statement: format!("candor audit checkpoint v1\nlength: {length}\n"),
+            witnessed_at: at,
+        };
+        let day1 = 20_000 * DAY;
+        for (length, at) in [(5, day1 + 1_000), (9, day1 + 2_000), (12, day1 + DAY + 10)] {
+            store
+                .put_witnessed_checkpoint(&seen("a1", length, at))
+                .await
+                .unwrap();
+        }
+        store
+            .put_witnessed_checkpoint(&seen("a2", 3, day1 + 500))
+            .await
+            .unwrap();
+        // The same day's newer one replaced the older; the next day's stands beside it.
+        let latest = store.latest_witnessed_checkpoint("a1").await.unwrap();
+        assert_eq!(latest, Some(seen("a1", 12, day1 + DAY + 10)));
+        let a1 = store.witnessed_checkpoints(Some("a1"), 100).await.unwrap();
+        let lengths: Vec<u64> = a1.iter().map(|w| w.length).collect();
+        assert_eq!(lengths, [12, 9]);
+        let all = store.witnessed_checkpoints(None, 100).await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(store.witnessed_checkpoints(None, 1).await.unwrap().len(), 1);
+    })
+    .await;
+}

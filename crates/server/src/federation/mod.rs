@@ -9,6 +9,8 @@
 //! - [`outbox`]: hit notifications and revocations to partners, through a durable outbox
 //!   with retries.
 //! - [`hotlists`]: pulling a partner's named hot list into a local one.
+//! - [`witness`]: partners witness each other's audit checkpoints (sent through the outbox,
+//!   checked and kept per agreement), so a rollback of either audit log is caught outside.
 //! - [`manage`]: the management API (`/api/v1/agreements`) and a local user's federated
 //!   search (`/api/v1/federation/search`).
 //!
@@ -21,6 +23,7 @@ pub mod manage;
 pub mod outbox;
 pub mod partner;
 pub mod signing;
+pub mod witness;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,4 +65,5 @@ pub fn routes() -> axum::Router<crate::state::AppState> {
     partner::routes()
         .merge(manage::routes())
         .merge(hotlists::routes())
+        .merge(witness::routes())
 }

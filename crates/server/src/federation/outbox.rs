@@ -1,4 +1,5 @@
-//! Messages to partners — hit notifications and revocations — through a durable outbox:
+//! Messages to partners — hit notifications, revocations and audit checkpoints to be
+//! witnessed ([`super::witness`]) — through a durable outbox:
 //! queued in the store in the same breath as the event, delivered by one worker, retried
 //! with exponential back-off across restarts, given up (and the body dropped) after
 //! [`ATTEMPTS`] tries or a refusal. Each attempt is signed afresh (new timestamp, nonce).
@@ -15,6 +16,7 @@ use serde_json::json;
 use super::agreements::{document, our_index, revoked_at};
 use super::partner::{HITS_PATH, HitNotification, REVOCATIONS_PATH, RevocationNotice};
 use super::signing::sign_request;
+use super::witness;
 use crate::alerts::Alert;
 use crate::state::AppState;
 
@@ -174,10 +176,10 @@ pub async fn deliver_due(state: &AppState) -> Result<(), candor_store::StoreErro
                 .await?;
             continue;
         }
-        let path = if item.kind == "revocation" {
-            REVOCATIONS_PATH
-        } else {
-            HITS_PATH
+        let path = match item.kind.as_str() {
+            "revocation" => REVOCATIONS_PATH,
+            witness::OUTBOX_KIND => witness::CHECKPOINTS_PATH,
+            _ => HITS_PATH,
         };
         let res = send_signed(state, &item.agreement_id, &item.url, path, item.body).await;
         let now = candor_store::now_ms();
@@ -215,11 +217,16 @@ pub async fn deliver_due(state: &AppState) -> Result<(), candor_store::StoreErro
     Ok(())
 }
 
-/// Runs for the life of the server: delivers due messages when woken or every second, and
-/// drops received hits past their retention.
+/// Runs for the life of the server: queues the newest audit checkpoint for partners to
+/// witness, delivers due messages when woken or every second, and drops received hits
+/// past their retention.
 pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut offered = witness::Offered::new();
         loop {
+            if let Err(e) = witness::offer_newest(&state, &mut offered).await {
+                tracing::error!(error = %e, "could not queue the audit checkpoint for partners");
+            }
             if let Err(e) = deliver_due(&state).await {
                 tracing::error!(error = %e, "federation outbox delivery failed");
             }

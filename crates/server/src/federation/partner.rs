@@ -3,7 +3,9 @@
 //! - `POST /federation/v1/query`: a partner user's plate query;
 //! - `POST /federation/v1/hits`: a hit notification from a partner;
 //! - `POST /federation/v1/revocations`: the partner revokes the agreement;
-//! - `POST /federation/v1/hotlists`: the partner pulls a hot list the agreement names.
+//! - `POST /federation/v1/hotlists`: the partner pulls a hot list the agreement names;
+//! - `POST /federation/v1/checkpoints`: the partner's audit checkpoint, to be witnessed
+//!   (in [`super::witness`]).
 //!
 //! Order of checks, all before any plate data is read: signature headers present, agreement
 //! known, sender a party to it (and not this instance), signature valid, timestamp within
@@ -315,7 +317,7 @@ pub async fn verify(
 }
 
 /// A partner's request refused under the agreement; each caller has recorded it already.
-fn denied(d: &AgreementDenial) -> ApiError {
+pub(super) fn denied(d: &AgreementDenial) -> ApiError {
     ApiError::forbidden(d.code(), d.to_string()).already_audited()
 }
 
@@ -345,7 +347,7 @@ fn grouped(n: usize) -> String {
     out
 }
 
-async fn audit_partner(
+pub(super) async fn audit_partner(
     state: &AppState,
     v: &Verified,
     user: &str,
