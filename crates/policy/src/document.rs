@@ -655,11 +655,108 @@ impl PolicyDocument {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a policy document always serialises")
     }
+
+    /// What differs from `earlier`, field by field, in words: what a person who accepted
+    /// `earlier` must notice. The version number is left out, and so are the review
+    /// thresholds (`review.*`), which users are not shown so that they cannot be evaded.
+    pub fn changes_since(&self, earlier: &PolicyDocument) -> Vec<PolicyChange> {
+        let fields = |doc: &PolicyDocument| {
+            let mut out = std::collections::BTreeMap::new();
+            let value = serde_json::to_value(doc).expect("a policy document always serialises");
+            flatten("", &value, &mut out);
+            out
+        };
+        let (before, after) = (fields(earlier), fields(self));
+        let names: std::collections::BTreeSet<&String> =
+            before.keys().chain(after.keys()).collect();
+        names
+            .into_iter()
+            .filter(|f| f.as_str() != "version" && !f.starts_with("review."))
+            .filter_map(|f| {
+                let (b, a) = (before.get(f), after.get(f));
+                (b != a).then(|| PolicyChange {
+                    field: f.clone(),
+                    before: b.cloned().unwrap_or_else(|| "—".into()),
+                    after: a.cloned().unwrap_or_else(|| "—".into()),
+                })
+            })
+            .collect()
+    }
+}
+
+/// One field that differs between two versions of the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// Where it is in the document, e.g. `retention.non_hit_reads`.
+    pub field: String,
+    /// Its value before and after, in words ("—" where it was absent).
+    pub before: String,
+    pub after: String,
+}
+
+/// Every leaf of `value` under its dotted path, in words; a list is one field.
+fn flatten(
+    path: &str,
+    value: &serde_json::Value,
+    out: &mut std::collections::BTreeMap<String, String>,
+) {
+    use serde_json::Value;
+    let shown = |v: &Value| match v {
+        // A list of categories reads as their labels.
+        Value::Object(m) => m
+            .get("label")
+            .and_then(Value::as_str)
+            .map_or_else(|| v.to_string(), str::to_string),
+        Value::String(s) => humantime::parse_duration(s).map_or_else(|_| s.clone(), words),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+        Value::Null => "—".to_string(),
+        other => other.to_string(),
+    };
+    match value {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                flatten(&p, v, out);
+            }
+        }
+        Value::Array(items) => {
+            out.insert(
+                path.to_string(),
+                items.iter().map(shown).collect::<Vec<_>>().join("; "),
+            );
+        }
+        other => {
+            out.insert(path.to_string(), shown(other));
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_since_an_earlier_version_are_named_in_words() {
+        let earlier = PolicyDocument::default_for_new_agency();
+        let mut now = earlier.clone();
+        now.version = 2;
+        now.retention.non_hit_reads = Duration::from_secs(14 * DAY);
+        now.forbidden_words.push("hobby".into());
+        now.review.sample_rate = 0.5;
+        let changes = now.changes_since(&earlier);
+        let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["forbidden_words", "retention.non_hit_reads"]);
+        assert_eq!(
+            (changes[1].before.as_str(), changes[1].after.as_str()),
+            ("21 days", "14 days")
+        );
+        assert!(changes[0].after.ends_with("; hobby"), "{:?}", changes[0]);
+        assert!(earlier.changes_since(&earlier).is_empty());
+    }
 
     #[test]
     fn durations_read_as_people_write_them() {

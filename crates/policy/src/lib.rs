@@ -19,7 +19,7 @@ pub use agreement::{
 pub use document::human as human_duration;
 pub use document::{
     DEFAULT_ALERT_HORIZON, FlagThresholds, Jurisdiction, MIN_AUDIT_RETENTION, PartialPlateSearch,
-    PolicyDocument, PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory,
+    PolicyChange, PolicyDocument, PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory,
     PurposeTextRules, Retention, ReviewSettings, Transparency,
 };
 pub use document::{words as duration_words, words_ms as duration_words_ms};

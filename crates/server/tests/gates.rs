@@ -169,6 +169,7 @@ async fn a_new_policy_version_must_be_acknowledged_before_anything_else() {
             .unwrap();
         let mut doc: Value = res.json::<Value>().await.unwrap()["document"].clone();
         doc["statement_of_purpose"] = json!("Investigations and public safety only.");
+        doc["retention"]["non_hit_reads"] = json!("14 days");
         let res = server
             .client
             .put(server.url("/api/v1/policy"))
@@ -203,6 +204,32 @@ async fn a_new_policy_version_must_be_acknowledged_before_anything_else() {
             .await
             .unwrap();
         assert_eq!(error_code(res).await, (403, "policy_ack_required".into()));
+        // The console's acknowledgement page shows what changed since the version accepted.
+        let page = server
+            .client
+            .get(server.url("/login/policy"))
+            .header("cookie", format!("candor_session={}", a_s.token))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("What changed since version 1, which you accepted"),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "<code>retention.non_hit_reads</code></td><td>21 days</td><td>14 days</td>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("Investigations and public safety only."),
+            "{page}"
+        );
+        assert!(!page.contains("review.sample_rate"), "{page}");
         let res = server
             .client
             .post(server.url("/api/v1/policy/acknowledge"))

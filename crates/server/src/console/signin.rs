@@ -321,6 +321,32 @@ struct PolicyAckPage {
     retention_hits: String,
     hot_plate_max: String,
     error: Option<String>,
+    /// The version this person accepted last, and what changed since (none on a first
+    /// acknowledgement).
+    accepted: Option<i64>,
+    changes: Vec<candor_policy::PolicyChange>,
+}
+
+/// The version `user_id` accepted last, and what differs from it in the policy in force.
+async fn changes_since_accepted(
+    state: &AppState,
+    user_id: i64,
+    in_force: &candor_policy::PolicyDocument,
+) -> Result<(Option<i64>, Vec<candor_policy::PolicyChange>), ApiError> {
+    let Some(accepted) = state.store.acknowledged_policy_version(user_id).await? else {
+        return Ok((None, Vec::new()));
+    };
+    let earlier = state
+        .store
+        .policy_versions()
+        .await?
+        .into_iter()
+        .find(|v| v.version == accepted)
+        .and_then(|v| candor_policy::PolicyDocument::from_json(&v.document).ok());
+    Ok(match earlier {
+        Some(earlier) => (Some(accepted), in_force.changes_since(&earlier)),
+        None => (Some(accepted), Vec::new()),
+    })
 }
 
 pub use candor_policy::duration_words;
@@ -332,7 +358,10 @@ async fn policy_response(
 ) -> Result<Response, PageError> {
     let policy = crate::routes::policy::policy_in_force(state).await?;
     let d = &policy.document;
+    let (accepted, changes) = changes_since_accepted(state, su.user.id, d).await?;
     let page = PolicyAckPage {
+        accepted,
+        changes,
         layout: Layout::anonymous(state),
         csrf: su.session.csrf_token.clone(),
         version: policy.version,
