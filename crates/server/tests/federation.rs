@@ -275,6 +275,85 @@ where
 }
 
 #[tokio::test]
+async fn a_partner_search_is_audited_and_counted_like_a_local_one_even_when_refused() {
+    let a = Node::start("Northtown PD").await;
+    let b = Node::start_postgres("Southville SO").await;
+    agree(&a, &b, terms(&[], true)).await;
+    let now = candor_store::now_ms();
+    let searches = || async {
+        let counts = a
+            .server
+            .state
+            .store
+            .usage_counts(now - 86_400_000, now + 86_400_000)
+            .await
+            .unwrap();
+        counts
+            .iter()
+            .filter(|c| c.metric == candor_store::metrics::metric::SEARCHES)
+            .map(|c| c.count)
+            .sum::<i64>()
+    };
+
+    // This agency's policy refuses the case number: nothing is sent, and the refusal is
+    // recorded with its reason, as a refused local search is.
+    let mut bad = purpose("stolen-vehicle");
+    bad["case_number"] = json!("no case");
+    let search =
+        json!({"plate": "ABC1234", "from": now - 86_400_000, "to": now + 1000, "purpose": bad});
+    let (s, out) = a
+        .server
+        .call(
+            &a.investigator,
+            Method::POST,
+            "/api/v1/federation/search",
+            Some(&search),
+        )
+        .await;
+    assert_eq!(
+        (s, out["error"]["code"].as_str()),
+        (422, Some("purpose_denied")),
+        "{out}"
+    );
+    let refused = a.audit("federation.search.outgoing").await;
+    assert_eq!(refused.len(), 1, "the refusal is audited");
+    assert_eq!(refused[0].entry.outcome, candor_audit::Outcome::Denied);
+    assert_eq!(
+        refused[0].entry.details["purpose"]["case_number"],
+        "no case"
+    );
+    assert!(
+        refused[0].entry.details["reason"]
+            .as_str()
+            .unwrap()
+            .contains("case number")
+    );
+    assert!(
+        b.audit("federation.query.incoming").await.is_empty(),
+        "nothing was sent"
+    );
+    assert_eq!(searches().await, 0, "a refused search is not a search made");
+
+    // A search made is counted in the usage figures, as a local search is.
+    let search = json!({"plate": "ABC1234", "from": now - 86_400_000, "to": now + 1000,
+                        "purpose": purpose("stolen-vehicle")});
+    let (s, out) = a
+        .server
+        .call(
+            &a.investigator,
+            Method::POST,
+            "/api/v1/federation/search",
+            Some(&search),
+        )
+        .await;
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(a.audit("federation.search.outgoing").await.len(), 2);
+    assert_eq!(searches().await, 1);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn queries_under_an_agreement_are_answered_audited_and_refused_with_reasons() {
     let a = Node::start("Northtown PD").await;
     let b = Node::start_postgres("Southville SO").await;

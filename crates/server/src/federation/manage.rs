@@ -602,6 +602,25 @@ fn detail(code: &str, message: impl Into<String>) -> Option<crate::error::ErrorD
     })
 }
 
+/// The audit record of `actor`'s search of partners' reads, filed under its case number.
+fn outgoing_entry(
+    actor: &Actor,
+    purpose: &crate::search::PurposeBody,
+    outcome: candor_audit::Outcome,
+) -> candor_audit::AuditEntry {
+    candor_audit::AuditEntry::new(
+        Utc::now(),
+        candor_audit::Actor::User {
+            id: actor.user_id.to_string(),
+            name: actor.username.clone(),
+        },
+        "federation.search.outgoing",
+        format!("case:{}", purpose.case_number),
+        outcome,
+    )
+    .with_source(actor.remote_addr.clone())
+}
+
 /// Searches partners' reads under the agreements in force, with a purpose as for a local
 /// search. Each agreement's terms are checked here before anything is sent; the partner
 /// checks them again. Audited (purpose, query, each partner's outcome and result count)
@@ -639,10 +658,22 @@ pub async fn federated_search(
     };
     let policy = crate::routes::policy::policy_in_force(&state).await?;
     let (purpose, shape) = crate::search::search_terms(&req.purpose, partial, from, to);
-    candor_policy::check_search(&policy.document, &purpose, &shape)
-        .map_err(|e| ApiError::unprocessable("purpose_denied", e.to_string()))?;
-
     let max_results = req.max_results.unwrap_or(100).max(1);
+    let query_details = json!({"plate": plate, "kind": if partial {"partial"} else {"full"},
+                               "from": req.from, "to": req.to, "max_results": max_results});
+    if let Err(e) = candor_policy::check_search(&policy.document, &purpose, &shape) {
+        // Refused before anything was sent, and recorded as a refused local search is.
+        let entry = outgoing_entry(&actor, &req.purpose, candor_audit::Outcome::Denied)
+            .with_details(json!({
+                "purpose": req.purpose,
+                "query": query_details,
+                "reason": e.to_string(),
+                "policy_version": policy.version,
+            }));
+        state.store.append_audit(entry).await?;
+        return Err(ApiError::unprocessable("purpose_denied", e.to_string()).already_audited());
+    }
+
     let now = Utc::now();
     let mut results = Vec::new();
     for record in state.store.agreements().await? {
@@ -748,25 +779,25 @@ pub async fn federated_search(
                         "results": r.reads.len(), "error": r.error.as_ref().map(|e| &e.code)}))
         .collect();
     let total: usize = results.iter().map(|r| r.reads.len()).sum();
-    let entry = candor_audit::AuditEntry::new(
-        Utc::now(),
-        candor_audit::Actor::User {
-            id: actor.user_id.to_string(),
-            name: actor.username.clone(),
-        },
-        "federation.search.outgoing",
-        format!("case:{}", req.purpose.case_number),
-        candor_audit::Outcome::Success,
+    let entry =
+        outgoing_entry(&actor, &req.purpose, candor_audit::Outcome::Success).with_details(json!({
+            "purpose": req.purpose,
+            "query": query_details,
+            "partners": outcomes,
+            "results": total,
+            "policy_version": policy.version,
+        }));
+    // The audit record and the usage count commit together, as for a local search.
+    let mut tx = state.store.begin().await?;
+    let record = state.store.append_audit_tx(&mut tx, entry).await?;
+    candor_store::metrics::count_search(
+        &mut tx,
+        candor_store::now_ms(),
+        &req.purpose.category,
+        actor.user_id,
     )
-    .with_source(actor.remote_addr.clone())
-    .with_details(json!({
-        "purpose": req.purpose,
-        "query": {"plate": plate, "kind": if partial {"partial"} else {"full"}, "from": req.from, "to": req.to, "max_results": max_results},
-        "partners": outcomes,
-        "results": total,
-        "policy_version": policy.version,
-    }));
-    let record = state.store.append_audit(entry).await?;
+    .await?;
+    tx.commit().await.map_err(candor_store::StoreError::from)?;
     for r in &results {
         state
             .store
