@@ -8,14 +8,6 @@ use sqlx::Row;
 
 use crate::{Store, StoreError, now_ms};
 
-/// Normal form of a plate: upper-case ASCII letters and digits only.
-pub fn normalize_plate(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
-
 /// NCIC list codes (REFERENCE.md) and what they mean.
 pub const NCIC_CODES: &[(&str, &str)] = &[
     ("A", "AMBER alert"),
@@ -301,7 +293,7 @@ pub fn parse_ncic(text: &str, excluded: &[String]) -> (Vec<HotListEntry>, Import
             ));
             continue;
         };
-        let plate = normalize_plate(col(27, 37));
+        let plate = candor_platetext::normalize(col(27, 37));
         if plate.is_empty() {
             fail("plate (columns 28–37) is empty".into());
             continue;
@@ -466,7 +458,7 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
                 .filter(|s| !s.is_empty())
         };
         let mut errs = Vec::new();
-        let plate = normalize_plate(get(Some(plate_col)).unwrap_or(""));
+        let plate = candor_platetext::normalize(get(Some(plate_col)).unwrap_or(""));
         if plate.is_empty() {
             errs.push("plate is empty".to_string());
         }
@@ -914,7 +906,7 @@ impl Store {
         max_expiry_ms: i64,
     ) -> Result<UserPlate, StoreError> {
         let now = now_ms();
-        let plate = normalize_plate(&p.plate);
+        let plate = candor_platetext::normalize(&p.plate);
         if plate.is_empty() {
             return Err(StoreError::Invalid(
                 "plate must contain letters or digits".into(),
@@ -1164,5 +1156,21 @@ mod urgency_tests {
         assert!(hit_type_urgency("W") < hit_type_urgency("V"));
         assert!(hit_type_urgency("A") < hit_type_urgency("P"));
         assert_eq!(hit_type_urgency("Q"), URGENCY.len());
+    }
+}
+
+#[cfg(test)]
+mod plate_tests {
+    use super::*;
+
+    /// A hot list carries plates as a person typed them; the entry must be stored in the
+    /// one normal form that reads are matched in (`candor_platetext::normalize`), or a
+    /// full-width plate matches at ingest but never on import.
+    #[test]
+    fn a_hot_list_plate_is_stored_in_the_form_reads_are_matched_in() {
+        let (entries, report) = parse_csv("plate,state\nＡＢＣ １２３,CA\nxy-9 8,NY\n", "V");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let plates: Vec<&str> = entries.iter().map(|e| e.plate.as_str()).collect();
+        assert_eq!(plates, ["ABC123", "XY98"]);
     }
 }

@@ -170,7 +170,7 @@ pub async fn import_partner_list(
         .entries
         .iter()
         .map(|e| HotListEntry {
-            plate: candor_store::hotlists::normalize_plate(&e.plate),
+            plate: candor_platetext::normalize(&e.plate),
             state: e.state.clone(),
             hit_type: e.hit_type.clone(),
             reference: Some(format!("{partner} · agreement {id}")),
