@@ -41,32 +41,41 @@ impl OpsEvent {
     }
 }
 
+impl OpsEvent {
+    /// The audit entry for this event, for a store function that appends it in its own
+    /// transaction (so the action and its record commit together). Its source is the
+    /// person's address, as for every other record of theirs, or `system`.
+    pub fn entry(self) -> candor_audit::AuditEntry {
+        let (actor, source) = match &self.actor {
+            Some(a) => (
+                candor_audit::Actor::User {
+                    id: a.user_id.to_string(),
+                    name: a.username.clone(),
+                },
+                a.remote_addr.as_str(),
+            ),
+            None => (
+                candor_audit::Actor::System {
+                    component: "ops".into(),
+                },
+                "system",
+            ),
+        };
+        candor_audit::AuditEntry::new(
+            chrono::Utc::now(),
+            actor,
+            self.action,
+            self.target,
+            candor_audit::Outcome::Success,
+        )
+        .with_source(source)
+        .with_details(self.details)
+    }
+}
+
 /// Records `event` in the hash-chained audit log; durable before this returns, so the
 /// caller answers only after its action is on record. The details never carry plate text.
 pub async fn record(state: &AppState, event: OpsEvent) -> Result<(), ApiError> {
-    let (actor, source) = match &event.actor {
-        Some(a) => (
-            candor_audit::Actor::User {
-                id: a.user_id.to_string(),
-                name: a.username.clone(),
-            },
-            "api",
-        ),
-        None => (
-            candor_audit::Actor::System {
-                component: "ops".into(),
-            },
-            "system",
-        ),
-    };
-    crate::auth::append_audit_record(
-        state,
-        actor,
-        event.action,
-        &event.target,
-        "success",
-        source,
-        event.details,
-    )
-    .await
+    state.store.append_audit(event.entry()).await?;
+    Ok(())
 }

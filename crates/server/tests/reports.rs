@@ -259,13 +259,28 @@ async fn every_published_figure_matches_the_seeded_records() {
             if let (Some((_, disp, action)), Some(h)) = (r.hit, outcome.hits.first()) {
                 if let Some(d) = disp {
                     store
-                        .record_disposition(h.hit_id, d, officer.id, &officer.username, None)
+                        .record_disposition(
+                            h.hit_id,
+                            d,
+                            officer.id,
+                            &officer.username,
+                            None,
+                            verdict_audit(),
+                        )
                         .await
                         .unwrap();
                 }
                 if let Some(a) = action {
                     store
-                        .record_action(h.hit_id, a, false, officer.id, &officer.username, None)
+                        .record_action(
+                            h.hit_id,
+                            a,
+                            false,
+                            officer.id,
+                            &officer.username,
+                            None,
+                            verdict_audit(),
+                        )
                         .await
                         .unwrap();
                 }
@@ -903,13 +918,21 @@ async fn the_page_renders_in_chromium() {
             };
             state
                 .store
-                .record_disposition(h.hit_id, verdict, 1, "seed", None)
+                .record_disposition(h.hit_id, verdict, 1, "seed", None, verdict_audit())
                 .await
                 .unwrap();
             if k == 0 {
                 state
                     .store
-                    .record_action(h.hit_id, HitAction::Stop, false, 1, "seed", None)
+                    .record_action(
+                        h.hit_id,
+                        HitAction::Stop,
+                        false,
+                        1,
+                        "seed",
+                        None,
+                        verdict_audit(),
+                    )
                     .await
                     .unwrap();
             }
@@ -964,4 +987,17 @@ async fn the_page_renders_in_chromium() {
     }
     browser.stop().await;
     server.stop().await;
+}
+
+/// The audit record a verdict or action commits with (its content is not under test here).
+fn verdict_audit() -> candor_audit::AuditEntry {
+    candor_audit::AuditEntry::new(
+        chrono::Utc::now(),
+        candor_audit::Actor::System {
+            component: "test".into(),
+        },
+        "hit.disposition",
+        "hit:test",
+        candor_audit::Outcome::Success,
+    )
 }

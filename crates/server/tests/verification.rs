@@ -542,3 +542,100 @@ async fn a_hit_past_the_horizon_opens_and_is_corrected_only_from_a_search_of_hit
         server.stop().await;
     }
 }
+
+/// Makes the audit log refuse records of `action` (a full disk, a lost connection), so the
+/// test can see what an action leaves behind when its audit record fails.
+async fn audit_refuses(server: &TestServer, action: &str, refuse: bool) {
+    let pool = server.state.store.pool();
+    let statements: Vec<String> = match (server.state.store.backend(), refuse) {
+        (candor_store::Backend::Sqlite, true) => vec![format!(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log WHEN NEW.action = '{action}' \
+             BEGIN SELECT RAISE(ABORT, 'the audit log is unavailable'); END"
+        )],
+        (candor_store::Backend::Sqlite, false) => vec!["DROP TRIGGER refuse_audit".into()],
+        (candor_store::Backend::Postgres, true) => vec![
+            format!(
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.action = '{action}' THEN RAISE EXCEPTION 'the audit log is unavailable'; END IF; \
+                 RETURN NEW; END $$"
+            ),
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()".into(),
+        ],
+        (candor_store::Backend::Postgres, false) => vec![
+            "DROP TRIGGER refuse_audit ON audit_log".into(),
+            "DROP FUNCTION refuse_audit()".into(),
+        ],
+    };
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_verdict_and_its_audit_record_commit_together_and_no_view_is_recorded_with_it() {
+    for server in TestServer::start_all().await {
+        let officer = server.create_user("officer1", "officer").await;
+        let o = server.session_for(&officer).await;
+        let key = server.camera("cam-t").await;
+        server
+            .hot_list("State", "V", "plate,state,reason\nTXN111,CA,stolen\n")
+            .await;
+        let id = hit(&server, &key, "t1", "TXN111", -30).await;
+        let verdict = json!({"disposition": "correct_read"});
+        let path = format!("/api/v1/hits/{id}/disposition");
+
+        // The audit log fails: the verdict is not kept either.
+        audit_refuses(&server, "hit.disposition", true).await;
+        let (s, b) = post(&server, &o, &path, verdict.clone()).await;
+        assert_eq!(s, 500, "{b}");
+        audit_refuses(&server, "hit.disposition", false).await;
+        let h = server
+            .state
+            .store
+            .get_hit(&server.state.keys, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            h.disposition.is_none(),
+            "a verdict without its audit record: {h:?}"
+        );
+
+        // It works: the verdict and one record of it, and no record of a view beside it.
+        let views = last_records(&server, "hit.view").await;
+        let (s, b) = post(&server, &o, &path, verdict).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["disposition"]["value"], "correct_read", "{b}");
+        let recorded = last_records(&server, "hit.disposition").await;
+        assert_eq!(recorded.len(), 1);
+        // Filed under the officer's address, as their searches are, not a channel name.
+        assert_eq!(recorded[0].entry.source, "127.0.0.1");
+        assert_eq!(last_records(&server, "hit.view").await.len(), views.len());
+        let (s, b) = post(
+            &server,
+            &o,
+            &format!("/api/v1/hits/{id}/action"),
+            json!({"action": "stop"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(last_records(&server, "hit.view").await.len(), views.len());
+        server.stop().await;
+    }
+}
+
+async fn last_records(server: &TestServer, action: &str) -> Vec<candor_audit::AuditRecord> {
+    server
+        .state
+        .store
+        .search_audit(&candor_store::audit_log::AuditFilter {
+            action_prefix: Some(action.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}

@@ -1,6 +1,7 @@
 //! Hits and their human verification: first a disposition (is the read right?), then the
 //! action taken. A hit is "unverified" until a person records a disposition.
 
+use candor_audit::AuditEntry;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -584,7 +585,8 @@ impl Store {
         open_hits(self.pool(), keys, &rows).await
     }
 
-    /// Records the person's verdict. A disposition is recorded once; a second attempt is a
+    /// Records the person's verdict, and `audit` (its record in the audit log) in the same
+    /// transaction: both or neither. A disposition is recorded once; a second attempt is a
     /// conflict (the first verdict stands, for the metrics).
     pub async fn record_disposition(
         &self,
@@ -593,6 +595,7 @@ impl Store {
         user_id: i64,
         username: &str,
         note: Option<&str>,
+        audit: AuditEntry,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let res = sqlx::query(
@@ -615,6 +618,7 @@ impl Store {
                 disposition.as_str(),
             )
             .await?;
+            self.append_audit_tx(&mut tx, audit).await?;
             tx.commit().await?;
             return Ok(());
         }
@@ -627,7 +631,8 @@ impl Store {
 
     /// Records the action taken; needs a disposition first that allows it
     /// ([`Disposition::check_action`]), and is recorded once (then corrected only by
-    /// [`Store::amend_hit`]).
+    /// [`Store::amend_hit`]). `audit` is appended in the same transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_action(
         &self,
         hit_id: i64,
@@ -636,6 +641,7 @@ impl Store {
         user_id: i64,
         username: &str,
         note: Option<&str>,
+        audit: AuditEntry,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let st = standing(&mut tx, hit_id).await?;
@@ -681,6 +687,7 @@ impl Store {
             action.as_str(),
         )
         .await?;
+        self.append_audit_tx(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -688,7 +695,8 @@ impl Store {
     /// Corrects a hit's disposition or action: a new amendment beside the first record,
     /// which stays as it was. Needs a note; the new value must differ from the current one
     /// and keep the verdict and the action consistent ([`Disposition::check_action`]). The
-    /// usage counts move from the old value to the new one. Returns the amendment's id.
+    /// usage counts move from the old value to the new one. `audit` makes the amendment's
+    /// audit record from its id, appended in the same transaction. Returns the amendment's id.
     #[allow(clippy::too_many_arguments)]
     pub async fn amend_hit(
         &self,
@@ -698,6 +706,7 @@ impl Store {
         user_id: i64,
         username: &str,
         note: &str,
+        audit: impl FnOnce(i64) -> AuditEntry,
     ) -> Result<i64, StoreError> {
         let note = note.trim();
         if note.is_empty() {
@@ -770,6 +779,7 @@ impl Store {
         if previous != change.value() {
             move_count(&mut tx, hit_id, metric, previous, change.value()).await?;
         }
+        self.append_audit_tx(&mut tx, audit(id)).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -91,17 +91,32 @@ async fn counts_are_kept_by_day_and_outlive_the_purge() {
             .unwrap();
         let old_hit = out.hits[0].hit_id;
         store
-            .record_disposition(old_hit, Disposition::Misread, 1, "o", None)
+            .record_disposition(old_hit, Disposition::Misread, 1, "o", None, verdict_audit())
             .await
             .unwrap();
         store
-            .record_action(old_hit, HitAction::None, false, 1, "o", None)
+            .record_action(
+                old_hit,
+                HitAction::None,
+                false,
+                1,
+                "o",
+                None,
+                verdict_audit(),
+            )
             .await
             .unwrap();
         // A refused second verdict is not counted again.
         assert!(
             store
-                .record_disposition(old_hit, Disposition::CorrectRead, 1, "o", None)
+                .record_disposition(
+                    old_hit,
+                    Disposition::CorrectRead,
+                    1,
+                    "o",
+                    None,
+                    verdict_audit()
+                )
                 .await
                 .is_err()
         );
@@ -152,4 +167,17 @@ async fn counts_are_kept_by_day_and_outlive_the_purge() {
         store.close().await;
         db.finish().await.unwrap();
     }
+}
+
+/// The audit record a verdict or action commits with (its content is not under test here).
+fn verdict_audit() -> candor_audit::AuditEntry {
+    candor_audit::AuditEntry::new(
+        chrono::Utc::now(),
+        candor_audit::Actor::System {
+            component: "test".into(),
+        },
+        "hit.disposition",
+        "hit:test",
+        candor_audit::Outcome::Success,
+    )
 }

@@ -250,7 +250,15 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
         // Hit verification: action needs a disposition first; each is recorded once.
         let hit_id = out.hits[0].hit_id;
         let err = store
-            .record_action(hit_id, HitAction::Stop, false, 7, "officer", None)
+            .record_action(
+                hit_id,
+                HitAction::Stop,
+                false,
+                7,
+                "officer",
+                None,
+                verdict_audit(),
+            )
             .await
             .unwrap_err();
         assert!(err.to_string().contains("unverified"), "{err}");
@@ -261,17 +269,33 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
                 7,
                 "officer",
                 Some("plate and state match"),
+                verdict_audit(),
             )
             .await
             .unwrap();
         assert!(
             store
-                .record_disposition(hit_id, Disposition::Misread, 7, "officer", None)
+                .record_disposition(
+                    hit_id,
+                    Disposition::Misread,
+                    7,
+                    "officer",
+                    None,
+                    verdict_audit()
+                )
                 .await
                 .is_err()
         );
         store
-            .record_action(hit_id, HitAction::Stop, false, 7, "officer", None)
+            .record_action(
+                hit_id,
+                HitAction::Stop,
+                false,
+                7,
+                "officer",
+                None,
+                verdict_audit(),
+            )
             .await
             .unwrap();
         let h = store.get_hit(&keys, hit_id).await.unwrap().unwrap();
@@ -279,7 +303,14 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
         assert_eq!(h.disposition.unwrap().value, Disposition::CorrectRead);
         assert_eq!(h.details.listed_plate, "ABC123");
         let missing = store
-            .record_disposition(999_999, Disposition::Dismissed, 7, "officer", None)
+            .record_disposition(
+                999_999,
+                Disposition::Dismissed,
+                7,
+                "officer",
+                None,
+                verdict_audit(),
+            )
             .await
             .unwrap_err();
         assert!(matches!(missing, StoreError::NotFound { .. }));
@@ -878,4 +909,17 @@ fn a_camera_approval_dated_in_the_future_is_not_in_force() {
             .not_in_force(today)
             .is_empty()
     );
+}
+
+/// The audit record a verdict or action commits with (its content is not under test here).
+fn verdict_audit() -> candor_audit::AuditEntry {
+    candor_audit::AuditEntry::new(
+        chrono::Utc::now(),
+        candor_audit::Actor::System {
+            component: "test".into(),
+        },
+        "hit.disposition",
+        "hit:test",
+        candor_audit::Outcome::Success,
+    )
 }

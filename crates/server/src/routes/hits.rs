@@ -268,6 +268,12 @@ pub async fn record_disposition(
     let d = body.parse()?;
     let opened =
         crate::read_access::open_hit(&state, &actor, "hit.disposition", id, g.search).await?;
+    let audit = OpsEvent::by(
+        &actor,
+        "hit.disposition",
+        format!("hit:{id}"),
+        with_grounds(&opened, serde_json::json!({ "disposition": d.disposition })),
+    );
     state
         .store
         .record_disposition(
@@ -276,19 +282,18 @@ pub async fn record_disposition(
             actor.user_id,
             &actor.username,
             d.note.as_deref(),
+            audit.entry(),
         )
         .await?;
-    audit::record(
-        &state,
-        OpsEvent::by(
-            &actor,
-            "hit.disposition",
-            format!("hit:{id}"),
-            with_grounds(&opened, serde_json::json!({ "disposition": d.disposition })),
-        ),
-    )
-    .await?;
-    get_hit(State(state), actor, Path(id), Query(g)).await
+    recorded_hit(&state, id).await
+}
+
+/// The hit as just recorded, for the answer to a verdict, action or amendment: that
+/// action's audit record covers it, so it is not recorded again as a view.
+async fn recorded_hit(state: &AppState, id: i64) -> Result<Json<Hit>, ApiError> {
+    let hit = state.store.get_hit(&state.keys, id).await?;
+    hit.map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("hit {id} not found")))
 }
 
 /// Records what was done after a verified hit. Needs a disposition first that allows it (a
@@ -306,6 +311,15 @@ pub async fn record_action(
     actor.require(Permission::VerifyHits)?;
     let a = body.parse()?;
     let opened = crate::read_access::open_hit(&state, &actor, "hit.action", id, g.search).await?;
+    let audit = OpsEvent::by(
+        &actor,
+        "hit.action",
+        format!("hit:{id}"),
+        with_grounds(
+            &opened,
+            serde_json::json!({ "action": a.action, "confirmed_against_entry": a.confirmed_against_entry }),
+        ),
+    );
     state
         .store
         .record_action(
@@ -315,22 +329,10 @@ pub async fn record_action(
             actor.user_id,
             &actor.username,
             a.note.as_deref(),
+            audit.entry(),
         )
         .await?;
-    audit::record(
-        &state,
-        OpsEvent::by(
-            &actor,
-            "hit.action",
-            format!("hit:{id}"),
-            with_grounds(
-                &opened,
-                serde_json::json!({ "action": a.action, "confirmed_against_entry": a.confirmed_against_entry }),
-            ),
-        ),
-    )
-    .await?;
-    get_hit(State(state), actor, Path(id), Query(g)).await
+    recorded_hit(&state, id).await
 }
 
 /// Corrects a recorded disposition or action (a mis-click): the first record stays, the
@@ -360,19 +362,7 @@ pub async fn amend_hit(
             ));
         }
     };
-    let amendment = state
-        .store
-        .amend_hit(
-            id,
-            change,
-            a.confirmed_against_entry,
-            actor.user_id,
-            &actor.username,
-            &a.note,
-        )
-        .await?;
-    audit::record(
-        &state,
+    let audit = |amendment: i64| {
         OpsEvent::by(
             &actor,
             "hit.amendment",
@@ -386,8 +376,20 @@ pub async fn amend_hit(
                     "confirmed_against_entry": a.confirmed_against_entry,
                 }),
             ),
-        ),
-    )
-    .await?;
-    get_hit(State(state), actor, Path(id), Query(g)).await
+        )
+        .entry()
+    };
+    state
+        .store
+        .amend_hit(
+            id,
+            change,
+            a.confirmed_against_entry,
+            actor.user_id,
+            &actor.username,
+            &a.note,
+            audit,
+        )
+        .await?;
+    recorded_hit(&state, id).await
 }
