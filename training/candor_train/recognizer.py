@@ -172,7 +172,20 @@ def train(a):
     budget = a.minutes * 60
     t0 = time.time() - elapsed
     last_eval = time.time()
-    while time.time() - t0 < budget:
+
+    def progress():
+        # the schedule's position: by steps when --steps names a budget (a busy machine then
+        # slows the run but does not shorten it), otherwise by wall-clock time
+        return step / a.steps if a.steps else (time.time() - t0) / budget
+
+    def eval_due():
+        if progress() >= 1.0:
+            return True
+        if a.steps and a.eval_steps:
+            return step % a.eval_steps == 0
+        return time.time() - last_eval > a.eval_every
+
+    while progress() < 1.0:
         model.train()
         counts = rng.multinomial(a.batch, probs)
         xs_, ys_ = [], []
@@ -182,8 +195,8 @@ def train(a):
             ys_.extend(sy[i] for i in idx)
         xb = augment(to_tensor(np.concatenate(xs_)), g).to(device).contiguous(memory_format=memory_format)
         tg, tl = (t.to(device) for t in encode_labels(ys_))
-        # cosine decay over the time budget
-        frac = min(1.0, (time.time() - t0) / budget)
+        # cosine decay over the budget
+        frac = min(1.0, progress())
         lr = a.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * frac)))
         if step < a.warmup:
             lr *= (step + 1) / a.warmup
@@ -201,7 +214,7 @@ def train(a):
         step += 1
         if step % 50 == 0:
             print(f"step {step} loss {loss.item():.3f} lr {lr:.5f} {(time.time() - t0) / 60:.1f} min", flush=True)
-        if time.time() - last_eval > a.eval_every or time.time() - t0 >= budget:
+        if eval_due():
             # the checkpoint rule: the mean exact-match over the --val sets, each weighted equally
             accs = [evaluate(model, vx, vy) for vx, vy in vals]
             acc = float(np.mean(accs))
@@ -295,7 +308,9 @@ def main():
     t.add_argument("--init", help="checkpoint to start the weights from (a fresh run only)")
     t.add_argument("--init-onnx", help="exported ONNX file to start the weights from (a fresh run only)")
     t.add_argument("--ckpt", required=True)
-    t.add_argument("--minutes", type=float, default=40)
+    t.add_argument("--minutes", type=float, default=40, help="time budget (ignored with --steps)")
+    t.add_argument("--steps", type=int, help="step budget: the schedule runs over steps, not time")
+    t.add_argument("--eval-steps", type=int, help="with --steps: validate every this many steps")
     t.add_argument("--batch", type=int, default=96)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--seed", type=int, default=1)

@@ -235,6 +235,15 @@ class ExportTest(unittest.TestCase):
                 self.assertLess(float((got - want).abs().max() / want.abs().max()), 1e-2)
 
 
+def run_args(data, ckpt, **kw):
+    """`recognizer train`'s arguments for a tiny run of the scratch network on `data`."""
+    args = dict(data=[data], weights=None, val=[data], ckpt=ckpt, init=None, init_onnx=None, arch="conv",
+                weight_decay=1e-4, freeze_convs=0, warmup=1, minutes=0.01, steps=None, eval_steps=None,
+                batch=8, lr=1e-3, seed=1, threads=1, device="cpu", eval_every=1e9, bf16=False)
+    args.update(kw)
+    return argparse.Namespace(**args)
+
+
 class TrainingRunTest(unittest.TestCase):
     def test_recogniser_run_trains_then_resumes_with_its_optimiser(self):
         from candor_train import gen_ocr
@@ -244,9 +253,7 @@ class TrainingRunTest(unittest.TestCase):
             data = os.path.join(tmp, "d.npz")
             np.savez_compressed(data, x=x, y=np.array(y))
             ckpt = os.path.join(tmp, "r.pt")
-            args = argparse.Namespace(data=[data], weights=None, val=data, ckpt=ckpt, init=None, init_onnx=None,
-                                      minutes=0.01, batch=8, lr=1e-3, seed=1, threads=1, device="cpu",
-                                      eval_every=1e9, bf16=False)
+            args = run_args(data, ckpt, minutes=0.01)
             R.train(args)
             first = torch.load(ckpt, weights_only=False)
             self.assertGreater(first["step"], 0)
@@ -257,6 +264,20 @@ class TrainingRunTest(unittest.TestCase):
             self.assertGreater(second["step"], first["step"])
             # AdamW counts its own steps: they run on from the first run's only if its state was loaded
             self.assertEqual(int(second["opt"]["state"][0]["step"]), second["step"])
+
+    def test_a_step_budget_runs_exactly_its_steps_and_validates_at_the_end(self):
+        from candor_train import gen_ocr
+
+        x, y, _ = gen_ocr.generate(24, seed=3, workers=1)
+        with tempfile.TemporaryDirectory() as tmp:
+            data = os.path.join(tmp, "d.npz")
+            np.savez_compressed(data, x=x, y=np.array(y))
+            ckpt = os.path.join(tmp, "r.pt")
+            # a time budget of zero would end a timed run before its first step
+            R.train(run_args(data, ckpt, minutes=0.0, steps=3, eval_steps=2))
+            state = torch.load(ckpt, weights_only=False)
+            self.assertEqual(state["step"], 3)
+            self.assertTrue(os.path.exists(ckpt + ".best"), "validated at least once")
 
     def test_device_choice_never_falls_back_silently(self):
         from candor_train.common import pick_device
