@@ -210,11 +210,11 @@ pub async fn accept(
         let plate = candor_platetext::normalize(&r.plate);
         let mut hits = Vec::new();
         for found in state.matcher.find(&plate, now) {
-            let (reason, reference) = state
+            let facts = state
                 .store
-                .entry_reason(found.entry.entry_id, found.entry.user_plate_id)
+                .entry_facts(found.entry.entry_id, found.entry.user_plate_id)
                 .await?;
-            hits.push(found.into_hit(reason, reference));
+            hits.push(found.into_hit(facts));
         }
         new_reads.push(NewRead {
             captured_at: r.captured_at,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use candor_platetext::matcher::{HotListIndex, MatchKind, MatchOptions};
 use candor_store::hits::{HitDetails, NewHit};
-use candor_store::hotlists::MatchableEntry;
+use candor_store::hotlists::{EntryFacts, MatchableEntry};
 use candor_store::{Store, StoreError};
 
 use crate::config::MatchingConfig;
@@ -117,8 +117,8 @@ impl Matcher {
 }
 
 impl Found {
-    /// The hit to store, with the entry's reason and reference looked up.
-    pub fn into_hit(self, reason: Option<String>, reference: Option<String>) -> NewHit {
+    /// The hit to store, with what the entry says (reason, reference, vehicle) looked up.
+    pub fn into_hit(self, facts: EntryFacts) -> NewHit {
         NewHit {
             list_id: self.entry.list_id,
             entry_id: self.entry.entry_id,
@@ -131,8 +131,9 @@ impl Found {
                 listed_plate: self.entry.plate,
                 list_name: self.entry.list_name,
                 state: self.entry.state,
-                reason,
-                reference,
+                reason: facts.reason,
+                reference: facts.reference,
+                vehicle: facts.vehicle,
             },
         }
     }

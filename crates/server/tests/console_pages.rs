@@ -760,7 +760,11 @@ async fn alerts_put_a_wanted_person_above_a_stolen_vehicle() {
     let officer = server.create_user("officer-u", "officer").await;
     let key = server.camera("cam-u").await;
     server
-        .hot_list("stolen", "V", "plate,state,reason\nVVV1111,CA,stolen car\n")
+        .hot_list(
+            "stolen",
+            "V",
+            "plate,state,reason,year,make,model,color\nVVV1111,CA,stolen car,2019,Honda,Civic,silver\n",
+        )
         .await;
     server
         .hot_list("warrants", "W", "plate,state,reason\nWWW2222,CA,warrant\n")
@@ -784,5 +788,16 @@ async fn alerts_put_a_wanted_person_above_a_stolen_vehicle() {
     );
     assert!(wanted < stolen, "the wanted person comes first");
     assert!(page.body.contains("wanted person (W)"));
+    // Each card shows the vehicle the list describes, to compare with the car.
+    assert!(
+        page.body
+            .contains(r#"<dd class="listed-vehicle">2019 Honda Civic, colour silver</dd>"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"<dd class="listed-vehicle">— (the list gives none)</dd>"#)
+    );
     server.stop().await;
 }

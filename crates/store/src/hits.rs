@@ -34,6 +34,10 @@ pub struct HitDetails {
     pub reason: Option<String>,
     /// Source reference, e.g. the NCIC number or a case number.
     pub reference: Option<String>,
+    /// The listed vehicle in the source's words (year, make, model, style, colour), which
+    /// the officer compares with the car before acting; `None` where the list gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<String>,
 }
 
 /// The person's verdict on a hit.

@@ -367,6 +367,50 @@ impl LineCounter {
 
 /// Parses a CSV hot list: a header naming some of `plate, state, reason, effective_date,
 /// expiry_date, priority` (plate required), dates as YYYY-MM-DD.
+/// CSV columns that describe the listed vehicle, and the key each is kept under in an
+/// entry's details (the NCIC extract's keys, so both read the same on an alert card).
+pub const VEHICLE_COLUMNS: &[(&str, &str)] = &[
+    ("vehicle_year", "vehicle_year"),
+    ("year", "vehicle_year"),
+    ("make", "make"),
+    ("model", "model"),
+    ("style", "style"),
+    ("colour", "colour"),
+    ("color", "colour"),
+];
+
+fn vehicle_key(column: &str) -> Option<&'static str> {
+    VEHICLE_COLUMNS
+        .iter()
+        .find(|(c, _)| *c == column)
+        .map(|(_, key)| *key)
+}
+
+/// The listed vehicle in words ("2019 HOND CIV 4D, colour SIL") from an entry's details, as
+/// the source wrote it; `None` when the details name no vehicle.
+pub fn listed_vehicle(details: &str) -> Option<String> {
+    let d: serde_json::Value = serde_json::from_str(details).ok()?;
+    let field = |k: &str| {
+        d.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let vehicle: Vec<&str> = ["vehicle_year", "make", "model", "style"]
+        .into_iter()
+        .filter_map(field)
+        .collect();
+    let mut words = vehicle.join(" ");
+    if let Some(colour) = field("colour") {
+        if !words.is_empty() {
+            words.push_str(", ");
+        }
+        words.push_str("colour ");
+        words.push_str(colour);
+    }
+    (!words.is_empty()).then_some(words)
+}
+
 pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, ImportReport) {
     let text = crate::input::text_without_bom(text);
     let mut report = ImportReport {
@@ -398,10 +442,18 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
         "priority",
     ];
     for h in &headers {
-        if !KNOWN.contains(&h.as_str()) {
+        if !KNOWN.contains(&h.as_str()) && vehicle_key(h).is_none() {
             report.fail(
                 1,
-                format!("unknown column {h:?}; known columns: {}", KNOWN.join(", ")),
+                format!(
+                    "unknown column {h:?}; known columns: {}, {}",
+                    KNOWN.join(", "),
+                    VEHICLE_COLUMNS
+                        .iter()
+                        .map(|(column, _)| *column)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
         }
     }
@@ -488,6 +540,13 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
             report.fail(line_no, errs.join("; "));
             continue;
         }
+        // The listed vehicle, under the keys an NCIC extract's details use.
+        let vehicle: serde_json::Map<String, serde_json::Value> = headers
+            .iter()
+            .enumerate()
+            .filter_map(|(c, h)| Some((vehicle_key(h)?, get(Some(c))?)))
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect();
         entries.push(HotListEntry {
             plate,
             state: get(state_col).map(|s| s.to_ascii_uppercase()),
@@ -497,7 +556,7 @@ pub fn parse_csv(text: &str, default_hit_type: &str) -> (Vec<HotListEntry>, Impo
             effective_at,
             expires_at,
             priority,
-            details: None,
+            details: (!vehicle.is_empty()).then(|| serde_json::Value::Object(vehicle).to_string()),
         });
     }
     report.accepted = entries.len();
@@ -774,19 +833,27 @@ impl Store {
         Ok((a.try_get(0)?, a.try_get(1)?, a.try_get(2)?, b.try_get(0)?))
     }
 
-    /// Reason and reference of a list entry or user hot plate, for a hit's sealed details.
-    pub async fn entry_reason(
+    /// Reason, reference and listed vehicle of a list entry or user hot plate, for a hit's
+    /// sealed details.
+    pub async fn entry_facts(
         &self,
         entry_id: Option<i64>,
         user_plate_id: Option<i64>,
-    ) -> Result<(Option<String>, Option<String>), StoreError> {
+    ) -> Result<EntryFacts, StoreError> {
         if let Some(id) = entry_id {
-            let row = sqlx::query("SELECT reason, reference FROM hot_list_entries WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+            let row = sqlx::query(
+                "SELECT reason, reference, details FROM hot_list_entries WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
             if let Some(r) = row {
-                return Ok((r.try_get("reason")?, r.try_get("reference")?));
+                let details: Option<String> = r.try_get("details")?;
+                return Ok(EntryFacts {
+                    reason: r.try_get("reason")?,
+                    reference: r.try_get("reference")?,
+                    vehicle: details.as_deref().and_then(listed_vehicle),
+                });
             }
         }
         if let Some(id) = user_plate_id {
@@ -795,11 +862,23 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await?;
             if let Some(r) = row {
-                return Ok((r.try_get("reason")?, r.try_get("case_number")?));
+                return Ok(EntryFacts {
+                    reason: r.try_get("reason")?,
+                    reference: r.try_get("case_number")?,
+                    vehicle: None,
+                });
             }
         }
-        Ok((None, None))
+        Ok(EntryFacts::default())
     }
+}
+
+/// What a hit carries from the entry it matched (see [`Store::entry_facts`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntryFacts {
+    pub reason: Option<String>,
+    pub reference: Option<String>,
+    pub vehicle: Option<String>,
 }
 
 /// A user hot plate to enter.
@@ -1172,5 +1251,29 @@ mod plate_tests {
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         let plates: Vec<&str> = entries.iter().map(|e| e.plate.as_str()).collect();
         assert_eq!(plates, ["ABC123", "XY98"]);
+    }
+
+    /// The officer compares the car with the listed vehicle before acting on a wrong-state
+    /// read, so a list's vehicle columns are kept and read the same from CSV and NCIC.
+    #[test]
+    fn a_listed_vehicle_is_kept_and_read_in_words() {
+        let (entries, report) = parse_csv(
+            "plate,state,year,make,model,color\nABC123,CA,2019,Honda,Civic,silver\nXY98,NY,,,,\n",
+            "V",
+        );
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let vehicle = entries[0].details.as_deref().and_then(listed_vehicle);
+        assert_eq!(vehicle.as_deref(), Some("2019 Honda Civic, colour silver"));
+        assert_eq!(entries[1].details, None);
+        let ncic = r#"{"ori":"CA0000000","vehicle_year":"2019","make":"HOND","model":"CIV","style":"4D","colour":"SIL"}"#;
+        assert_eq!(
+            listed_vehicle(ncic).as_deref(),
+            Some("2019 HOND CIV 4D, colour SIL")
+        );
+        assert_eq!(
+            listed_vehicle(r#"{"colour":"BLK"}"#).as_deref(),
+            Some("colour BLK")
+        );
+        assert_eq!(listed_vehicle(r#"{"ori":"X"}"#), None);
     }
 }

@@ -55,6 +55,9 @@ pub struct HitCard {
     pub reason: String,
     pub case: String,
     pub state: String,
+    /// The vehicle the list describes (year, make, model, style, colour), to compare with
+    /// the car before acting.
+    pub listed_vehicle: String,
     pub match_kind: String,
     pub camera: String,
     pub time: String,
@@ -230,6 +233,7 @@ async fn card(
         reason: hit.details.reason.clone().unwrap_or_default(),
         case: hit.details.reference.clone().unwrap_or_default(),
         state: hit.details.state.clone().unwrap_or_default(),
+        listed_vehicle: hit.details.vehicle.clone().unwrap_or_default(),
         match_kind: words(&hit.match_kind),
         camera: hit.camera_id.clone(),
         time: time_text(read.as_ref().map_or(hit.created_at, |r| r.captured_at)),
