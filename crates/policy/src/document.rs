@@ -367,6 +367,12 @@ pub fn words_ms(ms: i64) -> String {
 }
 
 /// Serde for durations as [`human`] text, parsed by humantime.
+/// A length of time as people write it ("21 days", "1 year", "3m"), read as the document
+/// reads its durations; `None` when it is not one.
+pub fn parse_words(text: &str) -> Option<Duration> {
+    humantime::parse_duration(text.trim()).ok()
+}
+
 pub(crate) mod duration_text {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;

@@ -22,7 +22,9 @@ pub use document::{
     PolicyChange, PolicyDocument, PolicyInvalid, PolicyLoadError, PolicyProblem, PurposeCategory,
     PurposeTextRules, Retention, ReviewSettings, Transparency,
 };
-pub use document::{words as duration_words, words_ms as duration_words_ms};
+pub use document::{
+    parse_words as duration_from_words, words as duration_words, words_ms as duration_words_ms,
+};
 pub use duties::{
     DualControl, DutyRefused, check_approval, check_start, credentials_need_second_person,
     role_needs_second_person,

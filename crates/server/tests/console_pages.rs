@@ -381,6 +381,7 @@ async fn a_policy_edit_becomes_a_new_version_with_its_change_note() {
             .header("cookie", format!("candor_session={}", s.token))
             .form(&[
                 ("csrf_token", s.csrf.as_str()),
+                ("mode", "json"),
                 ("document", document.as_str()),
                 ("note", note),
             ])
@@ -416,6 +417,121 @@ async fn a_policy_edit_becomes_a_new_version_with_its_change_note() {
         records[0].entry.details["note"],
         "raise the results cap for the pilot"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_policy_form_publishes_rules_typed_in_words_and_names_each_bad_field() {
+    let server = TestServer::start(TestDb::sqlite().unwrap()).await;
+    let pm = server.create_user("pm", "program_manager").await;
+    let s = server.session_for(&pm).await;
+    let page = get(&server, "/console/policy", Some(&s.token)).await;
+    assert!(
+        page.body
+            .contains(r#"id="non_hit_reads" name="non_hit_reads" type="text" value="21 days""#),
+        "{}",
+        page.body
+    );
+    let before = candor_server::routes::policy::policy_in_force(&server.state)
+        .await
+        .unwrap();
+
+    // The form as the page filled it, with some rules changed.
+    let mut fields: Vec<(&str, String)> = vec![
+        ("csrf_token", s.csrf.clone()),
+        ("mode", "form".into()),
+        (
+            "note",
+            "shorter retention for reads that matched nothing".into(),
+        ),
+        (
+            "statement_of_purpose",
+            before.document.statement_of_purpose.clone(),
+        ),
+        (
+            "purposes",
+            "stolen-vehicle: Stolen vehicle\nmissing-person: Missing or endangered person".into(),
+        ),
+        (
+            "forbidden_purposes",
+            "immigration-enforcement: Immigration enforcement".into(),
+        ),
+        ("forbidden_words", "curious\nhobby".into()),
+        (
+            "case_number_format",
+            before.document.case_number_format.clone(),
+        ),
+        (
+            "case_number_example",
+            before.document.case_number_example.clone(),
+        ),
+        ("max_search_range", "90 days".into()),
+        ("results_cap", "100".into()),
+        ("partial_allowed", "yes".into()),
+        ("partial_max_range", "7 days".into()),
+        ("alert_horizon", "1 day".into()),
+        ("lookalike_budget", "1".into()),
+        ("review_sample_percent", "10".into()),
+        ("jurisdiction", "".into()),
+        ("non_hit_reads", "nine days".into()),
+        ("hits", "1 year".into()),
+        ("images", "9 days".into()),
+        ("audit_records", "3 years".into()),
+        ("user_hot_plate_max_expiry", "30 days".into()),
+        ("idle_account_limit", "90 days".into()),
+        ("training_validity", "1 year".into()),
+    ];
+    let post = |fields: Vec<(&str, String)>| {
+        TestServer::no_redirect_client()
+            .post(server.url("/console/policy"))
+            .header("cookie", format!("candor_session={}", s.token))
+            .form(&fields)
+            .send()
+    };
+    // A duration that is not one is named at its field, and nothing is published.
+    let res = post(fields.clone()).await.unwrap();
+    assert_eq!(res.status(), 422);
+    let body = res.text().await.unwrap();
+    assert!(body.contains(r#"id="non_hit_reads-error""#), "{body}");
+    assert!(body.contains("is not a length of time"), "{body}");
+    assert!(body.contains("nine days"), "what was typed is kept: {body}");
+    // State law is checked when the document is: Maine allows 21 days at most.
+    fields.retain(|(k, _)| !matches!(*k, "non_hit_reads" | "jurisdiction"));
+    fields.push(("non_hit_reads", "30 days".into()));
+    fields.push(("jurisdiction", "maine".into()));
+    let res = post(fields.clone()).await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("Maine"));
+    let now = candor_server::routes::policy::policy_in_force(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(now.version, before.version, "nothing was published");
+
+    fields.retain(|(k, _)| *k != "non_hit_reads");
+    fields.push(("non_hit_reads", "9 days".into()));
+    let res = post(fields).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("is now in force"));
+    let now = candor_server::routes::policy::policy_in_force(&server.state)
+        .await
+        .unwrap();
+    assert_eq!(now.version, before.version + 1);
+    let d = &now.document;
+    assert_eq!(
+        d.retention.non_hit_reads,
+        std::time::Duration::from_secs(9 * 86_400)
+    );
+    assert_eq!(d.jurisdiction, Some(candor_policy::Jurisdiction::Maine));
+    assert_eq!(d.purpose_categories.len(), 2);
+    assert_eq!(
+        d.purpose_categories[1].label,
+        "Missing or endangered person"
+    );
+    assert_eq!(d.forbidden_words, ["curious", "hobby"]);
+    assert!((d.review.sample_rate - 0.10).abs() < 1e-9);
+    // What the form does not show is kept from the version before.
+    assert_eq!(d.agency_name, before.document.agency_name);
+    assert_eq!(d.transparency, before.document.transparency);
     server.stop().await;
 }
 
