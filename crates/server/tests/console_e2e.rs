@@ -662,3 +662,36 @@ async fn a_program_manager_places_and_releases_a_legal_hold() {
     b.stop().await;
     server.stop().await;
 }
+
+/// A program manager changes a rule with the policy form, is told which field is wrong, then
+/// publishes; after it, the acknowledgement page names the change.
+#[tokio::test]
+async fn a_program_manager_changes_the_policy_with_its_form() {
+    let server = server().await;
+    let manager = server.create_user("p.manager", "program_manager").await;
+    let b = Browser::start().await;
+    b.sign_in(&server, &manager).await;
+    b.open(&server, "/console/policy").await;
+    b.set_value("#non_hit_reads", "two weeks").await;
+    b.fill(
+        "#policy-note",
+        "shorter retention for reads that matched nothing",
+    )
+    .await;
+    b.click("#publish-policy").await;
+    b.wait_for_text("#non_hit_reads-error", "not a length of time")
+        .await;
+
+    b.set_value("#non_hit_reads", "14 days").await;
+    b.click("#publish-policy").await;
+    b.wait_for_text("#policy-result", "is now in force").await;
+    // Publishing asks everyone, the author too, to acknowledge the new version first.
+    b.open(&server, "/console/alerts").await;
+    let changes = b.wait_for_text("#changes", "14 days").await;
+    assert!(
+        changes.contains("retention.non_hit_reads") && changes.contains("21 days"),
+        "{changes}"
+    );
+    b.stop().await;
+    server.stop().await;
+}
