@@ -177,10 +177,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     if fresh {
         candor_server::datadir::init_data_dir(&data_dir, None).await?;
     }
-    let mut config = candor_server::Config::load(&data_dir)?;
-    // Keep every read for a year, so the whole period is live and searchable.
-    config.retention.non_hit_secs = Some(365 * 86_400);
-    config.retention.hit_secs = Some(365 * 86_400);
+    let config = candor_server::Config::load(&data_dir)?;
     let state = candor_server::AppState::open(config).await?;
     let now = candor_store::now_ms();
 
@@ -387,6 +384,15 @@ async fn build(state: &candor_server::AppState, args: &Args, now: i64) -> anyhow
             })
             .await?;
     }
+    // Keep every read for a year, so the whole period is live and searchable: this
+    // benchmark's own data, stamped past what its published policy says (a data directory
+    // to time searches in, never one to serve from).
+    let year = 365 * 86_400;
+    let retention = candor_store::retention::RetentionPolicy {
+        non_hit_secs: year,
+        hit_secs: year,
+        ..candor_server::retention::in_force(state).await?
+    };
     let span = args.days * 86_400_000;
     let start = now - span;
     let batches = args.reads.div_ceil(args.batch_size as u64);
@@ -423,11 +429,7 @@ async fn build(state: &candor_server::AppState, args: &Args, now: i64) -> anyhow
             })
             .collect();
         let camera = cameras[b as usize % cameras.len()].clone();
-        let (store, keys, retention) = (
-            state.store.clone(),
-            state.keys.clone(),
-            state.retention.clone(),
-        );
+        let (store, keys, retention) = (state.store.clone(), state.keys.clone(), retention.clone());
         if in_flight.len() >= 2 {
             in_flight.remove(0).await??;
         }

@@ -1,9 +1,12 @@
 //! Configuration: `candor.toml` in the data directory, with `CANDOR_*` environment overrides.
+//!
+//! Operational knobs only. What the agency promises the public (how long records are kept,
+//! the purposes a search may give) is the published policy document; a file or environment
+//! that still sets retention the old way is refused ([`RetentionNowInPolicy`]).
 
 use std::path::{Path, PathBuf};
 
 use candor_platetext::formats::RegionSet;
-use candor_store::retention::RetentionPolicy;
 use serde::{Deserialize, Serialize};
 
 pub const CONFIG_FILE: &str = "candor.toml";
@@ -71,20 +74,62 @@ pub struct IngestConfig {
     pub max_past_skew_secs: i64,
 }
 
+/// How retention runs. How long each class of record is kept is the published policy's
+/// `retention` (and `jurisdiction`), not set here.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
-    /// Jurisdiction profile (see `RetentionPolicy::PROFILES`); the fields below override it.
-    pub profile: String,
-    pub version: Option<String>,
-    pub non_hit_secs: Option<i64>,
-    pub hit_secs: Option<i64>,
-    pub image_secs: Option<i64>,
-    pub audit_secs: Option<i64>,
     /// Length of an encryption-key window, seconds (default one day).
     pub key_window_secs: i64,
     /// How often `serve` runs the purge, seconds.
     pub purge_interval_secs: u64,
+}
+
+/// `[retention]` keys that once set how long records are kept; that is the policy's now.
+const RETIRED_RETENTION_KEYS: [&str; 6] = [
+    "profile",
+    "version",
+    "non_hit_secs",
+    "hit_secs",
+    "image_secs",
+    "audit_secs",
+];
+
+/// The environment variable that once named a retention profile.
+const RETIRED_PROFILE_VARIABLE: &str = "CANDOR_RETENTION_PROFILE";
+
+/// A configuration that still sets retention, which comes from the published policy now.
+/// Refused rather than ignored, so that no agency believes it keeps records for one period
+/// while another is in force.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{setting} is no longer read: how long records are kept comes from the published policy \
+     alone now, so that what the public is told is what the purge does. Remove it, and have \
+     a program manager publish a policy (the console's Policy page, or PUT /api/v1/policy) \
+     whose \"retention\" section gives each period{hint}. [retention] keeps only \
+     key_window_secs and purge_interval_secs; GET /api/v1/retention shows the retention in \
+     force",
+    hint = jurisdiction_hint(.profile.as_deref())
+)]
+pub struct RetentionNowInPolicy {
+    /// The setting as written (`[retention] profile = "utah"`).
+    pub setting: String,
+    /// The profile it named, if it named one.
+    pub profile: Option<String>,
+}
+
+/// For a profile that named a state: the policy's `jurisdiction` that holds its limit.
+fn jurisdiction_hint(profile: Option<&str>) -> String {
+    let state = profile.and_then(|p| {
+        serde_json::from_value::<candor_policy::Jurisdiction>(serde_json::json!(p)).ok()
+    });
+    match (profile, state) {
+        (Some(p), Some(j)) => format!(
+            " and whose \"jurisdiction\" is {p:?}, so that {} law's limit is checked",
+            j.name()
+        ),
+        _ => ", with its \"jurisdiction\" where state law limits retention".into(),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,12 +225,6 @@ impl Default for IngestConfig {
 impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
-            profile: "default".into(),
-            version: None,
-            non_hit_secs: None,
-            hit_secs: None,
-            image_secs: None,
-            audit_secs: None,
             key_window_secs: 86_400,
             purge_interval_secs: 300,
         }
@@ -215,7 +254,7 @@ impl Config {
         let path = data_dir.join(CONFIG_FILE);
         let mut config: Config = if path.exists() {
             let text = std::fs::read_to_string(&path)?;
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         } else {
             Config::default()
         };
@@ -225,8 +264,36 @@ impl Config {
         Ok(config)
     }
 
+    /// Reads the text of a `candor.toml`. A retention setting that moved to the policy is
+    /// refused with [`RetentionNowInPolicy`], which says where it went.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        if let Ok(table) = toml::from_str::<toml::Table>(text)
+            && let Some(toml::Value::Table(retention)) = table.get("retention")
+            && let Some((key, value)) = retention
+                .iter()
+                .find(|(k, _)| RETIRED_RETENTION_KEYS.contains(&k.as_str()))
+        {
+            return Err(RetentionNowInPolicy {
+                setting: format!("[retention] {key} = {value}"),
+                profile: value
+                    .as_str()
+                    .filter(|_| key == "profile")
+                    .map(String::from),
+            }
+            .into());
+        }
+        Ok(toml::from_str(text)?)
+    }
+
     /// Applies overrides from an environment lookup (injected for testing).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = get(RETIRED_PROFILE_VARIABLE) {
+            return Err(RetentionNowInPolicy {
+                setting: format!("{RETIRED_PROFILE_VARIABLE}={v}"),
+                profile: Some(v),
+            }
+            .into());
+        }
         if let Some(v) = get("CANDOR_LISTEN") {
             self.listen = v;
         }
@@ -235,9 +302,6 @@ impl Config {
         }
         if let Some(v) = get("CANDOR_AGENCY_NAME") {
             self.agency_name = v;
-        }
-        if let Some(v) = get("CANDOR_RETENTION_PROFILE") {
-            self.retention.profile = v;
         }
         if let Some(v) = get("CANDOR_PURGE_INTERVAL_SECS") {
             self.retention.purge_interval_secs = v.parse().map_err(|_| {
@@ -286,7 +350,6 @@ impl Config {
             crate::http_client::check_outbound_url(&hook.url)
                 .map_err(|e| anyhow::anyhow!("webhooks: {e}"))?;
         }
-        self.retention_policy()?;
         self.plate_regions()?;
         Ok(())
     }
@@ -301,36 +364,6 @@ impl Config {
         self.outbound_ca_file
             .as_ref()
             .map(|p| self.data_dir.join(p))
-    }
-
-    /// The retention policy: the named profile with any explicit overrides.
-    pub fn retention_policy(&self) -> anyhow::Result<RetentionPolicy> {
-        let r = &self.retention;
-        let mut p = RetentionPolicy::profile(&r.profile)?;
-        let custom = r.non_hit_secs.is_some()
-            || r.hit_secs.is_some()
-            || r.image_secs.is_some()
-            || r.audit_secs.is_some();
-        if let Some(v) = r.non_hit_secs {
-            p.non_hit_secs = v;
-        }
-        if let Some(v) = r.hit_secs {
-            p.hit_secs = v;
-        }
-        if let Some(v) = r.image_secs {
-            p.image_secs = v;
-        }
-        if let Some(v) = r.audit_secs {
-            p.audit_secs = v;
-        }
-        if custom {
-            p.profile = format!("{}+custom", p.profile);
-        }
-        if let Some(v) = &r.version {
-            p.version = v.clone();
-        }
-        p.validate()?;
-        Ok(p)
     }
 
     /// The database url, defaulting to SQLite in the data directory.
@@ -405,5 +438,60 @@ mod tests {
         let config: Config = toml::from_str("plate_regions = [\"BR\", \"ZZ\"]\n").unwrap();
         let e = config.validate().unwrap_err().to_string();
         assert!(e.contains("plate_regions") && e.contains("\"ZZ\""), "{e}");
+    }
+
+    /// Issue 24: retention comes from the published policy alone; a `candor.toml` (or the
+    /// environment) that still sets it the old way stops the start with where it went.
+    #[test]
+    fn retention_set_in_the_configuration_is_refused_with_where_it_went() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[retention]\nprofile = \"utah\"\npurge_interval_secs = 60\n",
+        )
+        .unwrap();
+        let e = Config::load(dir.path()).unwrap_err().to_string();
+        for needle in [
+            "candor.toml: [retention] profile = \"utah\" is no longer read",
+            "comes from the published policy alone",
+            "whose \"retention\" section gives each period",
+            "and whose \"jurisdiction\" is \"utah\", so that Utah law's limit is checked",
+            "PUT /api/v1/policy",
+            "keeps only key_window_secs and purge_interval_secs",
+        ] {
+            assert!(e.contains(needle), "{needle:?} in {e}");
+        }
+
+        let e = Config::parse("[retention]\nnon_hit_secs = 1814400\n").unwrap_err();
+        let moved = e.downcast_ref::<RetentionNowInPolicy>().unwrap();
+        assert_eq!(moved.setting, "[retention] non_hit_secs = 1814400");
+        assert!(
+            e.to_string()
+                .contains("with its \"jurisdiction\" where state law"),
+            "{e}"
+        );
+
+        let e = Config::default()
+            .apply_env(|k| (k == "CANDOR_RETENTION_PROFILE").then(|| "maine".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("CANDOR_RETENTION_PROFILE=maine is no longer read"),
+            "{e}"
+        );
+        assert!(e.contains("\"jurisdiction\" is \"maine\""), "{e}");
+
+        // What stays under [retention] is read, and the file `candor init` writes has no
+        // retention period in it.
+        let config =
+            Config::parse("[retention]\nkey_window_secs = 3600\npurge_interval_secs = 60\n")
+                .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.retention.purge_interval_secs, 60);
+        let initial = crate::datadir::initial_config_text(&Config::default()).unwrap();
+        Config::parse(&initial).unwrap();
+        // Other unknown keys are still named by the parser.
+        let e = Config::parse("[retention]\nkeep_for = 3\n").unwrap_err();
+        assert!(e.to_string().contains("keep_for"), "{e}");
     }
 }

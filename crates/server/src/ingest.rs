@@ -246,11 +246,12 @@ pub async fn accept(
             hits,
         });
     }
+    let retention = crate::retention::in_force(state).await?;
     let outcome = state
         .store
         .ingest_batch(
             &state.keys,
-            &state.retention,
+            &retention,
             &camera.id,
             key,
             request_hash,

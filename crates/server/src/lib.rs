@@ -23,6 +23,7 @@ pub mod purge;
 pub mod read_access;
 pub mod recognition_queue;
 pub mod refusals;
+pub mod retention;
 pub mod routes;
 pub mod search;
 pub mod state;

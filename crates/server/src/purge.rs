@@ -9,17 +9,14 @@ use crate::auth::Actor;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Purges everything expired now, records the run in the audit trail, returns the receipt.
+/// Purges everything expired now, records the run in the audit trail, returns the receipt
+/// (which names the policy version in force).
 pub async fn run_purge(state: &AppState, actor: Option<&Actor>) -> Result<SignedReceipt, ApiError> {
+    let retention = crate::retention::in_force(state).await?;
     let now = candor_store::now_ms();
     let receipt = state
         .store
-        .purge(
-            &state.keys,
-            &state.config.image_dir(),
-            &state.retention,
-            now,
-        )
+        .purge(&state.keys, &state.config.image_dir(), &retention, now)
         .await?;
     let details = serde_json::json!({
         "receipt_id": receipt.id,

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use candor_store::Store;
 use candor_store::keys::KeyRing;
-use candor_store::retention::RetentionPolicy;
 
 use crate::alerts::AlertHub;
 use crate::config::Config;
@@ -18,8 +17,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<KeyRing>,
     pub alerts: AlertHub,
-    /// The retention policy in force.
-    pub retention: Arc<RetentionPolicy>,
     /// Hot-list matcher over every active entry.
     pub matcher: Arc<Matcher>,
     pub webhooks: Webhooks,
@@ -78,7 +75,6 @@ impl AppState {
                 "sealed TOTP secrets stored in clear by an earlier version"
             );
         }
-        let retention = config.retention_policy()?;
         // Empty until `serve` (or the caller) loads the lists with `matcher.rebuild`.
         let matcher = Matcher::new(&config.matching);
         // Data directories made before federation get their key on first open.
@@ -93,7 +89,6 @@ impl AppState {
             store,
             keys: Arc::new(keys),
             alerts: AlertHub::new(1024),
-            retention: Arc::new(retention),
             matcher: Arc::new(matcher),
             webhooks: Webhooks::start(
                 config.webhooks.clone(),

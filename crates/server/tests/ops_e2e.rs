@@ -1,6 +1,7 @@
 //! Person-facing ops routes end to end, signed in: cameras, hot-list import (and a rejected
 //! import leaving the old list intact), ingest → hit → alert on the SSE stream →
-//! disposition and action, user hot plates with supervisor approval, legal holds and purge.
+//! disposition and action, user hot plates with supervisor approval, legal holds and purge,
+//! and the retention in force: the published policy's, told and enforced alike.
 
 mod common;
 
@@ -43,6 +44,15 @@ impl Client<'_> {
     }
     async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         self.send(reqwest::Method::GET, path, None, "").await
+    }
+    async fn put(&self, path: &str, v: serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(
+            reqwest::Method::PUT,
+            path,
+            Some(v.to_string().into()),
+            "application/json",
+        )
+        .await
     }
 }
 
@@ -294,6 +304,115 @@ async fn user_hot_plates_need_supervisor_approval_and_holds_survive_purge() {
             .post(&format!("/api/v1/holds/{}/release", hold["id"]), json!({}))
             .await;
         assert_eq!(s, 409);
+        server.stop().await;
+    }
+}
+
+const DAY: i64 = 86_400;
+/// humantime's year, as the policy writes "3years".
+const YEAR: i64 = 31_557_600;
+
+/// Servers that accept reads captured up to 30 days ago (a backlog), so that a test can
+/// ingest reads older than the retention.
+async fn servers_taking_old_reads() -> Vec<TestServer> {
+    TestServer::start_all_with(|c| c.ingest.max_past_skew_secs = 30 * DAY).await
+}
+
+/// Ingests one read of `plate` captured `days_ago` days ago.
+async fn read_captured(server: &TestServer, key: &str, plate: &str, days_ago: i64) {
+    let body = json!({"idempotency_key": format!("{plate}-{days_ago}"),
+        "reads": [{"plate": plate, "confidence": 0.9, "captured_at": at(-days_ago * DAY)}]});
+    let (s, b) = server.post_json("/api/v1/reads", key, &body).await;
+    assert_eq!(s, 201, "{b}");
+}
+
+/// Issue 24: out of the box, what the public is told (`/api/v1/retention`, the
+/// transparency page) is what the purge does: reads without a hit are kept 21 days.
+#[tokio::test]
+async fn out_of_the_box_the_purge_keeps_reads_as_long_as_the_public_is_told() {
+    for server in servers_taking_old_reads().await {
+        let pm = signed_in(&server, "pm-r1", "program_manager").await;
+        let (s, retention) = pm.get("/api/v1/retention").await;
+        assert_eq!(s, 200, "{retention}");
+        assert_eq!(retention["non_hit_secs"], 21 * DAY, "{retention}");
+        assert_eq!(retention["audit_secs"], 3 * YEAR, "{retention}");
+        assert_eq!(retention["policy_version"], 1, "{retention}");
+        let (s, page) = pm.get("/transparency.json").await;
+        assert_eq!(s, 200);
+        let period = |class: &str| {
+            page["retention"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["class"] == class)
+                .map(|r| r["period"].clone())
+        };
+        assert_eq!(period("Reads without a hit"), Some(json!("21 days")));
+        assert_eq!(period("Audit records"), Some(json!("3 years")));
+
+        let key = server.camera("cam-r1").await;
+        read_captured(&server, &key, "OLD22D", 22).await;
+        read_captured(&server, &key, "NEW20D", 20).await;
+        let (s, r) = pm.post("/api/v1/purge", json!({})).await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["receipt"]["counts"]["non_hit_reads"], 1, "{r}");
+        assert_eq!(r["receipt"]["policy_version"], "1", "{r}");
+        assert!(
+            server.stored_reads("OLD22D").await.is_empty(),
+            "past 21 days"
+        );
+        assert_eq!(
+            server.stored_reads("NEW20D").await.len(),
+            1,
+            "within 21 days"
+        );
+        server.stop().await;
+    }
+}
+
+/// Issue 24: publishing a policy with a shorter retention shortens what is already stored
+/// (reads without a hit), and the next purge enforces it; hits keep their expiry.
+#[tokio::test]
+async fn publishing_a_shorter_retention_applies_to_reads_already_stored() {
+    for server in servers_taking_old_reads().await {
+        let pm = signed_in(&server, "pm-r2", "program_manager").await;
+        let key = server.camera("cam-r2").await;
+        server.hot_list("state", "V", "plate\nHIT10D\n").await;
+        read_captured(&server, &key, "OLD10D", 10).await;
+        read_captured(&server, &key, "NEW05D", 5).await;
+        read_captured(&server, &key, "HIT10D", 10).await;
+        let hit_expiry = server.stored_reads("HIT10D").await[0].expires_at;
+
+        let (_, policy) = pm.get("/api/v1/policy").await;
+        let mut doc = policy["document"].clone();
+        doc["retention"]["non_hit_reads"] = json!("7days");
+        doc["retention"]["images"] = json!("7days");
+        let (s, published) = pm.put("/api/v1/policy", doc).await;
+        assert_eq!(s, 200, "{published}");
+        assert_eq!(published["version"], 2);
+        let (s, b) = pm
+            .post("/api/v1/policy/acknowledge", json!({"version": 2}))
+            .await;
+        assert_eq!(s, 204, "{b}");
+
+        let (_, retention) = pm.get("/api/v1/retention").await;
+        assert_eq!(retention["non_hit_secs"], 7 * DAY, "{retention}");
+        assert_eq!(retention["policy_version"], 2, "{retention}");
+        let (s, r) = pm.post("/api/v1/purge", json!({})).await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["receipt"]["policy_version"], "2", "{r}");
+        assert!(
+            server.stored_reads("OLD10D").await.is_empty(),
+            "past 7 days"
+        );
+        assert_eq!(
+            server.stored_reads("NEW05D").await.len(),
+            1,
+            "within 7 days"
+        );
+        let hit = server.stored_reads("HIT10D").await;
+        assert_eq!(hit.len(), 1, "a hit keeps the expiry it was given");
+        assert_eq!(hit[0].expires_at, hit_expiry);
         server.stop().await;
     }
 }

@@ -239,7 +239,7 @@ async fn every_published_figure_matches_the_seeded_records() {
             let outcome = store
                 .ingest_batch(
                     &state.keys,
-                    &state.retention,
+                    &candor_server::retention::in_force(state).await.unwrap(),
                     "cam-1",
                     &format!("seed-{i}"),
                     format!("hash-{i}").as_bytes(),
@@ -378,7 +378,7 @@ async fn every_published_figure_matches_the_seeded_records() {
             .purge(
                 &state.keys,
                 &state.config.image_dir(),
-                &state.retention,
+                &candor_server::retention::in_force(state).await.unwrap(),
                 now,
             )
             .await
@@ -822,6 +822,7 @@ async fn the_policy_chooses_what_the_page_shows() {
         .save_policy_version(
             i64::from(policy.version),
             &policy.to_json(),
+            &candor_server::retention::of_document(i64::from(policy.version), &policy),
             None,
             candor_store::now_ms(),
         )
@@ -902,7 +903,7 @@ async fn the_page_renders_in_chromium() {
             .store
             .ingest_batch(
                 &state.keys,
-                &state.retention,
+                &candor_server::retention::in_force(state).await.unwrap(),
                 "cam-1",
                 &format!("b{i}"),
                 &[i as u8],

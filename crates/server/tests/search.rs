@@ -45,7 +45,9 @@ async fn seed_reads(server: &TestServer, now: i64) {
         store
             .ingest_batch(
                 &server.state.keys,
-                &server.state.retention,
+                &candor_server::retention::in_force(&server.state)
+                    .await
+                    .unwrap(),
                 cam,
                 &format!("batch-{cam}"),
                 b"h",

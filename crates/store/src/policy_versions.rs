@@ -1,8 +1,10 @@
 //! The versioned policy document and users' acknowledgements. The document is stored as
-//! the JSON the server gives it; candor-policy reads and checks it.
+//! the JSON the server gives it; candor-policy reads and checks it. Storing a version also
+//! applies its retention to what is already stored, in the same transaction.
 
 use sqlx::Row;
 
+use crate::retention::{RetentionPolicy, Shortened};
 use crate::{Store, StoreError};
 
 /// One stored version of the policy document.
@@ -52,21 +54,26 @@ impl Store {
             .collect()
     }
 
-    /// Stores a new version; [`StoreError::Conflict`] when that version number exists (two
-    /// editors raced: reload and edit again).
+    /// Stores a new version and, in the same transaction, shortens the reads and images
+    /// already stored to `retention`, the new document's periods (only ever shorter: see
+    /// `retention::shorten_to`); returns what was shortened.
+    /// [`StoreError::Conflict`] when that version number exists (two editors raced: reload
+    /// and edit again).
     pub async fn save_policy_version(
         &self,
         version: i64,
         document: &str,
+        retention: &RetentionPolicy,
         created_by: Option<i64>,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Shortened, StoreError> {
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO policy_versions (version, document, created_at, created_by) VALUES ($1, $2, $3, $4)")
             .bind(version)
             .bind(document)
             .bind(now)
             .bind(created_by)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::from)
             .map_err(|e| {
@@ -76,7 +83,9 @@ impl Store {
                     e
                 }
             })?;
-        Ok(())
+        let shortened = crate::retention::shorten_to(&mut tx, retention).await?;
+        tx.commit().await?;
+        Ok(shortened)
     }
 
     /// Records that a user acknowledged `version` (again is fine).

@@ -1,91 +1,45 @@
 //! Retention: expiry per class, legal holds, purge and purge receipts.
+//!
+//! The periods come from the published policy in force ([`RetentionPolicy`], built by the
+//! server from the policy document); reads and images are stamped with their expiry at
+//! ingest, a newly published version shortens what is stored to it (`shorten_to`, run by
+//! [`Store::save_policy_version`]), and [`Store::purge`] deletes what has expired.
 
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 
-/// Retention periods per data class, in seconds. Every read gets its expiry at ingest from
-/// this policy; the purge deletes what has expired.
+/// Retention periods per data class, in seconds, as the published policy in force sets them
+/// (the server builds this from the policy document; the store only applies it). Every read
+/// gets its expiry at ingest from this; the purge deletes what has expired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionPolicy {
-    /// Name of the jurisdiction profile this came from, or "custom".
-    pub profile: String,
-    /// Bumped by the program manager whenever the policy changes; recorded in receipts.
-    pub version: String,
+    /// The policy version these periods come from; recorded in purge receipts.
+    pub policy_version: i64,
     pub non_hit_secs: i64,
+    /// Hits on a list with its own hit retention keep that instead.
     pub hit_secs: i64,
     pub image_secs: i64,
     pub audit_secs: i64,
 }
 
-const DAY: i64 = 86_400;
-
 impl RetentionPolicy {
-    /// Named jurisdiction profiles (REFERENCE.md, "Retention limits in US state law").
-    pub fn profile(name: &str) -> Result<RetentionPolicy, StoreError> {
-        let (non_hit, hit, image) = match name {
-            // Hits only are kept; non-hit reads about 3 minutes.
-            "new-hampshire" => (180, 365 * DAY, 180),
-            "maine" | "virginia" | "21-days" => (21 * DAY, 365 * DAY, 21 * DAY),
-            "minnesota" | "60-days" => (60 * DAY, 365 * DAY, 60 * DAY),
-            "arkansas" => (150 * DAY, 365 * DAY, 150 * DAY),
-            "utah" => (270 * DAY, 365 * DAY, 270 * DAY),
-            // Safe default: short non-hit retention.
-            "default" | "30-days" => (30 * DAY, 365 * DAY, 30 * DAY),
-            other => {
-                return Err(StoreError::Invalid(format!(
-                    "unknown retention profile {other:?}; known: {}",
-                    Self::PROFILES.join(", ")
-                )));
-            }
-        };
-        Ok(RetentionPolicy {
-            profile: name.to_string(),
-            version: format!("{name}-1"),
-            non_hit_secs: non_hit,
-            hit_secs: hit,
-            image_secs: image,
-            // CJIS: keep audit records at least one year.
-            audit_secs: 365 * DAY,
-        })
-    }
-
-    pub const PROFILES: &'static [&'static str] = &[
-        "default",
-        "30-days",
-        "new-hampshire",
-        "maine",
-        "virginia",
-        "21-days",
-        "minnesota",
-        "60-days",
-        "arkansas",
-        "utah",
-    ];
-
-    /// Checks that every period is positive.
-    pub fn validate(&self) -> Result<(), StoreError> {
-        for (name, v) in [
-            ("non_hit_secs", self.non_hit_secs),
-            ("hit_secs", self.hit_secs),
-            ("image_secs", self.image_secs),
-            ("audit_secs", self.audit_secs),
-        ] {
-            if v <= 0 {
-                return Err(StoreError::Invalid(format!(
-                    "retention {name} must be positive, got {v}"
-                )));
-            }
+    /// How long an image is kept: as long as the hit when it shows one.
+    pub fn image_secs_for(&self, shows_a_hit: bool) -> i64 {
+        if shows_a_hit {
+            self.image_secs.max(self.hit_secs)
+        } else {
+            self.image_secs
         }
-        Ok(())
     }
 }
 
-impl Default for RetentionPolicy {
-    fn default() -> Self {
-        Self::profile("default").expect("the default profile exists")
-    }
+/// What [`Store::save_policy_version`] shortened to the new policy's retention.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Shortened {
+    pub reads: u64,
+    pub images: u64,
 }
 
 /// What one purge run did. Signed with the receipt key and stored.
@@ -94,7 +48,9 @@ pub struct PurgeReceipt {
     pub run_at: i64,
     /// Everything that expired at or before this instant was purged (unless held).
     pub cutoff: i64,
-    pub policy_profile: String,
+    /// The policy version whose retention was in force, as text. Receipts signed before
+    /// retention came from the published policy name a configuration profile here
+    /// (`default-1`) and carry a `policy_profile` too, kept in their signed text.
     pub policy_version: String,
     pub classes: Vec<String>,
     pub counts: PurgeCounts,
@@ -196,6 +152,45 @@ fn hold_from_row(r: &sqlx::any::AnyRow) -> Result<LegalHold, StoreError> {
         released_at: r.try_get("released_at")?,
         release_note: r.try_get("release_note")?,
     })
+}
+
+/// Shortens what is already stored to `policy`, inside the transaction that stores the
+/// policy version it comes from ([`Store::save_policy_version`]): each read without a hit,
+/// and each image that shows none, whose expiry lies beyond its capture time plus the
+/// policy's period now expires then (the next purge takes what is past it).
+///
+/// Only ever shorter: a longer period applies to what is ingested from now on, never to
+/// what is stored (its expiry was promised when it came in). Hit reads keep the expiry they
+/// were given, since a hot list may set its own hit retention; so does an image linked to a
+/// hit read or captured by the same camera at the same instant as one (the plate crop an
+/// OpenALPR agent sends beside the vehicle crop is linked to its read by no column). A
+/// shortened record stays sealed under the key of the window its old expiry chose: the
+/// database row goes at the new expiry, the key when that window ends.
+pub(crate) async fn shorten_to(
+    tx: &mut crate::Tx,
+    policy: &RetentionPolicy,
+) -> Result<Shortened, StoreError> {
+    // Bounded so that `captured_at + period` cannot overflow a BIGINT.
+    let ms = |secs: i64| secs.saturating_mul(1000).min(i64::MAX / 2);
+    let reads = sqlx::query(
+        "UPDATE reads SET expires_at = captured_at + $1 \
+         WHERE is_hit = 0 AND expires_at > captured_at + $1",
+    )
+    .bind(ms(policy.non_hit_secs))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let images = sqlx::query(
+        "UPDATE images SET expires_at = captured_at + $1 \
+         WHERE expires_at > captured_at + $1 AND NOT EXISTS (SELECT 1 FROM reads r \
+         WHERE r.is_hit = 1 AND (r.image_id = images.id \
+         OR (r.camera_id = images.camera_id AND r.captured_at = images.captured_at)))",
+    )
+    .bind(ms(policy.image_secs))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(Shortened { reads, images })
 }
 
 async fn count(tx: &mut crate::Tx, sql: &'static str, now: i64) -> Result<i64, StoreError> {
@@ -442,8 +437,7 @@ impl Store {
         let receipt = PurgeReceipt {
             run_at: crate::now_ms(),
             cutoff: now,
-            policy_profile: policy.profile.clone(),
-            policy_version: policy.version.clone(),
+            policy_version: policy.policy_version.to_string(),
             classes: vec![
                 "non_hit_reads".into(),
                 "hits".into(),

@@ -8,7 +8,22 @@ use std::path::PathBuf;
 
 use sqlx::{Connection, Executor};
 
+use crate::retention::RetentionPolicy;
 use crate::{Backend, Store, StoreError};
+
+/// Retention periods for store tests, as policy version 1: reads without a hit and images
+/// 30 days, hits and audit records a year. Any periods would do: the server's come from the
+/// published policy.
+pub fn retention() -> RetentionPolicy {
+    const DAY: i64 = 86_400;
+    RetentionPolicy {
+        policy_version: 1,
+        non_hit_secs: 30 * DAY,
+        hit_secs: 365 * DAY,
+        image_secs: 30 * DAY,
+        audit_secs: 365 * DAY,
+    }
+}
 
 /// One isolated database for one test.
 pub struct TestDb {

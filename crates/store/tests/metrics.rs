@@ -6,8 +6,7 @@ use candor_store::hits::{Disposition, HitAction, HitDetails, NewHit};
 use candor_store::keys::{DEFAULT_WINDOW_MS, KeyRing};
 use candor_store::metrics::{DayCount, day_of, metric};
 use candor_store::reads::{NewRead, ReadDetails};
-use candor_store::retention::RetentionPolicy;
-use candor_store::testing::TestDb;
+use candor_store::testing::{self, TestDb};
 
 const DAY: i64 = 86_400_000;
 
@@ -69,7 +68,7 @@ async fn counts_are_kept_by_day_and_outlive_the_purge() {
             })
             .await
             .unwrap();
-        let policy = RetentionPolicy::default();
+        let policy = testing::retention();
         let now = candor_store::now_ms();
         let old_day = day_of(now - 400 * DAY);
         let old = old_day + 3_600_000;

@@ -8,7 +8,7 @@ use candor_store::hotlists::{self, HotListSpec, ListSource, NewUserPlate, UserPl
 use candor_store::keys::{DEFAULT_WINDOW_MS, KeyRing};
 use candor_store::reads::{NewRead, ReadDetails};
 use candor_store::retention::RetentionPolicy;
-use candor_store::testing::TestDb;
+use candor_store::testing::{self, TestDb};
 use candor_store::{Store, StoreError, now_ms};
 
 fn approved() -> Approval {
@@ -172,7 +172,7 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
             .create_camera(&camera("cam-1", approved()))
             .await
             .unwrap();
-        let policy = RetentionPolicy::default();
+        let policy = testing::retention();
         let now = now_ms();
         let list = store
             .replace_hot_list(
@@ -368,7 +368,7 @@ async fn hot_list_import_replace_and_user_plates() {
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].plate, "XYZ789");
 
-        let (_, report) = hotlists::parse_csv("plate,colour\nABC,red\n", "P");
+        let (_, report) = hotlists::parse_csv("plate,paint\nABC,red\n", "P");
         assert!(report.rejected);
         assert!(report.errors[0].message.contains("unknown column"));
 
@@ -460,7 +460,7 @@ async fn purge_deletes_expired_keeps_held_and_destroys_keys() {
             .unwrap();
         let policy = RetentionPolicy {
             non_hit_secs: 1,
-            ..RetentionPolicy::profile("new-hampshire").unwrap()
+            ..testing::retention()
         };
         let now = now_ms();
         let img = store
@@ -535,7 +535,7 @@ async fn purge_deletes_expired_keeps_held_and_destroys_keys() {
         assert_eq!(r.receipt.counts.held_reads_kept, 1);
         assert_eq!(r.receipt.counts.images, 1);
         assert_eq!(r.receipt.counts.image_files, 1);
-        assert_eq!(r.receipt.policy_version, policy.version);
+        assert_eq!(r.receipt.policy_version, policy.policy_version.to_string());
         assert!(
             r.receipt.windows_destroyed.is_empty(),
             "the held read keeps its window key"
@@ -619,14 +619,7 @@ async fn ingest_together(
             let (store, keys) = (store.clone(), keys.clone());
             tokio::spawn(async move {
                 store
-                    .ingest_batch(
-                        &keys,
-                        &RetentionPolicy::default(),
-                        "cam-1",
-                        &key,
-                        &hash,
-                        reads,
-                    )
+                    .ingest_batch(&keys, &testing::retention(), "cam-1", &key, &hash, reads)
                     .await
             })
         })
@@ -754,7 +747,7 @@ async fn a_bad_batch_among_others_fails_alone() {
         let again = store
             .ingest_batch(
                 &keys,
-                &RetentionPolicy::default(),
+                &testing::retention(),
                 "cam-1",
                 "bad",
                 b"2",
@@ -922,4 +915,153 @@ fn verdict_audit() -> candor_audit::AuditEntry {
         "hit:test",
         candor_audit::Outcome::Success,
     )
+}
+
+/// Issue 24: storing a policy version shortens, in the same transaction, what is already
+/// stored without a hit to its retention; hits and the images of hits keep their expiry, and
+/// a longer retention lengthens nothing.
+#[tokio::test]
+async fn a_new_policy_version_shortens_what_is_stored_and_never_lengthens_it() {
+    use candor_store::retention::Shortened;
+    const DAY: i64 = 86_400;
+    for db in TestDb::all().await.unwrap() {
+        let (store, keys) = setup(&db).await;
+        let image_dir = db.path().join("images");
+        store
+            .create_camera(&camera("cam-1", approved()))
+            .await
+            .unwrap();
+        let list = store
+            .replace_hot_list(
+                &HotListSpec {
+                    name: "NCIC".into(),
+                    source: ListSource::Ncic,
+                    hit_type: "V".into(),
+                    priority: 1,
+                    hit_retention_secs: None,
+                },
+                &[],
+            )
+            .await
+            .unwrap();
+        let v1 = testing::retention();
+        let now = now_ms();
+        let (seen, hit_seen) = (now - 10 * DAY * 1000 - 1000, now - 10 * DAY * 1000);
+        let image = |at: i64, of_hit: bool| {
+            let (store, keys, dir) = (&store, &keys, &image_dir);
+            let secs = v1.image_secs_for(of_hit);
+            async move {
+                store
+                    .store_image(keys, dir, "cam-1", at, secs, "image/jpeg", b"\xff\xd8jpeg")
+                    .await
+                    .unwrap()
+            }
+        };
+        let (plain_image, hit_image, hit_crop) = (
+            image(seen, false).await,
+            image(hit_seen, true).await,
+            // Linked to its read by no column, but taken with it.
+            image(hit_seen, true).await,
+        );
+        let mut plain = read("PLAIN1", seen);
+        plain.image_id = Some(plain_image);
+        let mut hot = read("ABC123", hit_seen);
+        hot.image_id = Some(hit_image);
+        hot.hits.push(hit(list.id));
+        store
+            .ingest_batch(&keys, &v1, "cam-1", "b1", b"h", vec![plain, hot])
+            .await
+            .unwrap();
+        let expiries = || {
+            let (store, keys, dir) = (&store, &keys, &image_dir);
+            async move {
+                let read = |plate: &'static str| async move {
+                    store
+                        .reads_by_plate(keys, plate, 0, i64::MAX, 1)
+                        .await
+                        .unwrap()[0]
+                        .expires_at
+                };
+                let image = |id: i64| async move {
+                    store
+                        .get_image(keys, dir, id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .expires_at
+                };
+                [
+                    read("PLAIN1").await,
+                    image(plain_image).await,
+                    read("ABC123").await,
+                    image(hit_image).await,
+                    image(hit_crop).await,
+                ]
+            }
+        };
+        let before = expiries().await;
+        assert_eq!(before[0], seen + 30 * DAY * 1000);
+
+        let week = RetentionPolicy {
+            policy_version: 2,
+            non_hit_secs: 7 * DAY,
+            image_secs: 7 * DAY,
+            ..v1.clone()
+        };
+        let shortened = store
+            .save_policy_version(2, "{}", &week, None, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            shortened,
+            Shortened {
+                reads: 1,
+                images: 1
+            }
+        );
+        let after = expiries().await;
+        let in_a_week = seen + 7 * DAY * 1000;
+        assert_eq!(after[..2], [in_a_week, in_a_week], "shortened to a week");
+        assert_eq!(
+            after[2..],
+            before[2..],
+            "the hit and its images keep theirs"
+        );
+
+        // A longer retention applies to what comes in next, never to what is stored.
+        let months = RetentionPolicy {
+            policy_version: 3,
+            non_hit_secs: 60 * DAY,
+            image_secs: 60 * DAY,
+            ..v1.clone()
+        };
+        let shortened = store
+            .save_policy_version(3, "{}", &months, None, now)
+            .await
+            .unwrap();
+        assert_eq!(shortened, Shortened::default());
+        assert_eq!(expiries().await, after);
+        // A version that already exists stores nothing and shortens nothing.
+        let day = RetentionPolicy {
+            non_hit_secs: DAY,
+            image_secs: DAY,
+            ..months.clone()
+        };
+        let e = store
+            .save_policy_version(3, "{}", &day, None, now)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+        assert_eq!(expiries().await, after);
+
+        // The purge takes the read and image shortened into the past.
+        let r = store.purge(&keys, &image_dir, &months, now).await.unwrap();
+        assert_eq!(
+            (r.receipt.counts.non_hit_reads, r.receipt.counts.images),
+            (1, 1)
+        );
+        assert_eq!(r.receipt.policy_version, "3");
+        store.close().await;
+        db.finish().await.unwrap();
+    }
 }

@@ -9,7 +9,7 @@ use candor_store::keys::{DEFAULT_WINDOW_MS, KeyRing};
 use candor_store::reads::{NewRead, ReadDetails};
 use candor_store::retention::RetentionPolicy;
 use candor_store::search::{LookAlikes, ReadSearch, SearchCursor};
-use candor_store::testing::TestDb;
+use candor_store::testing::{self, TestDb};
 use candor_store::{Store, now_ms};
 
 fn read(plate: &str, captured_at: i64, hit: bool) -> NewRead {
@@ -78,7 +78,7 @@ async fn seed(store: &Store, keys: &KeyRing, now: i64) {
             .await
             .unwrap();
     }
-    let policy = RetentionPolicy::default();
+    let policy = testing::retention();
     let a = [
         read("ABC1234", now - 60_000, false),
         read("ABC1234", now - 120_000, true),
@@ -362,14 +362,7 @@ async fn searches_span_more_windows_than_arms() {
             })
             .collect();
         store
-            .ingest_batch(
-                &keys,
-                &RetentionPolicy::default(),
-                "cam-a",
-                "b1",
-                b"h",
-                reads,
-            )
+            .ingest_batch(&keys, &testing::retention(), "cam-a", "b1", b"h", reads)
             .await
             .unwrap();
         let windows: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT key_window) FROM reads")
@@ -427,7 +420,7 @@ async fn what_a_search_listed_is_kept_until_its_reads_are_purged() {
         with_image.image_id = Some(image);
         let policy = RetentionPolicy {
             non_hit_secs: 1,
-            ..RetentionPolicy::default()
+            ..testing::retention()
         };
         store
             .ingest_batch(&keys, &policy, "cam-a", "img", b"i", vec![with_image])
@@ -498,7 +491,7 @@ async fn a_window_knows_its_own_length_after_the_length_changes() {
         seed(&store, &daily, now).await;
         let short = RetentionPolicy {
             non_hit_secs: 60,
-            ..RetentionPolicy::default()
+            ..testing::retention()
         };
         store
             .ingest_batch(
@@ -537,7 +530,7 @@ async fn a_window_knows_its_own_length_after_the_length_changes() {
         store
             .ingest_batch(
                 &hourly,
-                &RetentionPolicy::default(),
+                &testing::retention(),
                 "cam-b",
                 "new",
                 b"n",
@@ -561,7 +554,7 @@ async fn a_window_knows_its_own_length_after_the_length_changes() {
             .purge(
                 &hourly,
                 &db.path().join("images"),
-                &RetentionPolicy::default(),
+                &testing::retention(),
                 now + 2 * DAY,
             )
             .await

@@ -175,11 +175,13 @@ impl AccessWatch {
     }
 }
 
-/// Removes audit records older than the retention period (never less than a year: the
-/// retention policy enforces it), leaving a signed anchor; the pruning is itself audited.
+/// Removes audit records older than the policy in force's audit retention (never less than a
+/// year: the policy document enforces it), leaving a signed anchor; the pruning is itself
+/// audited.
 pub async fn prune_expired(state: &AppState) -> Result<u64, ApiError> {
+    let audit_secs = crate::retention::in_force(state).await?.audit_secs;
     let now = chrono::Utc::now();
-    let cutoff = now - chrono::Duration::seconds(state.retention.audit_secs);
+    let cutoff = now - chrono::Duration::seconds(audit_secs);
     let key = signing_key(state)?;
     let removed = state.store.prune_audit_before(cutoff, &key, now).await?;
     if removed > 0 {

@@ -163,11 +163,9 @@ pub async fn post_image(
     let any_hit = plates
         .iter()
         .any(|p| !state.matcher.find(&p.plate, now).is_empty());
-    let retention = if any_hit {
-        state.retention.image_secs.max(state.retention.hit_secs)
-    } else {
-        state.retention.image_secs
-    };
+    let retention = crate::retention::in_force(&state)
+        .await?
+        .image_secs_for(any_hit);
     let image_id = state
         .store
         .store_image(

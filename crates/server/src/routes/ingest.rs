@@ -259,11 +259,9 @@ async fn store_crop(
     }
     let now = candor_store::now_ms();
     let plate = candor_platetext::normalize(plate);
-    let retention = if state.matcher.find(&plate, now).is_empty() {
-        state.retention.image_secs
-    } else {
-        state.retention.image_secs.max(state.retention.hit_secs)
-    };
+    let retention = crate::retention::in_force(state)
+        .await?
+        .image_secs_for(!state.matcher.find(&plate, now).is_empty());
     let id = state
         .store
         .store_image(

@@ -36,7 +36,8 @@ pub struct PolicyInForce {
 }
 
 /// The newest stored policy; on first use, the safe defaults for a new agency are stored as
-/// version 1 (under the configured agency name).
+/// version 1 (under the configured agency name). Its retention is the one in force
+/// (`crate::retention`).
 pub async fn policy_in_force(state: &AppState) -> Result<PolicyInForce, ApiError> {
     if let Some(stored) = state.store.current_policy().await? {
         let document = PolicyDocument::from_json(&stored.document).map_err(|e| {
@@ -55,10 +56,16 @@ pub async fn policy_in_force(state: &AppState) -> Result<PolicyInForce, ApiError
     let version = i64::from(document.version);
     match state
         .store
-        .save_policy_version(version, &document.to_json(), None, candor_store::now_ms())
+        .save_policy_version(
+            version,
+            &document.to_json(),
+            &crate::retention::of_document(version, &document),
+            None,
+            candor_store::now_ms(),
+        )
         .await
     {
-        Ok(()) => Ok(PolicyInForce { version, document }),
+        Ok(_) => Ok(PolicyInForce { version, document }),
         // Another request stored the defaults first: use what is stored.
         Err(candor_store::StoreError::Conflict(_)) => Box::pin(policy_in_force(state)).await,
         Err(e) => Err(e.into()),
@@ -144,7 +151,8 @@ pub async fn acknowledge_policy(
 
 /// Publishes a new version of the policy (program managers). The version number is set by
 /// the server (one above the current); every user must acknowledge it before doing
-/// anything else. Audited.
+/// anything else. Its retention is in force at once: reads without a hit and images
+/// already stored are shortened to it (never lengthened; hits keep their expiry). Audited.
 #[utoipa::path(put, path = "/api/v1/policy", request_body(content = Object, description = "the policy document"), responses(
     (status = 200, body = PolicyView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn publish_policy(
@@ -156,8 +164,9 @@ pub async fn publish_policy(
 }
 
 /// Publishes `body` as the next policy version (the API's `PUT /api/v1/policy` and the
-/// console's editor): checks the permission, validates the document, stores it and audits
-/// the change with the editor's note, if any.
+/// console's editor): checks the permission, validates the document, stores it (applying
+/// its retention to what is stored, in the same transaction) and audits the change with the
+/// editor's note, if any, and how many records its retention shortened.
 pub async fn publish(
     state: &AppState,
     actor: &Actor,
@@ -178,11 +187,12 @@ pub async fn publish(
     document
         .validate()
         .map_err(|e| ApiError::unprocessable("invalid_policy", e.to_string()))?;
-    state
+    let shortened = state
         .store
         .save_policy_version(
             version,
             &document.to_json(),
+            &crate::retention::of_document(version, &document),
             Some(actor.user_id),
             candor_store::now_ms(),
         )
@@ -192,7 +202,8 @@ pub async fn publish(
         actor,
         "policy.change",
         &format!("policy:v{version}"),
-        json!({"version": version, "previous": current.version, "note": note}),
+        json!({"version": version, "previous": current.version, "note": note,
+               "retention_shortened": shortened}),
     )
     .await?;
     Ok(PolicyView {

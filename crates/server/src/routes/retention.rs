@@ -171,8 +171,11 @@ pub async fn list_receipts(
     ))
 }
 
-/// The retention policy in force (public: it is part of the published policy).
+/// The retention in force, per class in seconds, and the policy version it comes from
+/// (public: it is part of the published policy).
 #[utoipa::path(get, path = "/api/v1/retention", responses((status = 200, body = RetentionPolicy)))]
-pub async fn retention_policy(State(state): State<AppState>) -> Json<RetentionPolicy> {
-    Json((*state.retention).clone())
+pub async fn retention_policy(
+    State(state): State<AppState>,
+) -> Result<Json<RetentionPolicy>, ApiError> {
+    Ok(Json(crate::retention::in_force(&state).await?))
 }
