@@ -543,21 +543,8 @@ pub fn decide_query(
     if query.purpose.free_text.trim().is_empty() {
         return Err(AgreementDenial::MissingFreeText);
     }
-    for word in query
-        .purpose
-        .free_text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        if let Some(forbidden) = policy
-            .forbidden_words
-            .iter()
-            .find(|f| f.eq_ignore_ascii_case(word))
-        {
-            return Err(AgreementDenial::ForbiddenWord {
-                word: forbidden.clone(),
-            });
-        }
+    if let Some(word) = policy.forbidden_word_in(&query.purpose.free_text) {
+        return Err(AgreementDenial::ForbiddenWord { word: word.into() });
     }
     if query.to < query.from {
         return Err(AgreementDenial::RangeInverted);

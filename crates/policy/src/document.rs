@@ -479,6 +479,21 @@ impl PolicyDocument {
             .min(self.retention.non_hit_reads.max(self.retention.hits));
     }
 
+    /// The first forbidden word that `text` contains as a whole word, in any case (any
+    /// script: "ÜBERWACHUNG" is "überwachung"). The one test of a purpose's words, for a
+    /// local search and a partner's alike.
+    pub fn forbidden_word_in(&self, text: &str) -> Option<&str> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .find_map(|word| {
+                let word = word.to_lowercase();
+                self.forbidden_words
+                    .iter()
+                    .find(|f| f.to_lowercase() == word)
+            })
+            .map(String::as_str)
+    }
+
     /// The allowed category with this code.
     pub fn allowed_category(&self, code: &str) -> Option<&PurposeCategory> {
         self.purpose_categories.iter().find(|c| c.code == code)
@@ -744,6 +759,18 @@ fn flatten(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forbidden_words_are_whole_words_in_any_case_and_script() {
+        let mut doc = PolicyDocument::default_for_new_agency();
+        doc.forbidden_words = vec!["hobby".into(), "Überwachung".into()];
+        assert_eq!(doc.forbidden_word_in("a HOBBY of mine"), Some("hobby"));
+        assert_eq!(
+            doc.forbidden_word_in("allgemeine ÜBERWACHUNG"),
+            Some("Überwachung")
+        );
+        assert_eq!(doc.forbidden_word_in("hobbyist club"), None);
+    }
 
     #[test]
     fn changes_since_an_earlier_version_are_named_in_words() {

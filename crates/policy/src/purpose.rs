@@ -133,20 +133,8 @@ pub fn check_search(
             min: policy.purpose_text.min_chars,
         });
     }
-    for word in purpose
-        .free_text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        if let Some(forbidden) = policy
-            .forbidden_words
-            .iter()
-            .find(|f| f.to_lowercase() == word.to_lowercase())
-        {
-            return Err(PolicyDenial::ForbiddenWord {
-                word: forbidden.clone(),
-            });
-        }
+    if let Some(word) = policy.forbidden_word_in(&purpose.free_text) {
+        return Err(PolicyDenial::ForbiddenWord { word: word.into() });
     }
 
     if shape.to < shape.from {
