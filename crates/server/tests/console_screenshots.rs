@@ -44,7 +44,7 @@ async fn console_screenshots() {
         .hot_list(
             "NCIC stolen vehicles",
             "V",
-            "plate,state,reason\nABC1234,CA,stolen vehicle (NCIC V)\n",
+            "plate,state,reason,year,make,model,colour\nABC1234,CA,stolen vehicle (NCIC V),2018,Toyota,Camry,silver\n",
         )
         .await;
     let reads = json!({"idempotency_key": "shots-1", "reads": [

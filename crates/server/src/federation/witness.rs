@@ -203,10 +203,12 @@ pub async fn partner_checkpoint(
     let v = verify(&state, &method, &uri, &headers, body).await?;
     let offer: CheckpointOffer = parse_json(&v.body)?;
     let details = json!({"agreement_id": v.record.id, "partner": v.partner_agency()});
-    if let Err(d) = v.doc.check_in_force(revoked_at(&v.record), Utc::now()) {
-        let mut details = details;
-        details["denial"] = json!(d.code());
-        details["reason"] = json!(d.to_string());
+    // every refusal is recorded, naming the agreement, before it is answered
+    let record_refusal = async |extra: serde_json::Value| {
+        let mut details = details.clone();
+        if let (Some(d), Some(extra)) = (details.as_object_mut(), extra.as_object()) {
+            d.extend(extra.clone());
+        }
         audit_partner(
             &state,
             &v,
@@ -215,7 +217,10 @@ pub async fn partner_checkpoint(
             candor_audit::Outcome::Denied,
             details,
         )
-        .await?;
+        .await
+    };
+    if let Err(d) = v.doc.check_in_force(revoked_at(&v.record), Utc::now()) {
+        record_refusal(json!({"denial": d.code(), "reason": d.to_string()})).await?;
         return Err(denied(&d));
     }
     let previous = state
@@ -225,23 +230,16 @@ pub async fn partner_checkpoint(
     let checkpoint = match judge(previous.as_ref(), &offer) {
         Ok(c) => c,
         Err(refusal) => {
-            let mut details = details;
-            details["refusal"] = json!(refusal.code());
-            details["reason"] = json!(refusal.to_string());
             // Both statements (the refused one within MAX_STATEMENT, or left out): the
             // evidence stays in this chain after the partner's next checkpoints move the
             // witnessed one on.
             let within = !matches!(refusal, WitnessRefusal::TooLarge { .. });
-            details["refused"] = json!(within.then_some(&offer.checkpoint));
-            details["kept"] = json!(previous.as_ref().map(|p| &p.statement));
-            audit_partner(
-                &state,
-                &v,
-                "",
-                "federation.checkpoint.refused",
-                candor_audit::Outcome::Denied,
-                details,
-            )
+            record_refusal(json!({
+                "refusal": refusal.code(),
+                "reason": refusal.to_string(),
+                "refused": within.then_some(&offer.checkpoint),
+                "kept": previous.as_ref().map(|p| &p.statement),
+            }))
             .await?;
             return Err(
                 ApiError::new(refusal.status(), refusal.code(), refusal.to_string())
