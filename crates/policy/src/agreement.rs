@@ -214,6 +214,10 @@ pub enum AgreementDenial {
     #[error("describe the reason for the query in the purpose text")]
     MissingFreeText,
     #[error(
+        "the purpose text must say at least {min} characters' worth of what is being investigated"
+    )]
+    FreeTextTooShort { min: u32 },
+    #[error(
         "the purpose text uses {word:?}, which this agency's policy does not allow as a reason"
     )]
     ForbiddenWord { word: String },
@@ -252,6 +256,7 @@ impl AgreementDenial {
             AgreementDenial::PurposeRefusedByPolicy { .. } => "purpose_refused_by_policy",
             AgreementDenial::MissingCaseNumber => "missing_case_number",
             AgreementDenial::MissingFreeText => "missing_free_text",
+            AgreementDenial::FreeTextTooShort { .. } => "free_text_too_short",
             AgreementDenial::ForbiddenWord { .. } => "forbidden_word",
             AgreementDenial::RangeInverted => "range_inverted",
             AgreementDenial::WindowTooLong { .. } => "window_too_long",
@@ -542,6 +547,11 @@ pub fn decide_query(
     }
     if query.purpose.free_text.trim().is_empty() {
         return Err(AgreementDenial::MissingFreeText);
+    }
+    if policy.purpose_text_too_short(&query.purpose.free_text) {
+        return Err(AgreementDenial::FreeTextTooShort {
+            min: policy.purpose_text.min_chars,
+        });
     }
     if let Some(word) = policy.forbidden_word_in(&query.purpose.free_text) {
         return Err(AgreementDenial::ForbiddenWord { word: word.into() });
@@ -903,6 +913,13 @@ mod tests {
         let mut q = query();
         q.purpose.case_number = " ".into();
         assert_eq!(decide(&q), Err(AgreementDenial::MissingCaseNumber));
+        // this agency's floor on the purpose text binds a partner's query as a local search
+        let mut q = query();
+        q.purpose.free_text = "  car  ".into();
+        assert_eq!(
+            decide(&q),
+            Err(AgreementDenial::FreeTextTooShort { min: 10 })
+        );
     }
 
     #[test]

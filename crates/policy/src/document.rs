@@ -494,6 +494,12 @@ impl PolicyDocument {
             .map(String::as_str)
     }
 
+    /// Whether a purpose's text says less than `purpose_text.min_chars` (spaces at either
+    /// end not counted): refused, for a local search and a partner's alike.
+    pub fn purpose_text_too_short(&self, text: &str) -> bool {
+        (text.trim().chars().count() as u64) < u64::from(self.purpose_text.min_chars)
+    }
+
     /// The allowed category with this code.
     pub fn allowed_category(&self, code: &str) -> Option<&PurposeCategory> {
         self.purpose_categories.iter().find(|c| c.code == code)

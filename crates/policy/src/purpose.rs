@@ -128,7 +128,7 @@ pub fn check_search(
     if free_text.is_empty() {
         return Err(PolicyDenial::MissingFreeText);
     }
-    if (free_text.chars().count() as u64) < u64::from(policy.purpose_text.min_chars) {
+    if policy.purpose_text_too_short(free_text) {
         return Err(PolicyDenial::FreeTextTooShort {
             min: policy.purpose_text.min_chars,
         });
