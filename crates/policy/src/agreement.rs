@@ -46,6 +46,31 @@ pub enum SharedField {
     Confidence,
 }
 
+impl SharedField {
+    pub const ALL: [SharedField; 7] = [
+        SharedField::Plate,
+        SharedField::CapturedAt,
+        SharedField::CameraLocation,
+        SharedField::Coordinates,
+        SharedField::VehicleColor,
+        SharedField::VehicleMake,
+        SharedField::Confidence,
+    ];
+
+    /// The field in words, for a person choosing what to share.
+    pub fn words(self) -> &'static str {
+        match self {
+            SharedField::Plate => "plate",
+            SharedField::CapturedAt => "time of capture",
+            SharedField::CameraLocation => "camera location (in words)",
+            SharedField::Coordinates => "latitude and longitude",
+            SharedField::VehicleColor => "vehicle colour",
+            SharedField::VehicleMake => "vehicle make",
+            SharedField::Confidence => "read confidence",
+        }
+    }
+}
+
 /// What the parties share.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

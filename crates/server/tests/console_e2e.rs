@@ -695,3 +695,45 @@ async fn a_program_manager_changes_the_policy_with_its_form() {
     b.stop().await;
     server.stop().await;
 }
+
+/// A program manager drafts an agreement with the form: a refusal (no purpose ticked) is
+/// named above it with what was typed kept; ticking one drafts it, ready to sign.
+#[tokio::test]
+async fn a_program_manager_drafts_an_agreement_with_the_form() {
+    let server = server().await;
+    let manager = server.create_user("p.manager", "program_manager").await;
+    let partner_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
+    let b = Browser::start().await;
+    b.sign_in(&server, &manager).await;
+    b.open(&server, "/console/sharing").await;
+    b.fill("#local_jurisdiction", "Virginia, USA").await;
+    b.fill("#local_url", "https://alpr.north.example").await;
+    b.fill("#partner_agency", "Southville SO").await;
+    b.fill("#partner_jurisdiction", "Virginia, USA").await;
+    b.fill("#partner_url", "https://alpr.south.example").await;
+    b.fill("#partner_key", &hex::encode(partner_key.to_bytes()))
+        .await;
+    b.click("#draft-agreement").await;
+    let refused = b.wait_for_text("#agreement-form-error", "purpose").await;
+    assert!(!refused.is_empty());
+    b.click("#agreement-form input[name=purposes][value=stolen-vehicle]")
+        .await;
+    b.click("#agreement-form input[name=hit_types][value=V]")
+        .await;
+    b.click("#draft-agreement").await;
+    b.wait_for_text("main", "drafted").await;
+    let agreements = server.state.store.agreements().await.unwrap();
+    assert_eq!(agreements.len(), 1);
+    assert_eq!(agreements[0].partner_agency, "Southville SO");
+    let doc: serde_json::Value = serde_json::from_str(&agreements[0].terms).unwrap();
+    let terms = doc.get("agreement").unwrap_or(&doc);
+    assert_eq!(terms["purposes"], json!(["stolen-vehicle"]));
+    assert_eq!(terms["sharing"]["hit_types"], json!(["V"]));
+    assert_eq!(
+        terms["sharing"]["fields"],
+        json!(["plate", "captured_at", "camera_location"])
+    );
+    assert_eq!(terms["limits"]["partial_plates"], false);
+    b.stop().await;
+    server.stop().await;
+}

@@ -1,6 +1,7 @@
-//! Sharing: the program manager's agreements with partner agencies (draft, sign, import the
-//! partner's copy, revoke) and the record of shared queries both ways. Every action is the
-//! federation API's own handler, so the checks and audit records are the same.
+//! Sharing: the program manager's agreements with partner agencies (draft with a form or as
+//! JSON, sign, import the partner's copy, revoke) and the record of shared queries both
+//! ways. Every action is the federation API's own handler, so the checks and audit records
+//! are the same: the form only writes the draft request the API takes.
 
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
@@ -20,6 +21,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/console/sharing", get(sharing_page))
         .route("/console/sharing/draft", post(draft))
+        .route("/console/sharing/draft-form", post(draft_from_form))
         .route("/console/sharing/import", post(import))
         .route("/console/sharing/{id}/sign", post(sign))
         .route("/console/sharing/{id}/revoke", post(revoke))
@@ -84,6 +86,12 @@ struct SharingPage {
     received_lists: Vec<ReceivedListRow>,
     incoming: Vec<RequestRow>,
     outgoing: Vec<RequestRow>,
+    form: AgreementFields,
+    form_error: Option<String>,
+    hit_type_choices: Vec<Choice>,
+    field_choices: Vec<Choice>,
+    purpose_choices: Vec<Choice>,
+    excluded_choices: Vec<Choice>,
     draft: String,
     import: String,
     message: Option<String>,
@@ -92,8 +100,162 @@ struct SharingPage {
     action_error: Option<String>,
 }
 
+/// The draft form as typed (re-shown as typed when the API refuses the draft).
+#[derive(Debug, Clone)]
+struct AgreementFields {
+    local_jurisdiction: String,
+    local_url: String,
+    partner_agency: String,
+    partner_jurisdiction: String,
+    partner_url: String,
+    partner_key: String,
+    plate_queries: bool,
+    hit_types: Vec<String>,
+    hot_lists: String,
+    fields: Vec<String>,
+    purposes: Vec<String>,
+    excluded_purposes: Vec<String>,
+    max_window: String,
+    max_results: String,
+    partial_plates: bool,
+    lookalike: bool,
+    recipient_retention: String,
+    effective: String,
+    expires: String,
+}
+
+impl AgreementFields {
+    /// What the form offers before anything is typed: the narrowest useful agreement.
+    fn first(policy: &candor_policy::PolicyDocument) -> Self {
+        let today = chrono::Utc::now().date_naive();
+        AgreementFields {
+            local_jurisdiction: String::new(),
+            local_url: String::new(),
+            partner_agency: String::new(),
+            partner_jurisdiction: String::new(),
+            partner_url: String::new(),
+            partner_key: String::new(),
+            plate_queries: true,
+            hit_types: Vec::new(),
+            hot_lists: String::new(),
+            fields: vec![
+                "plate".into(),
+                "captured_at".into(),
+                "camera_location".into(),
+            ],
+            purposes: Vec::new(),
+            excluded_purposes: policy
+                .forbidden_categories
+                .iter()
+                .map(|c| c.code.clone())
+                .collect(),
+            max_window: "7 days".into(),
+            max_results: "50".into(),
+            partial_plates: false,
+            lookalike: false,
+            recipient_retention: "30 days".into(),
+            effective: today.to_string(),
+            expires: (today + chrono::Days::new(365)).to_string(),
+        }
+    }
+
+    /// The form's fields; a box left unticked is absent, so it reads as off.
+    fn from_pairs(pairs: &[(String, String)]) -> Self {
+        let one = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let all = |name: &str| {
+            pairs
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        AgreementFields {
+            local_jurisdiction: one("local_jurisdiction"),
+            local_url: one("local_url"),
+            partner_agency: one("partner_agency"),
+            partner_jurisdiction: one("partner_jurisdiction"),
+            partner_url: one("partner_url"),
+            partner_key: one("partner_key"),
+            plate_queries: !one("plate_queries").is_empty(),
+            hit_types: all("hit_types"),
+            hot_lists: one("hot_lists"),
+            fields: all("fields"),
+            purposes: all("purposes"),
+            excluded_purposes: all("excluded_purposes"),
+            max_window: one("max_window"),
+            max_results: one("max_results"),
+            partial_plates: !one("partial_plates").is_empty(),
+            lookalike: !one("lookalike").is_empty(),
+            recipient_retention: one("recipient_retention"),
+            effective: one("effective"),
+            expires: one("expires"),
+        }
+    }
+
+    /// The draft request the API takes, or what to fix first.
+    fn request(&self) -> Result<serde_json::Value, String> {
+        let max_results: u32 = self.max_results.parse().map_err(|_| {
+            format!(
+                "Most reads per answer: {:?} is not a whole number (e.g. 50).",
+                self.max_results
+            )
+        })?;
+        let day = |name: &str, text: &str| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| format!("{d}T00:00:00Z"))
+                .map_err(|_| format!("{name}: {text:?} is not a date (YYYY-MM-DD)."))
+        };
+        Ok(serde_json::json!({
+            "local": {"jurisdiction": self.local_jurisdiction, "instance_url": self.local_url},
+            "partner": {"agency_name": self.partner_agency, "jurisdiction": self.partner_jurisdiction,
+                        "instance_url": self.partner_url, "public_key": self.partner_key},
+            "terms": {
+                "sharing": {
+                    "plate_queries": self.plate_queries,
+                    "hit_types": self.hit_types,
+                    "hot_lists": self.hot_lists.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>(),
+                    "fields": self.fields,
+                },
+                "purposes": self.purposes,
+                "excluded_purposes": self.excluded_purposes,
+                "limits": {"max_window": self.max_window, "max_results": max_results,
+                           "partial_plates": self.partial_plates, "lookalike": self.lookalike},
+                "recipient_retention": self.recipient_retention,
+                "effective": day("Effective from", &self.effective)?,
+                "expires": day("Expires on", &self.expires)?,
+            }
+        }))
+    }
+}
+
+/// A choice on the draft form: its value, its words, and whether it is ticked.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+fn choices(options: Vec<(String, String)>, ticked: &[String]) -> Vec<Choice> {
+    options
+        .into_iter()
+        .map(|(value, label)| Choice {
+            checked: ticked.contains(&value),
+            value,
+            label,
+        })
+        .collect()
+}
+
 #[derive(Default)]
 struct Outcome {
+    form: Option<AgreementFields>,
+    form_error: Option<String>,
     draft: Option<String>,
     import: Option<String>,
     message: Option<String>,
@@ -147,8 +309,47 @@ async fn page(state: &AppState, c: Console, out: Outcome) -> Result<Response, Pa
         .partner_hot_lists()
         .await
         .map_err(|e| PageError::within(layout_copy(&c.layout), e.into()))?;
-    let failed =
-        out.draft_error.is_some() || out.import_error.is_some() || out.action_error.is_some();
+    let failed = out.draft_error.is_some()
+        || out.import_error.is_some()
+        || out.action_error.is_some()
+        || out.form_error.is_some();
+    let policy = crate::routes::policy::policy_in_force(state).await?;
+    let form = out
+        .form
+        .unwrap_or_else(|| AgreementFields::first(&policy.document));
+    let hit_type_choices = choices(
+        candor_store::hotlists::NCIC_CODES
+            .iter()
+            .map(|(code, words)| (code.to_string(), format!("{words} ({code})")))
+            .collect(),
+        &form.hit_types,
+    );
+    let field_choices = choices(
+        candor_policy::SharedField::ALL
+            .into_iter()
+            .map(|f| {
+                let code = serde_json::to_value(f)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                (code, f.words().to_string())
+            })
+            .collect(),
+        &form.fields,
+    );
+    let category_choices = |list: &[candor_policy::PurposeCategory], ticked: &[String]| {
+        choices(
+            list.iter()
+                .map(|c| (c.code.clone(), c.label.clone()))
+                .collect(),
+            ticked,
+        )
+    };
+    let purpose_choices = category_choices(&policy.document.purpose_categories, &form.purposes);
+    let excluded_choices = category_choices(
+        &policy.document.forbidden_categories,
+        &form.excluded_purposes,
+    );
     let status = if failed {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -198,6 +399,12 @@ async fn page(state: &AppState, c: Console, out: Outcome) -> Result<Response, Pa
                 .collect(),
             incoming,
             outgoing,
+            form,
+            form_error: out.form_error,
+            hit_type_choices,
+            field_choices,
+            purpose_choices,
+            excluded_choices,
             draft: out.draft.unwrap_or_else(|| DRAFT_EXAMPLE.to_string()),
             import: out.import.unwrap_or_default(),
             message: out.message,
@@ -249,6 +456,46 @@ async fn draft(
             ));
         }
         Err(e) if e.is_correctable() => out.draft_error = Some(e.message),
+        Err(e) => return Err(PageError::within(c.layout, e)),
+    }
+    page(&state, c, out).await
+}
+
+async fn draft_from_form(
+    State(state): State<AppState>,
+    c: Console,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let fields = AgreementFields::from_pairs(&pairs);
+    let mut out = Outcome {
+        form: Some(fields.clone()),
+        ..Outcome::default()
+    };
+    let req = match fields
+        .request()
+        .and_then(|v| serde_json::from_value::<api::DraftRequest>(v).map_err(|e| e.to_string()))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            out.form_error = Some(e);
+            return page(&state, c, out).await;
+        }
+    };
+    match api::draft_agreement(
+        State(state.clone()),
+        c.actor.clone(),
+        ApiJson::from_value(req),
+    )
+    .await
+    {
+        Ok((_, Json(view))) => {
+            out.form = None;
+            out.message = Some(format!(
+                "Agreement {} with {} drafted. Sign it below, then send the signed document to the partner.",
+                view.id, view.partner_agency
+            ));
+        }
+        Err(e) if e.is_correctable() => out.form_error = Some(e.message),
         Err(e) => return Err(PageError::within(c.layout, e)),
     }
     page(&state, c, out).await
