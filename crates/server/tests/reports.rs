@@ -265,7 +265,7 @@ async fn every_published_figure_matches_the_seeded_records() {
                             officer.id,
                             &officer.username,
                             None,
-                            verdict_audit(),
+                            candor_store::testing::audit_entry("hit.verdict"),
                         )
                         .await
                         .unwrap();
@@ -279,7 +279,7 @@ async fn every_published_figure_matches_the_seeded_records() {
                             officer.id,
                             &officer.username,
                             None,
-                            verdict_audit(),
+                            candor_store::testing::audit_entry("hit.verdict"),
                         )
                         .await
                         .unwrap();
@@ -919,7 +919,14 @@ async fn the_page_renders_in_chromium() {
             };
             state
                 .store
-                .record_disposition(h.hit_id, verdict, 1, "seed", None, verdict_audit())
+                .record_disposition(
+                    h.hit_id,
+                    verdict,
+                    1,
+                    "seed",
+                    None,
+                    candor_store::testing::audit_entry("hit.verdict"),
+                )
                 .await
                 .unwrap();
             if k == 0 {
@@ -932,7 +939,7 @@ async fn the_page_renders_in_chromium() {
                         1,
                         "seed",
                         None,
-                        verdict_audit(),
+                        candor_store::testing::audit_entry("hit.verdict"),
                     )
                     .await
                     .unwrap();
@@ -988,17 +995,4 @@ async fn the_page_renders_in_chromium() {
     }
     browser.stop().await;
     server.stop().await;
-}
-
-/// The audit record a verdict or action commits with (its content is not under test here).
-fn verdict_audit() -> candor_audit::AuditEntry {
-    candor_audit::AuditEntry::new(
-        chrono::Utc::now(),
-        candor_audit::Actor::System {
-            component: "test".into(),
-        },
-        "hit.disposition",
-        "hit:test",
-        candor_audit::Outcome::Success,
-    )
 }

@@ -25,6 +25,20 @@ pub fn retention() -> RetentionPolicy {
     }
 }
 
+/// An audit record for a store function that commits one with its change (a verdict, an
+/// action), where the record's content is not what the test is about.
+pub fn audit_entry(action: &str) -> candor_audit::AuditEntry {
+    candor_audit::AuditEntry::new(
+        chrono::Utc::now(),
+        candor_audit::Actor::System {
+            component: "test".into(),
+        },
+        action,
+        "test",
+        candor_audit::Outcome::Success,
+    )
+}
+
 /// One isolated database for one test.
 pub struct TestDb {
     pub backend: Backend,

@@ -90,7 +90,14 @@ async fn counts_are_kept_by_day_and_outlive_the_purge() {
             .unwrap();
         let old_hit = out.hits[0].hit_id;
         store
-            .record_disposition(old_hit, Disposition::Misread, 1, "o", None, verdict_audit())
+            .record_disposition(
+                old_hit,
+                Disposition::Misread,
+                1,
+                "o",
+                None,
+                candor_store::testing::audit_entry("hit.verdict"),
+            )
             .await
             .unwrap();
         store
@@ -101,7 +108,7 @@ async fn counts_are_kept_by_day_and_outlive_the_purge() {
                 1,
                 "o",
                 None,
-                verdict_audit(),
+                candor_store::testing::audit_entry("hit.verdict"),
             )
             .await
             .unwrap();
@@ -114,7 +121,7 @@ async fn counts_are_kept_by_day_and_outlive_the_purge() {
                     1,
                     "o",
                     None,
-                    verdict_audit()
+                    candor_store::testing::audit_entry("hit.verdict")
                 )
                 .await
                 .is_err()
@@ -166,17 +173,4 @@ async fn counts_are_kept_by_day_and_outlive_the_purge() {
         store.close().await;
         db.finish().await.unwrap();
     }
-}
-
-/// The audit record a verdict or action commits with (its content is not under test here).
-fn verdict_audit() -> candor_audit::AuditEntry {
-    candor_audit::AuditEntry::new(
-        chrono::Utc::now(),
-        candor_audit::Actor::System {
-            component: "test".into(),
-        },
-        "hit.disposition",
-        "hit:test",
-        candor_audit::Outcome::Success,
-    )
 }

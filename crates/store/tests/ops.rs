@@ -257,7 +257,7 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
                 7,
                 "officer",
                 None,
-                verdict_audit(),
+                candor_store::testing::audit_entry("hit.verdict"),
             )
             .await
             .unwrap_err();
@@ -269,7 +269,7 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
                 7,
                 "officer",
                 Some("plate and state match"),
-                verdict_audit(),
+                candor_store::testing::audit_entry("hit.verdict"),
             )
             .await
             .unwrap();
@@ -281,7 +281,7 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
                     7,
                     "officer",
                     None,
-                    verdict_audit()
+                    candor_store::testing::audit_entry("hit.verdict")
                 )
                 .await
                 .is_err()
@@ -294,7 +294,7 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
                 7,
                 "officer",
                 None,
-                verdict_audit(),
+                candor_store::testing::audit_entry("hit.verdict"),
             )
             .await
             .unwrap();
@@ -309,7 +309,7 @@ async fn ingest_is_idempotent_encrypted_and_findable() {
                 7,
                 "officer",
                 None,
-                verdict_audit(),
+                candor_store::testing::audit_entry("hit.verdict"),
             )
             .await
             .unwrap_err();
@@ -902,19 +902,6 @@ fn a_camera_approval_dated_in_the_future_is_not_in_force() {
             .not_in_force(today)
             .is_empty()
     );
-}
-
-/// The audit record a verdict or action commits with (its content is not under test here).
-fn verdict_audit() -> candor_audit::AuditEntry {
-    candor_audit::AuditEntry::new(
-        chrono::Utc::now(),
-        candor_audit::Actor::System {
-            component: "test".into(),
-        },
-        "hit.disposition",
-        "hit:test",
-        candor_audit::Outcome::Success,
-    )
 }
 
 /// Issue 24: storing a policy version shortens, in the same transaction, what is already

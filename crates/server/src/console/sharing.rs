@@ -425,40 +425,21 @@ struct DocumentForm {
     document: String,
 }
 
+/// Where a draft came from: the JSON editor or the form. A refusal is shown beside the one
+/// used, with what was typed kept.
+enum DraftSource {
+    Json(String),
+    Form(AgreementFields),
+}
+
 async fn draft(
     State(state): State<AppState>,
     c: Console,
     Form(form): Form<DocumentForm>,
 ) -> Result<Response, PageError> {
-    let mut out = Outcome {
-        draft: Some(form.document.clone()),
-        ..Outcome::default()
-    };
-    let req = match serde_json::from_str::<api::DraftRequest>(&form.document) {
-        Ok(r) => r,
-        Err(e) => {
-            out.draft_error = Some(format!("The draft is not a valid agreement request: {e}"));
-            return page(&state, c, out).await;
-        }
-    };
-    match api::draft_agreement(
-        State(state.clone()),
-        c.actor.clone(),
-        ApiJson::from_value(req),
-    )
-    .await
-    {
-        Ok((_, Json(view))) => {
-            out.draft = None;
-            out.message = Some(format!(
-                "Agreement {} with {} drafted. Sign it below, then send the signed document to the partner.",
-                view.id, view.partner_agency
-            ));
-        }
-        Err(e) if e.is_correctable() => out.draft_error = Some(e.message),
-        Err(e) => return Err(PageError::within(c.layout, e)),
-    }
-    page(&state, c, out).await
+    let req = serde_json::from_str::<api::DraftRequest>(&form.document)
+        .map_err(|e| format!("The draft is not a valid agreement request: {e}"));
+    submit_draft(&state, c, DraftSource::Json(form.document), req).await
 }
 
 async fn draft_from_form(
@@ -467,38 +448,54 @@ async fn draft_from_form(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let fields = AgreementFields::from_pairs(&pairs);
-    let mut out = Outcome {
-        form: Some(fields.clone()),
-        ..Outcome::default()
-    };
-    let req = match fields
+    let req = fields
         .request()
-        .and_then(|v| serde_json::from_value::<api::DraftRequest>(v).map_err(|e| e.to_string()))
-    {
-        Ok(r) => r,
-        Err(e) => {
-            out.form_error = Some(e);
-            return page(&state, c, out).await;
-        }
+        .and_then(|v| serde_json::from_value::<api::DraftRequest>(v).map_err(|e| e.to_string()));
+    submit_draft(&state, c, DraftSource::Form(fields), req).await
+}
+
+/// Drafts `req` through the API's handler (its checks, its audit record); a refusal the
+/// person can correct is shown beside the source it came from.
+async fn submit_draft(
+    state: &AppState,
+    c: Console,
+    source: DraftSource,
+    req: Result<api::DraftRequest, String>,
+) -> Result<Response, PageError> {
+    let refused = |why: String, source: DraftSource| match source {
+        DraftSource::Json(text) => Outcome {
+            draft: Some(text),
+            draft_error: Some(why),
+            ..Outcome::default()
+        },
+        DraftSource::Form(fields) => Outcome {
+            form: Some(fields),
+            form_error: Some(why),
+            ..Outcome::default()
+        },
     };
-    match api::draft_agreement(
+    let req = match req {
+        Ok(r) => r,
+        Err(why) => return page(state, c, refused(why, source)).await,
+    };
+    let out = match api::draft_agreement(
         State(state.clone()),
         c.actor.clone(),
         ApiJson::from_value(req),
     )
     .await
     {
-        Ok((_, Json(view))) => {
-            out.form = None;
-            out.message = Some(format!(
+        Ok((_, Json(view))) => Outcome {
+            message: Some(format!(
                 "Agreement {} with {} drafted. Sign it below, then send the signed document to the partner.",
                 view.id, view.partner_agency
-            ));
-        }
-        Err(e) if e.is_correctable() => out.form_error = Some(e.message),
+            )),
+            ..Outcome::default()
+        },
+        Err(e) if e.is_correctable() => refused(e.message, source),
         Err(e) => return Err(PageError::within(c.layout, e)),
-    }
-    page(&state, c, out).await
+    };
+    page(state, c, out).await
 }
 
 async fn import(
