@@ -429,7 +429,7 @@ struct DocumentForm {
 /// used, with what was typed kept.
 enum DraftSource {
     Json(String),
-    Form(AgreementFields),
+    Form(Box<AgreementFields>),
 }
 
 async fn draft(
@@ -451,7 +451,7 @@ async fn draft_from_form(
     let req = fields
         .request()
         .and_then(|v| serde_json::from_value::<api::DraftRequest>(v).map_err(|e| e.to_string()));
-    submit_draft(&state, c, DraftSource::Form(fields), req).await
+    submit_draft(&state, c, DraftSource::Form(Box::new(fields)), req).await
 }
 
 /// Drafts `req` through the API's handler (its checks, its audit record); a refusal the
@@ -469,7 +469,7 @@ async fn submit_draft(
             ..Outcome::default()
         },
         DraftSource::Form(fields) => Outcome {
-            form: Some(fields),
+            form: Some(*fields),
             form_error: Some(why),
             ..Outcome::default()
         },
