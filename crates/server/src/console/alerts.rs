@@ -19,7 +19,6 @@ use serde::Deserialize;
 use super::{Console, Layout, PageError, render, time_text};
 use crate::auth::Permission;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
 use crate::read_access::{self, Grounds, GroundsQuery, Refused, Subject};
 use crate::routes::hits::{self, ActionRequest, DispositionRequest, HitFilter};
 use crate::state::AppState;
@@ -431,8 +430,7 @@ async fn hit_card(
     Path(id): Path<i64>,
     Query(g): Query<hits::HitGrounds>,
 ) -> Result<Response, PageError> {
-    let Json(hit) =
-        hits::get_hit(State(state.clone()), c.actor.clone(), Path(id), Query(g)).await?;
+    let hit = hits::view_hit(&state, &c.actor, id, g.search).await?;
     let lists = lists_by_id(&state).await?;
     let can_verify = c.actor.role.allows(Permission::VerifyHits);
     let can_view_images = c.actor.role.allows(Permission::ViewImages);
@@ -468,15 +466,9 @@ async fn disposition(
         disposition: d,
         note: None,
     };
-    let _recorded = hits::record_disposition(
-        State(state),
-        c.actor,
-        Path(id),
-        Query(g),
-        ApiJson::from_value(body),
-    )
-    .await
-    .map_err(|e| PageError::within(c.layout, e))?;
+    hits::verdict(&state, &c.actor, id, g.search, body)
+        .await
+        .map_err(|e| PageError::within(c.layout, e))?;
     Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
 }
 
@@ -500,15 +492,9 @@ async fn action(
         confirmed_against_entry: form.confirmed_against_entry.is_some(),
         note: None,
     };
-    let _recorded = hits::record_action(
-        State(state),
-        c.actor,
-        Path(id),
-        Query(g),
-        ApiJson::from_value(body),
-    )
-    .await
-    .map_err(|e| PageError::within(c.layout, e))?;
+    hits::act(&state, &c.actor, id, g.search, body)
+        .await
+        .map_err(|e| PageError::within(c.layout, e))?;
     Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
 }
 
@@ -548,15 +534,9 @@ async fn amendment(
         confirmed_against_entry: form.confirmed_against_entry.is_some(),
         note: form.note,
     };
-    let _recorded = hits::amend_hit(
-        State(state),
-        c.actor,
-        Path(id),
-        Query(g),
-        ApiJson::from_value(body),
-    )
-    .await
-    .map_err(|e| PageError::within(c.layout, e))?;
+    hits::amend(&state, &c.actor, id, g.search, body)
+        .await
+        .map_err(|e| PageError::within(c.layout, e))?;
     Ok(Redirect::to(&format!("/console/alerts#hit-{id}")).into_response())
 }
 

@@ -191,18 +191,28 @@ pub async fn get_hit(
     Path(id): Path<i64>,
     Query(g): Query<HitGrounds>,
 ) -> Result<Json<Hit>, ApiError> {
-    let opened = crate::read_access::open_hit(&state, &actor, "hit.view", id, g.search).await?;
+    view_hit(&state, &actor, id, g.search).await.map(Json)
+}
+
+/// Opens hit `id` for `actor` on its grounds (see [`get_hit`]), audited as `hit.view`.
+pub async fn view_hit(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    search: Option<u64>,
+) -> Result<Hit, ApiError> {
+    let opened = crate::read_access::open_hit(state, actor, "hit.view", id, search).await?;
     audit::record(
-        &state,
+        state,
         OpsEvent::by(
-            &actor,
+            actor,
             "hit.view",
             format!("hit:{id}"),
             opened.audit_details(),
         ),
     )
     .await?;
-    Ok(Json(opened.hit))
+    Ok(opened.hit)
 }
 
 /// `details` with the grounds the hit opened on (the search and its purpose, for an older
@@ -264,12 +274,24 @@ pub async fn record_disposition(
     Query(g): Query<HitGrounds>,
     body: ApiJson<DispositionRequest>,
 ) -> Result<Json<Hit>, ApiError> {
+    // a role without the permission is refused before its body is looked at
     actor.require(Permission::VerifyHits)?;
     let d = body.parse()?;
-    let opened =
-        crate::read_access::open_hit(&state, &actor, "hit.disposition", id, g.search).await?;
+    verdict(&state, &actor, id, g.search, d).await.map(Json)
+}
+
+/// Records `actor`'s verdict on hit `id` (see [`record_disposition`]), with its audit record.
+pub async fn verdict(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    search: Option<u64>,
+    d: DispositionRequest,
+) -> Result<Hit, ApiError> {
+    actor.require(Permission::VerifyHits)?;
+    let opened = crate::read_access::open_hit(state, actor, "hit.disposition", id, search).await?;
     let audit = OpsEvent::by(
-        &actor,
+        actor,
         "hit.disposition",
         format!("hit:{id}"),
         with_grounds(&opened, serde_json::json!({ "disposition": d.disposition })),
@@ -285,15 +307,14 @@ pub async fn record_disposition(
             audit.entry(),
         )
         .await?;
-    recorded_hit(&state, id).await
+    recorded_hit(state, id).await
 }
 
 /// The hit as just recorded, for the answer to a verdict, action or amendment: that
 /// action's audit record covers it, so it is not recorded again as a view.
-async fn recorded_hit(state: &AppState, id: i64) -> Result<Json<Hit>, ApiError> {
+async fn recorded_hit(state: &AppState, id: i64) -> Result<Hit, ApiError> {
     let hit = state.store.get_hit(&state.keys, id).await?;
-    hit.map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("hit {id} not found")))
+    hit.ok_or_else(|| ApiError::not_found(format!("hit {id} not found")))
 }
 
 /// Records what was done after a verified hit. Needs a disposition first that allows it (a
@@ -308,11 +329,24 @@ pub async fn record_action(
     Query(g): Query<HitGrounds>,
     body: ApiJson<ActionRequest>,
 ) -> Result<Json<Hit>, ApiError> {
+    // a role without the permission is refused before its body is looked at
     actor.require(Permission::VerifyHits)?;
     let a = body.parse()?;
-    let opened = crate::read_access::open_hit(&state, &actor, "hit.action", id, g.search).await?;
+    act(&state, &actor, id, g.search, a).await.map(Json)
+}
+
+/// Records what `actor` did after hit `id` (see [`record_action`]), with its audit record.
+pub async fn act(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    search: Option<u64>,
+    a: ActionRequest,
+) -> Result<Hit, ApiError> {
+    actor.require(Permission::VerifyHits)?;
+    let opened = crate::read_access::open_hit(state, actor, "hit.action", id, search).await?;
     let audit = OpsEvent::by(
-        &actor,
+        actor,
         "hit.action",
         format!("hit:{id}"),
         with_grounds(
@@ -332,7 +366,7 @@ pub async fn record_action(
             audit.entry(),
         )
         .await?;
-    recorded_hit(&state, id).await
+    recorded_hit(state, id).await
 }
 
 /// Corrects a recorded disposition or action (a mis-click): the first record stays, the
@@ -348,10 +382,22 @@ pub async fn amend_hit(
     Query(g): Query<HitGrounds>,
     body: ApiJson<AmendmentRequest>,
 ) -> Result<Json<Hit>, ApiError> {
+    // a role without the permission is refused before its body is looked at
     actor.require(Permission::VerifyHits)?;
     let a = body.parse()?;
-    let opened =
-        crate::read_access::open_hit(&state, &actor, "hit.amendment", id, g.search).await?;
+    amend(&state, &actor, id, g.search, a).await.map(Json)
+}
+
+/// Corrects hit `id`'s verdict or action (see [`amend_hit`]), with its audit record.
+pub async fn amend(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    search: Option<u64>,
+    a: AmendmentRequest,
+) -> Result<Hit, ApiError> {
+    actor.require(Permission::VerifyHits)?;
+    let opened = crate::read_access::open_hit(state, actor, "hit.amendment", id, search).await?;
     let change = match (a.disposition, a.action) {
         (Some(d), None) => HitChange::Disposition(d),
         (None, Some(act)) => HitChange::Action(act),
@@ -364,7 +410,7 @@ pub async fn amend_hit(
     };
     let audit = |amendment: i64| {
         OpsEvent::by(
-            &actor,
+            actor,
             "hit.amendment",
             format!("hit:{id}"),
             with_grounds(
@@ -391,5 +437,5 @@ pub async fn amend_hit(
             audit,
         )
         .await?;
-    recorded_hit(&state, id).await
+    recorded_hit(state, id).await
 }
