@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod bench_ingest;
 mod bench_search;
+mod bench_stream;
 mod eval;
 mod import;
 mod init;
@@ -12,6 +13,7 @@ mod purge;
 mod read;
 mod serve;
 mod user;
+mod watch;
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +50,11 @@ enum Command {
     BenchIngest(bench_ingest::Args),
     /// Measure exact and wildcard search latency over a large store (default 10M reads).
     BenchSearch(bench_search::Args),
+    /// Measure stream reading on a generated clip: one pass per car, voted vs single-frame
+    /// text, CPU per stream.
+    BenchStream(bench_stream::Args),
+    /// Read a camera stream (RTSP, HTTP or a file) and print one JSON line per vehicle pass.
+    Watch(watch::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,5 +71,7 @@ fn main() -> anyhow::Result<()> {
         Command::Import(args) => import::run(args),
         Command::BenchIngest(args) => bench_ingest::run(args),
         Command::BenchSearch(args) => bench_search::run(args),
+        Command::BenchStream(args) => bench_stream::run(args),
+        Command::Watch(args) => watch::run(args),
     }
 }

@@ -27,6 +27,7 @@ pub struct Config {
     pub matching: MatchingConfig,
     pub hot_plates: HotPlateConfig,
     pub audit: AuditConfig,
+    pub streams: StreamsConfig,
     /// Added as `[[webhooks]]` tables (any number). Not written when empty, so that the file
     /// `candor init` writes takes the documented `[[webhooks]]` example appended as it is.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -159,6 +160,39 @@ pub struct AuditConfig {
     pub checkpoint_interval_secs: u64,
 }
 
+/// How camera streams are watched (cameras with a stream address; see the operator guide).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamsConfig {
+    /// Watch the streams of approved cameras. Off: stream addresses are kept, not watched.
+    pub enabled: bool,
+    /// Frames read per second of each stream (the stream's own rate is thinned to this).
+    pub fps: f32,
+    /// Mean change of a thumbnail pixel (0–255) between frames that counts as motion; frames
+    /// without motion are not read. 0 reads every frame.
+    pub motion_threshold: f32,
+    /// A plate not seen for this long has passed, milliseconds.
+    pub pass_gap_ms: i64,
+    /// Frames a plate must be read in to count as a pass (unless one read is 90 % sure).
+    pub min_sightings: usize,
+    /// Accept a local video file as a camera's stream (for trying a setup out). Off: only
+    /// rtsp://, rtsps://, http:// and https:// addresses.
+    pub allow_files: bool,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig {
+            enabled: true,
+            fps: 5.0,
+            motion_threshold: 1.5,
+            pass_gap_ms: 1500,
+            min_sightings: 2,
+            allow_files: false,
+        }
+    }
+}
+
 /// Bounds of `audit.checkpoint_interval_secs`: often enough to matter, never so often
 /// that the checkpoint table becomes a second log.
 pub const CHECKPOINT_INTERVAL_RANGE: std::ops::RangeInclusive<u64> = 10..=86_400;
@@ -197,6 +231,7 @@ impl Default for Config {
             matching: MatchingConfig::default(),
             hot_plates: HotPlateConfig::default(),
             audit: AuditConfig::default(),
+            streams: StreamsConfig::default(),
             webhooks: Vec::new(),
             outbound_ca_file: None,
             models_dir: String::new(),
@@ -345,6 +380,19 @@ impl Config {
         }
         if self.hot_plates.max_days <= 0 {
             anyhow::bail!("hot_plates.max_days must be positive");
+        }
+        let st = &self.streams;
+        if !(0.2..=30.0).contains(&st.fps) {
+            anyhow::bail!("streams.fps is {}; it must be between 0.2 and 30", st.fps);
+        }
+        if !(0.0..=255.0).contains(&st.motion_threshold) {
+            anyhow::bail!("streams.motion_threshold must be between 0 and 255");
+        }
+        if !(200..=60_000).contains(&st.pass_gap_ms) {
+            anyhow::bail!("streams.pass_gap_ms must be between 200 and 60000");
+        }
+        if st.min_sightings == 0 {
+            anyhow::bail!("streams.min_sightings must be at least 1");
         }
         for hook in &self.webhooks {
             crate::http_client::check_outbound_url(&hook.url)

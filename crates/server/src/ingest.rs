@@ -3,7 +3,7 @@
 //! then publish alerts for the new hits.
 
 use candor_store::cameras::Camera;
-use candor_store::reads::{Candidate, IngestOutcome, NewRead, PlateBox, ReadDetails};
+use candor_store::reads::{Candidate, IngestOutcome, NewRead, PlateBox, ReadDetails, StreamPass};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -39,6 +39,8 @@ pub struct IncomingRead {
     pub image_id: Option<i64>,
     /// The plate's box in the image `image_id` (set by the engine, not by cameras).
     pub plate_box: Option<PlateBox>,
+    /// The vehicle pass a stream read sums up (set by the stream watcher, not by cameras).
+    pub pass: Option<StreamPass>,
 }
 
 /// The answer to an ingest request.
@@ -61,6 +63,16 @@ impl From<&IngestOutcome> for IngestResponse {
             hits: o.hit_count,
             duplicate: o.duplicate,
         }
+    }
+}
+
+/// A box the engine found, as stored with the read: whole pixels inside the image.
+pub fn plate_box(b: &candor_vision::BoxF) -> PlateBox {
+    PlateBox {
+        x: b.x.max(0.0).round() as u32,
+        y: b.y.max(0.0).round() as u32,
+        w: b.w.max(1.0).round() as u32,
+        h: b.h.max(1.0).round() as u32,
     }
 }
 
@@ -241,6 +253,7 @@ pub async fn accept(
                 vehicle_year: r.vehicle_year,
                 plate_image_id: r.plate_image_id,
                 plate_box: r.plate_box,
+                pass: r.pass,
             },
             image_id: r.image_id,
             hits,

@@ -1,7 +1,7 @@
 //! Server: HTTP API, web console, live alerts, transparency page, federation.
 //!
 //! [`router`] builds the whole API on one [`AppState`]; [`serve`] runs it with the
-//! background jobs (scheduled purge, webhook delivery) until shutdown.
+//! background jobs (scheduled purge, webhook delivery, camera streams) until shutdown.
 
 pub mod alerts;
 pub mod approvals;
@@ -27,6 +27,7 @@ pub mod retention;
 pub mod routes;
 pub mod search;
 pub mod state;
+pub mod streams;
 pub mod webhooks;
 
 pub use config::Config;
@@ -39,7 +40,8 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, with the background jobs: the
-/// scheduled purge, matcher refresh, audit chores and the federation outbox.
+/// scheduled purge, matcher refresh, audit chores, the federation outbox and the camera
+/// streams.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -53,9 +55,13 @@ pub async fn serve(
     let purge = purge::spawn_scheduler(state.clone());
     let refresh = spawn_matcher_refresh(state.clone());
     let outbox = federation::outbox::spawn_worker(state.clone());
+    let streams = streams::spawn_supervisor(state.clone());
     // Live alert streams never end on their own: at shutdown, requests in flight get a few
     // seconds (listen::SHUTDOWN_GRACE), then stop.
-    listen::serve(listener, router(state), shutdown).await;
+    listen::serve(listener, router(state.clone()), shutdown).await;
+    // The camera streams stop after the API, and the passes they were following are stored.
+    streams.abort();
+    streams::stop_all(&state).await;
     chores.abort();
     purge.abort();
     refresh.abort();

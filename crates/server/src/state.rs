@@ -30,6 +30,8 @@ pub struct AppState {
     pub recognitions: Arc<crate::recognition_queue::RecognitionQueue>,
     /// Refusals (403) seen lately, for grouping their audit records.
     pub refusals: Arc<crate::refusals::RefusalLog>,
+    /// The camera streams being watched.
+    pub streams: Arc<crate::streams::StreamWorkers>,
 }
 
 impl AppState {
@@ -100,6 +102,7 @@ impl AppState {
             federation,
             sign_in_throttle: Arc::default(),
             refusals: Arc::default(),
+            streams: Arc::default(),
             recognitions: Arc::new(crate::recognition_queue::RecognitionQueue::new(
                 config.ingest.recognitions_at_once,
                 config.ingest.recognition_queue,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use crate::keys::KeyRing;
 use crate::{Store, StoreError, now_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -185,6 +186,8 @@ pub struct Camera {
     pub status: CameraStatus,
     /// Whether the approval record is complete and in force (its dates have come).
     pub approved: bool,
+    /// The stream the server watches for this camera, without credentials.
+    pub stream: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -251,6 +254,18 @@ pub struct CameraUpdate {
     pub status: Option<CameraStatus>,
 }
 
+/// A stream address as the store keeps it: whole (sealed) and without credentials (shown).
+#[derive(Clone, Copy)]
+pub struct StreamAddressText<'a> {
+    pub full: &'a str,
+    pub shown: &'a str,
+}
+
+/// Binds a sealed stream address to its camera, so it cannot be moved to another.
+fn stream_aad(camera_id: &str) -> Vec<u8> {
+    format!("camera-stream:{camera_id}").into_bytes()
+}
+
 fn hash_key(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
 }
@@ -262,7 +277,8 @@ fn new_api_key() -> String {
 }
 
 const CAMERA_COLUMNS: &str = "id, name, kind, location, latitude, longitude, direction, justification, \
-    consultation_date, permit_reference, approving_authority, approval_date, status, created_at, updated_at";
+    consultation_date, permit_reference, approving_authority, approval_date, status, stream_shown, \
+    created_at, updated_at";
 
 fn camera_from_row(row: &sqlx::any::AnyRow) -> Result<Camera, StoreError> {
     let approval = Approval {
@@ -284,6 +300,7 @@ fn camera_from_row(row: &sqlx::any::AnyRow) -> Result<Camera, StoreError> {
         approval,
         status: CameraStatus::parse(&row.try_get::<String, _>("status")?)?,
         approved,
+        stream: row.try_get("stream_shown")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -492,6 +509,65 @@ impl Store {
         self.get_camera(id)
             .await?
             .ok_or_else(|| StoreError::not_found("camera"))
+    }
+
+    /// Sets (or, with `None`, removes) the stream the server watches for camera `id`: the
+    /// full address sealed, the address without credentials in clear. Returns the camera.
+    pub async fn set_camera_stream(
+        &self,
+        keys: &KeyRing,
+        id: &str,
+        address: Option<StreamAddressText<'_>>,
+    ) -> Result<Camera, StoreError> {
+        let (sealed, shown) = match address {
+            Some(a) => (
+                Some(keys.seal_secret(&stream_aad(id), a.full.as_bytes())?),
+                Some(a.shown),
+            ),
+            None => (None, None),
+        };
+        let res = sqlx::query(
+            "UPDATE cameras SET stream_sealed=$1, stream_shown=$2, updated_at=$3 \
+             WHERE id=$4 AND status <> 'decommissioned'",
+        )
+        .bind(sealed)
+        .bind(shown)
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!(
+                "camera {id:?} (or it is decommissioned)"
+            )));
+        }
+        self.get_camera(id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("camera"))
+    }
+
+    /// Every camera that has a stream, with its full address unsealed (for the watcher
+    /// only; never show or log it).
+    pub async fn camera_streams(
+        &self,
+        keys: &KeyRing,
+    ) -> Result<Vec<(Camera, String)>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CAMERA_COLUMNS}, stream_sealed FROM cameras \
+             WHERE stream_sealed IS NOT NULL ORDER BY id"
+        )))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let camera = camera_from_row(row)?;
+                let sealed: Vec<u8> = row.try_get("stream_sealed")?;
+                let full = keys.open_secret(&stream_aad(&camera.id), &sealed)?;
+                let full = String::from_utf8(full)
+                    .map_err(|_| StoreError::Crypto("a stream address is not text".into()))?;
+                Ok((camera, full))
+            })
+            .collect()
     }
 
     /// Issues a new API key for the camera; the old one stops working at once.

@@ -52,6 +52,22 @@ pub struct ReadDetails {
     /// Where the plate is in the read's stored image (reads Candor made from an image).
     #[serde(default, rename = "box", skip_serializing_if = "Option::is_none")]
     pub plate_box: Option<PlateBox>,
+    /// For a read Candor made from a camera stream: the vehicle's pass it sums up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass: Option<StreamPass>,
+}
+
+/// How a stream read came about: the frames of one vehicle's pass, voted into one read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StreamPass {
+    /// First and last frame the plate was read in (ms since the epoch).
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// Frames the plate was read in.
+    pub sightings: u32,
+    /// Which way the plate moved through the picture: approaching, receding,
+    /// left_to_right, right_to_left or stationary.
+    pub direction: String,
 }
 
 /// A plate's box in its image, in that image's pixels.

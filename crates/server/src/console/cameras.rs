@@ -1,6 +1,6 @@
-//! Cameras: the registry with each camera's approval record and status, registration,
-//! status changes and API key rotation, through the API's handlers (same checks, same audit
-//! records). A new key is shown once.
+//! Cameras: the registry with each camera's approval record, status and stream, registration,
+//! status changes, API key rotation and stream addresses, through the same functions as the
+//! API (same checks, same audit records). A new key is shown once.
 
 use askama::Template;
 use axum::extract::{Form, Path, State};
@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::cameras as api;
 use crate::state::AppState;
+use crate::streams::{self, StreamView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/cameras/{id}/status", post(set_status))
         .route("/console/cameras/{id}/rotate-key", post(rotate_key))
         .route("/console/cameras/{id}/approval", post(set_approval))
+        .route("/console/cameras/{id}/stream", post(set_stream))
 }
 
 /// The registration form as filled in.
@@ -70,9 +72,57 @@ pub enum Notice {
 #[template(path = "console/cameras.html")]
 struct CamerasPage {
     layout: Layout,
-    cameras: Vec<Camera>,
+    rows: Vec<(Camera, StreamLine)>,
     form: CameraForm,
     notice: Notice,
+}
+
+/// A camera's stream as its row shows it.
+pub struct StreamLine {
+    pub address: Option<String>,
+    /// Watched and connected now.
+    pub live: bool,
+    /// What it is doing, in a sentence.
+    pub summary: String,
+    pub last_error: Option<String>,
+}
+
+fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+impl StreamLine {
+    fn of(v: StreamView) -> Self {
+        let summary = if v.address.is_none() {
+            "No stream: the camera sends its own reads or images.".to_string()
+        } else if let Some(why) = &v.not_watched_because {
+            format!("Not watched: {why}.")
+        } else if v.connected {
+            let last = v
+                .last_pass_at
+                .map(|t| format!("; last at {}", when(t)))
+                .unwrap_or_default();
+            format!(
+                "Connected: {:.1} frames/s decoded, {:.1} read; {} passes{last}.",
+                v.decoded_fps, v.read_fps, v.passes
+            )
+        } else if v.watched {
+            "Not connected: retrying.".to_string()
+        } else {
+            "Starting.".to_string()
+        };
+        StreamLine {
+            address: v.address,
+            live: v.connected,
+            summary,
+            last_error: v.last_error.map(|e| match v.last_error_at {
+                Some(t) => format!("{e} ({})", when(t)),
+                None => e,
+            }),
+        }
+    }
 }
 
 fn text(s: &str) -> Option<String> {
@@ -110,11 +160,18 @@ async fn page(
     let Json(cameras) = api::list_cameras(State(state.clone()), c.actor.clone())
         .await
         .map_err(|e| PageError::within(layout_copy(&c.layout), e))?;
+    let rows = cameras
+        .into_iter()
+        .map(|cam| {
+            let line = StreamLine::of(state.streams.view(&cam.id, cam.stream.as_deref()));
+            (cam, line)
+        })
+        .collect();
     Ok(render_status(
         status,
         &CamerasPage {
             layout: c.layout,
-            cameras,
+            rows,
             form,
             notice,
         },
@@ -343,6 +400,47 @@ async fn set_approval(
     )
     .await
     {
+        Ok(_) => {
+            page(
+                &state,
+                c,
+                CameraForm::default(),
+                Notice::None,
+                axum::http::StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
+            let status = e.status;
+            page(
+                &state,
+                c,
+                CameraForm::default(),
+                Notice::Error(e.message),
+                status,
+            )
+            .await
+        }
+        Err(e) => Err(PageError::within(c.layout, e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct StreamForm {
+    #[serde(default)]
+    address: String,
+}
+
+/// Sets the camera's stream address, or removes it when the field is left empty.
+async fn set_stream(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<String>,
+    Form(form): Form<StreamForm>,
+) -> Result<Response, PageError> {
+    c.require(Permission::ManageCameras)?;
+    let address = text(&form.address);
+    match streams::set_address(&state, &c.actor, &id, address.as_deref()).await {
         Ok(_) => {
             page(
                 &state,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use candor_store::cameras::{Camera, CameraUpdate, NewCamera};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
 use crate::audit::{self, OpsEvent};
@@ -14,11 +14,29 @@ use crate::auth::{Actor, Permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::state::AppState;
+use crate::streams::StreamView;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(create_camera, list_cameras, get_camera, update_camera, rotate_key),
-    components(schemas(Camera, NewCamera, CameraUpdate, CameraWithKey, ApiKey))
+    paths(
+        create_camera,
+        list_cameras,
+        get_camera,
+        update_camera,
+        rotate_key,
+        set_stream,
+        remove_stream,
+        get_stream
+    ),
+    components(schemas(
+        Camera,
+        NewCamera,
+        CameraUpdate,
+        CameraWithKey,
+        ApiKey,
+        StreamAddressBody,
+        StreamView
+    ))
 )]
 pub struct Doc;
 
@@ -27,6 +45,66 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cameras", post(create_camera).get(list_cameras))
         .route("/api/v1/cameras/{id}", get(get_camera).patch(update_camera))
         .route("/api/v1/cameras/{id}/rotate-key", post(rotate_key))
+        .route(
+            "/api/v1/cameras/{id}/stream",
+            get(get_stream).put(set_stream).delete(remove_stream),
+        )
+}
+
+/// A camera's stream address.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamAddressBody {
+    /// `rtsp://user:password@host/path`, `http(s)://…` (MJPEG, MPEG-TS, snapshots), or a
+    /// video file when `streams.allow_files` is on. Credentials are stored sealed and never
+    /// shown again.
+    pub address: String,
+}
+
+/// Sets the stream the server watches for this camera (while it is approved and active).
+#[utoipa::path(put, path = "/api/v1/cameras/{id}/stream", params(("id" = String, Path, description = "The camera's id")), request_body = StreamAddressBody,
+    responses((status = 200, body = Camera), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_stream(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: ApiJson<StreamAddressBody>,
+) -> Result<Json<Camera>, ApiError> {
+    actor.require(Permission::ManageCameras)?;
+    let body = body.parse()?;
+    let cam = crate::streams::set_address(&state, &actor, &id, Some(&body.address)).await?;
+    Ok(Json(cam))
+}
+
+/// Removes the camera's stream: the server stops watching it.
+#[utoipa::path(delete, path = "/api/v1/cameras/{id}/stream", params(("id" = String, Path, description = "The camera's id")),
+    responses((status = 200, body = Camera), (status = 404, body = ErrorBody)))]
+pub async fn remove_stream(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Camera>, ApiError> {
+    actor.require(Permission::ManageCameras)?;
+    let cam = crate::streams::set_address(&state, &actor, &id, None).await?;
+    Ok(Json(cam))
+}
+
+/// What the camera's stream is doing: watched or why not, connected, frame rates, passes,
+/// the last error.
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/stream", params(("id" = String, Path, description = "The camera's id")),
+    responses((status = 200, body = StreamView), (status = 404, body = ErrorBody)))]
+pub async fn get_stream(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
+    actor.require(Permission::ManageCameras)?;
+    let cam = state
+        .store
+        .get_camera(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("camera {id:?} not found")))?;
+    Ok(Json(state.streams.view(&id, cam.stream.as_deref())))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -178,19 +178,13 @@ pub async fn post_image(
             &bytes,
         )
         .await?;
-    let plate_box = |b: &candor_vision::BoxF| candor_store::reads::PlateBox {
-        x: b.x.max(0.0).round() as u32,
-        y: b.y.max(0.0).round() as u32,
-        w: b.w.max(1.0).round() as u32,
-        h: b.h.max(1.0).round() as u32,
-    };
     let read_back: Vec<PlateRead> = plates
         .iter()
         .map(|p| PlateRead {
             plate: p.plate.clone(),
             confidence: f64::from(p.confidence),
             region: p.region.clone(),
-            plate_box: plate_box(&p.bbox),
+            plate_box: ingest::plate_box(&p.bbox),
         })
         .collect();
     let reads = plates
@@ -209,7 +203,7 @@ pub async fn post_image(
             region: p.region,
             captured_at,
             image_id: Some(image_id),
-            plate_box: Some(plate_box(&p.bbox)),
+            plate_box: Some(ingest::plate_box(&p.bbox)),
             ..Default::default()
         })
         .collect();

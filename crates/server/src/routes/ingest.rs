@@ -368,6 +368,7 @@ pub async fn post_openalpr(
                 image_id: vehicle_crop,
                 plate_image_id: plate_crop,
                 plate_box: None,
+                pass: None,
             };
             (format!("alpr_group:{id}"), vec![read])
         }
