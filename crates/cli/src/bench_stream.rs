@@ -3,7 +3,8 @@
 //! encodes it as 1280×720 H.264, watches it as the server would, and reports:
 //!
 //! - passes: how many cars gave exactly one pass, and how many passes belong to no car;
-//! - the voted text against the best single frame's text, right out of all passes;
+//! - the voted text against the best single frame's text, right out of all passes, and the
+//!   vehicle colour named right;
 //! - cost: CPU seconds (Candor and its FFmpeg child) per second of video, which is the
 //!   number of cores one such stream takes, and so how many streams the machine carries.
 //!
@@ -48,6 +49,8 @@ struct Report {
     stray_passes: usize,
     voted_right: usize,
     best_frame_right: usize,
+    /// Passes that named the car's colour.
+    colour_right: usize,
     video_secs: f64,
     frames_decoded: u64,
     frames_read: u64,
@@ -115,6 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         stray_passes: score.strays,
         voted_right: score.voted_right,
         best_frame_right: score.best_frame_right,
+        colour_right: score.colour_right,
         video_secs,
         frames_decoded: state.frames_decoded,
         frames_read: state.frames_read,
@@ -143,6 +147,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pct(report.voted_right, report.passes),
         report.best_frame_right,
         pct(report.best_frame_right, report.passes)
+    );
+    println!(
+        "vehicle colour named right: {} ({:.1} %)",
+        report.colour_right,
+        pct(report.colour_right, report.passes)
     );
     println!(
         "{:.0} s of 1280×720 video at 25 fps, {} frames decoded, {} read ({} fps read)",

@@ -7,6 +7,7 @@ mod bench_ingest;
 mod bench_search;
 mod bench_stream;
 mod eval;
+mod eval_colour;
 mod import;
 mod init;
 mod purge;
@@ -40,6 +41,8 @@ enum Command {
     Read(read::ReadArgs),
     /// Score the engine on a labelled dataset
     Eval(eval::EvalArgs),
+    /// Score the vehicle colour named around each plate against colours labelled by eye
+    EvalColour(eval_colour::Args),
     /// Measure throughput and latency on a folder of images
     Bench(bench::BenchArgs),
     /// Purge everything expired now and print the signed purge receipt.
@@ -66,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         Command::Audit(args) => audit::run(args),
         Command::Read(args) => read::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::EvalColour(args) => eval_colour::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Purge(args) => purge::run(args),
         Command::Import(args) => import::run(args),

@@ -30,6 +30,8 @@ pub struct IncomingRead {
     pub heading: Option<f64>,
     pub image_ref: Option<String>,
     pub vehicle_color: Option<String>,
+    /// Set when Candor named the colour from the image (0–1), not by cameras.
+    pub vehicle_color_confidence: Option<f64>,
     pub vehicle_make: Option<String>,
     pub vehicle_model: Option<String>,
     pub vehicle_body: Option<String>,
@@ -247,6 +249,7 @@ pub async fn accept(
                 heading: r.heading,
                 image_ref: r.image_ref,
                 vehicle_color: r.vehicle_color,
+                vehicle_color_confidence: r.vehicle_color_confidence,
                 vehicle_make: r.vehicle_make,
                 vehicle_model: r.vehicle_model,
                 vehicle_body: r.vehicle_body,

@@ -119,6 +119,11 @@ pub struct SearchRequest {
     pub cameras: Vec<String>,
     /// Only cameras positioned in this box (cameras without a position are left out).
     pub area: Option<Area>,
+    /// Only reads of vehicles of this colour (black, white, grey, red, orange, yellow,
+    /// green, blue, brown, purple; `silver` and `gray` are grey), as the camera sent it or
+    /// Candor named it.
+    #[serde(default)]
+    pub vehicle_color: Option<String>,
     pub purpose: PurposeBody,
     /// Page size (at most the policy's results cap; default 50).
     pub limit: Option<u32>,
@@ -242,6 +247,22 @@ pub async fn run_search(
     if let Some(area) = &req.area {
         area.check()?;
     }
+    let colour = req
+        .vehicle_color
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| {
+            candor_vision::VehicleColour::parse(c).ok_or_else(|| {
+                ApiError::unprocessable(
+                    "invalid_vehicle_color",
+                    format!(
+                        "vehicle colour {:?} is not one of black, white, grey, red, orange, yellow, green, blue, brown, purple",
+                        c.chars().take(40).collect::<String>()
+                    ),
+                )
+            })
+        })
+        .transpose()?;
     let after = req
         .cursor
         .as_deref()
@@ -277,6 +298,7 @@ pub async fn run_search(
         from: req.from,
         to: req.to,
         cameras,
+        vehicle_color: colour.map(|c| c.words().iter().map(|w| w.to_string()).collect()),
         hits_only: target == SearchTarget::Hits,
         limit,
         after,
@@ -296,6 +318,7 @@ pub async fn run_search(
             "plate": pattern.to_string(),
             "kind": if partial { "partial" } else { "full" },
             "lookalike_budget": query.lookalikes.as_ref().map(|l| l.budget),
+            "vehicle_color": colour.map(|c| c.as_str()),
             "from": req.from,
             "to": req.to,
             "cameras": req.cameras,

@@ -412,6 +412,8 @@ async fn store_pass(state: &AppState, camera_id: &str, pass: Pass) -> Result<(),
             })
             .collect(),
         region: pass.region.clone(),
+        vehicle_color: pass.colour.map(|c| c.colour.as_str().to_string()),
+        vehicle_color_confidence: pass.colour.map(|c| f64::from(c.confidence)),
         captured_at: pass.best_at_ms,
         image_id: Some(stored[0]),
         plate_image_id: Some(stored[1]),

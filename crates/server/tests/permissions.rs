@@ -147,6 +147,21 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         "/api/v1/cameras/{id}/rotate-key",
         AnyOf(&[P::ManageCameras]),
     ),
+    (
+        "GET",
+        "/api/v1/cameras/{id}/stream",
+        AnyOf(&[P::ManageCameras]),
+    ),
+    (
+        "PUT",
+        "/api/v1/cameras/{id}/stream",
+        AnyOf(&[P::ManageCameras]),
+    ),
+    (
+        "DELETE",
+        "/api/v1/cameras/{id}/stream",
+        AnyOf(&[P::ManageCameras]),
+    ),
     ("GET", "/api/v1/hotlists", AnyOf(&[P::ManageHotLists])),
     (
         "POST",

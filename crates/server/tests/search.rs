@@ -464,3 +464,83 @@ fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn a_search_may_ask_for_a_vehicle_colour_in_any_of_its_spellings() {
+    for server in TestServer::start_all().await {
+        let now = candor_store::now_ms();
+        let store = &server.state.store;
+        store
+            .create_camera(&common::new_camera("cam-c", common::approval()))
+            .await
+            .unwrap();
+        let reads = [Some("silver-gray"), Some("Grey"), Some("blue"), None]
+            .into_iter()
+            .enumerate()
+            .map(|(i, colour)| NewRead {
+                captured_at: now - 60_000 * (i as i64 + 1),
+                confidence: 0.9,
+                details: ReadDetails {
+                    plate: "CLR1234".into(),
+                    vehicle_color: colour.map(str::to_string),
+                    ..Default::default()
+                },
+                image_id: None,
+                hits: Vec::new(),
+            })
+            .collect();
+        store
+            .ingest_batch(
+                &server.state.keys,
+                &candor_server::retention::in_force(&server.state)
+                    .await
+                    .unwrap(),
+                "cam-c",
+                "batch-colours",
+                b"h",
+                reads,
+            )
+            .await
+            .unwrap();
+        let ivy = server.create_user("ivy", "investigator").await;
+        let s = server.session_for(&ivy).await;
+        let search = |colour: &str| {
+            let mut b = body("CLR1234", now, good_purpose());
+            b["limit"] = json!(10);
+            b["vehicle_color"] = json!(colour);
+            server
+                .client
+                .post(server.url("/api/v1/search/reads"))
+                .bearer_auth(&s.token)
+                .json(&b)
+                .send()
+        };
+        for (colour, expected) in [
+            ("grey", 2),
+            ("Silver", 2),
+            ("gray", 2),
+            ("BLUE", 1),
+            ("red", 0),
+        ] {
+            let res = search(colour).await.unwrap();
+            assert_eq!(res.status(), 200, "{colour}");
+            let answer: Value = res.json().await.unwrap();
+            assert_eq!(
+                answer["reads"].as_array().unwrap().len(),
+                expected,
+                "{colour}: {answer}"
+            );
+            let seq = answer["audit_seq"].as_u64().unwrap();
+            let record = &store.audit_records(seq, 1).await.unwrap()[0];
+            let named = candor_vision::VehicleColour::parse(colour)
+                .unwrap()
+                .as_str();
+            assert_eq!(record.entry.details["query"]["vehicle_color"], named);
+        }
+        let res = search("chartreuse").await.unwrap();
+        assert_eq!(res.status(), 422);
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], "invalid_vehicle_color", "{answer}");
+        server.stop().await;
+    }
+}

@@ -208,6 +208,10 @@ async fn an_approved_cameras_stream_gives_one_read_per_car_and_an_unapproved_one
                     .expect("a stream read has its pass");
                 assert!(pass.sightings >= 2 && pass.first_seen <= pass.last_seen);
                 assert!(read.image_id.is_some() && read.details.plate_image_id.is_some());
+                // The colour Candor named, with how sure it was.
+                assert!(read.details.vehicle_color.is_some(), "{read:?}");
+                let sure = read.details.vehicle_color_confidence.unwrap();
+                assert!((0.0..=1.0).contains(&sure));
             }
         }
         assert!(right >= 2, "{right} of 3 cars read right");

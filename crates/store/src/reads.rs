@@ -37,6 +37,10 @@ pub struct ReadDetails {
     /// The camera's own reference to its image, if it keeps one.
     pub image_ref: Option<String>,
     pub vehicle_color: Option<String>,
+    /// How sure Candor was of `vehicle_color` when it named the colour itself (0–1); `None`
+    /// when the camera sent the colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle_color_confidence: Option<f64>,
     pub vehicle_make: Option<String>,
     /// Vehicle model, body type and model year, as the camera's engine gave them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -527,6 +531,7 @@ impl Store {
             from,
             to,
             cameras: None,
+            vehicle_color: None,
             hits_only: false,
             limit: usize::try_from(limit.max(1)).unwrap_or(1),
             after: None,

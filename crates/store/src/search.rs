@@ -82,6 +82,9 @@ pub struct ReadSearch {
     pub to: i64,
     /// Only these cameras; `None` for all.
     pub cameras: Option<Vec<String>>,
+    /// Only reads whose vehicle colour has one of these words (lower case), e.g. `grey`,
+    /// `gray`, `silver`: a colour such as "silver-gray" or "dark grey" has one of them.
+    pub vehicle_color: Option<Vec<String>>,
     /// Only reads that produced a hit.
     pub hits_only: bool,
     /// Page size.
@@ -114,7 +117,19 @@ impl ReadSearch {
         }
     }
 
-    fn matches(&self, plate: &str) -> bool {
+    fn matches(&self, details: &crate::reads::ReadDetails) -> bool {
+        let colour_fits = match (&self.vehicle_color, &details.vehicle_color) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(words), Some(colour)) => colour
+                .to_lowercase()
+                .split(|c: char| !c.is_alphabetic())
+                .any(|w| words.iter().any(|x| x == w)),
+        };
+        colour_fits && self.plate_matches(&details.plate)
+    }
+
+    fn plate_matches(&self, plate: &str) -> bool {
         match &self.lookalikes {
             Some(l) => self
                 .pattern
@@ -201,7 +216,7 @@ impl Store {
                     captured_at: read.captured_at,
                     id: read.id,
                 });
-                if q.matches(&read.details.plate) {
+                if q.matches(&read.details) {
                     found.push(read);
                     if found.len() >= want {
                         break 'chunks;

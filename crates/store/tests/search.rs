@@ -49,6 +49,7 @@ fn search(pattern: &str, from: i64, to: i64) -> ReadSearch {
         from,
         to,
         cameras: None,
+        vehicle_color: None,
         hits_only: false,
         limit: 100,
         after: None,

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
-use candor_vision::{BoxF, RgbImage};
+use candor_vision::{BoxF, RgbImage, VehicleColour};
 use image::{Rgb, imageops};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -84,6 +84,11 @@ impl ClipSpec {
         ((self.crossing_secs + self.gap_secs) * self.fps as f32).round() as u32
     }
 
+    /// The colour of the `i`th car.
+    pub fn colour(i: usize) -> VehicleColour {
+        CAR_COLOURS[i % CAR_COLOURS.len()].1
+    }
+
     /// Crossing style of the `i`th car: they alternate.
     pub fn crossing(i: usize) -> Crossing {
         if i.is_multiple_of(2) {
@@ -94,12 +99,13 @@ impl ClipSpec {
     }
 }
 
-const CAR_COLOURS: [[u8; 3]; 5] = [
-    [150, 28, 30],
-    [30, 60, 140],
-    [225, 225, 220],
-    [35, 35, 38],
-    [150, 152, 156],
+/// The cars' paint, in turn, and its name.
+const CAR_COLOURS: [([u8; 3], VehicleColour); 5] = [
+    ([150, 28, 30], VehicleColour::Red),
+    ([30, 60, 140], VehicleColour::Blue),
+    ([225, 225, 220], VehicleColour::White),
+    ([35, 35, 38], VehicleColour::Black),
+    ([150, 152, 156], VehicleColour::Grey),
 ];
 
 fn fill(image: &mut RgbImage, b: BoxF, colour: [u8; 3]) {
@@ -216,7 +222,7 @@ pub fn render(
     let (w, h) = (background.width() as f32, background.height() as f32);
     let crossing_frames = (spec.crossing_secs * spec.fps as f32).round() as u32;
     for (i, plate) in spec.plates.iter().enumerate() {
-        let colour = CAR_COLOURS[i % CAR_COLOURS.len()];
+        let colour = CAR_COLOURS[i % CAR_COLOURS.len()].0;
         for f in 0..spec.frames_per_car() {
             let mut frame = background.clone();
             if f < crossing_frames {
@@ -287,6 +293,8 @@ pub struct ClipScore {
     pub voted_right: usize,
     /// Passes whose best single read is the car's plate.
     pub best_frame_right: usize,
+    /// Passes that named the car's colour.
+    pub colour_right: usize,
     /// Passes that belong to no car (their text is more than two edits from every plate).
     pub strays: usize,
 }
@@ -315,6 +323,8 @@ pub fn score(plates: &[String], passes: &[crate::Pass]) -> ClipScore {
                 per_car[i] += 1;
                 s.voted_right += usize::from(pass.plate == plates[i]);
                 s.best_frame_right += usize::from(pass.best.plate == plates[i]);
+                s.colour_right +=
+                    usize::from(pass.colour.map(|c| c.colour) == Some(ClipSpec::colour(i)));
             }
             _ => s.strays += 1,
         }

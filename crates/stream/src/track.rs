@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use candor_vision::eval::edit_distance;
-use candor_vision::{BoxF, Candidate, PlateRead, RgbImage};
+use candor_vision::{BoxF, Candidate, ColourEstimate, PlateRead, RgbImage, vehicle_colour};
 use serde::Serialize;
 
 /// How tracks are followed and when they end.
@@ -124,6 +124,8 @@ pub struct Pass {
     pub best_at_ms: i64,
     #[serde(skip)]
     pub best_frame: Arc<RgbImage>,
+    /// The vehicle's colour, named from the paint around the plate in the best frame.
+    pub colour: Option<ColourEstimate>,
 }
 
 impl Pass {
@@ -255,7 +257,9 @@ impl Track {
             .and_then(|s| s.region.clone());
         let first = &self.sightings[0];
         let last = self.last();
+        let colour = vehicle_colour(&self.best_frame, &self.best.bbox);
         Pass {
+            colour,
             direction: Direction::between(&first.bbox, &last.bbox),
             first_seen_ms: first.at_ms,
             last_seen_ms: last.at_ms,

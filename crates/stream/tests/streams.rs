@@ -51,8 +51,14 @@ fn a_clip_gives_one_pass_per_car_with_the_voted_plate() {
     eprintln!("plates {:?}", spec.plates);
     for p in &passes {
         eprintln!(
-            "pass {} ({:.2}, {} reads, best {} {:.2}, {:?})",
-            p.plate, p.confidence, p.sightings, p.best.plate, p.best.confidence, p.direction
+            "pass {} ({:.2}, {} reads, best {} {:.2}, {:?}, {:?})",
+            p.plate,
+            p.confidence,
+            p.sightings,
+            p.best.plate,
+            p.best.confidence,
+            p.direction,
+            p.colour
         );
     }
     eprintln!("{score:?}");
@@ -67,6 +73,7 @@ fn a_clip_gives_one_pass_per_car_with_the_voted_plate() {
     assert_eq!(score.strays, 0, "{score:?}");
     assert!(score.voted_right >= 3, "{score:?}");
     assert!(score.voted_right >= score.best_frame_right, "{score:?}");
+    assert!(score.colour_right >= 3, "{score:?}");
     // Left to right, then towards the camera, as the clip drives them.
     let mut by_time: Vec<&Pass> = passes.iter().collect();
     by_time.sort_by_key(|p| p.first_seen_ms);

@@ -4,6 +4,7 @@
 //! image or [`Engine::recognize_batch`] / [`Engine::par_map`] for many. Models and their
 //! input conventions are described by `models/manifest.toml` ([`Manifest`]).
 
+pub mod colour;
 pub mod ctc;
 pub mod decode;
 pub mod detect;
@@ -17,6 +18,7 @@ pub mod rank;
 pub mod rectify;
 mod runtime;
 
+pub use colour::{ColourEstimate, VehicleColour, vehicle_colour};
 pub use decode::{Decoded, decode_image, decode_image_scaled, load_image};
 pub use engine::{Engine, EngineOptions, PlateRead, Reader, default_models_dir, default_workers};
 pub use error::{Result, VisionError};

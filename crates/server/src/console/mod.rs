@@ -391,7 +391,8 @@ async fn home(c: Console) -> Redirect {
 }
 
 /// The vehicle as the camera described it, in words: `silver-gray toyota camry 2010-2014,
-/// sedan`; empty when it said nothing. Used by the alert card and the read page.
+/// sedan`, or the colour Candor named with how sure it was; empty when nothing is known.
+/// Used by the alert card and the read page.
 pub fn vehicle_text(d: &candor_store::reads::ReadDetails) -> String {
     let main = [
         d.vehicle_color.as_deref(),
@@ -403,10 +404,17 @@ pub fn vehicle_text(d: &candor_store::reads::ReadDetails) -> String {
     .flatten()
     .collect::<Vec<_>>()
     .join(" ");
-    match d.vehicle_body.as_deref() {
+    let described = match d.vehicle_body.as_deref() {
         Some(body) if main.is_empty() => body.to_string(),
         Some(body) => format!("{main}, {body}"),
         None => main,
+    };
+    match d.vehicle_color_confidence {
+        Some(c) => format!(
+            "{described} (colour named by Candor, {:.0} % sure)",
+            100.0 * c
+        ),
+        None => described,
     }
 }
 

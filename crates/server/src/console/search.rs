@@ -46,6 +46,8 @@ pub struct SearchForm {
     pub from: String,
     pub to: String,
     pub cameras: Vec<String>,
+    /// Only vehicles of this colour (empty: any).
+    pub vehicle_color: String,
     /// Also find look-alike plates (within the policy's budget).
     pub lookalikes: bool,
     /// A search of hits: only reads that produced one, shown with their hits and verdicts.
@@ -65,6 +67,7 @@ impl SearchForm {
                 "from" => f.from = v,
                 "to" => f.to = v,
                 "cameras" if !v.is_empty() => f.cameras.push(v),
+                "vehicle_color" => f.vehicle_color = v,
                 "lookalikes" => f.lookalikes = !v.is_empty(),
                 "target" => f.hits_only = v == "hits",
                 _ => {}
@@ -208,6 +211,8 @@ struct SearchPage {
     categories: Vec<CategoryOption>,
     case_example: String,
     cameras: Vec<Camera>,
+    /// The vehicle colours a search may ask for.
+    colours: Vec<&'static str>,
     results: Option<Vec<ResultRow>>,
     audit_seq: u64,
     more: bool,
@@ -257,6 +262,10 @@ async fn page(
         categories: category_options(&policy.document),
         case_example: policy.document.case_number_example.clone(),
         cameras: cameras.clone(),
+        colours: candor_vision::VehicleColour::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect(),
         results,
         audit_seq,
         more,
@@ -382,6 +391,7 @@ pub(super) fn request(form: &SearchForm) -> Result<SearchRequest, Box<FieldError
         to,
         cameras: form.cameras.clone(),
         area: None,
+        vehicle_color: Some(form.vehicle_color.trim().to_string()).filter(|c| !c.is_empty()),
         purpose: PurposeBody {
             category: form.category.trim().to_string(),
             case_number: form.case_number.trim().to_string(),
@@ -399,9 +409,11 @@ pub(super) fn place_error(e: ApiError) -> Result<FieldErrors, ApiError> {
         "purpose_denied" => f.purpose = Some(e.message),
         "invalid_plate" => f.plate = Some(e.message),
         "invalid_range" => f.range = Some(e.message),
-        "invalid_body" | "invalid" | "invalid_area" | "invalid_cursor" => {
-            f.general = Some(e.message)
-        }
+        "invalid_body"
+        | "invalid"
+        | "invalid_area"
+        | "invalid_cursor"
+        | "invalid_vehicle_color" => f.general = Some(e.message),
         _ => return Err(e),
     }
     Ok(f)

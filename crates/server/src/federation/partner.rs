@@ -505,6 +505,7 @@ pub async fn partner_query(
                 from: q.from,
                 to: q.to,
                 cameras: None,
+                vehicle_color: None,
                 hits_only: false,
                 limit: grant.max_results.max(1) as usize,
                 after: None,

@@ -124,9 +124,23 @@ pub async fn post_image(
         )
     })?;
     let image_bytes = bytes.clone();
+    // Each plate with the colour of the vehicle around it (boxes are in the original
+    // image's pixels, the colour is named in the working image).
     let plates = tokio::task::spawn_blocking(move || {
         let decoded = candor_vision::decode_image_scaled(&image_bytes)?;
-        engine.recognize_decoded(&decoded)
+        let reads = engine.recognize_decoded(&decoded)?;
+        let k = decoded.scale;
+        Ok::<_, candor_vision::VisionError>(
+            reads
+                .into_iter()
+                .map(|r| {
+                    let b = r.bbox;
+                    let working = candor_vision::BoxF::new(b.x / k, b.y / k, b.w / k, b.h / k);
+                    let colour = candor_vision::vehicle_colour(&decoded.image, &working);
+                    (r, colour)
+                })
+                .collect::<Vec<_>>(),
+        )
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
@@ -162,7 +176,7 @@ pub async fn post_image(
     let now = candor_store::now_ms();
     let any_hit = plates
         .iter()
-        .any(|p| !state.matcher.find(&p.plate, now).is_empty());
+        .any(|(p, _)| !state.matcher.find(&p.plate, now).is_empty());
     let retention = crate::retention::in_force(&state)
         .await?
         .image_secs_for(any_hit);
@@ -180,7 +194,7 @@ pub async fn post_image(
         .await?;
     let read_back: Vec<PlateRead> = plates
         .iter()
-        .map(|p| PlateRead {
+        .map(|(p, _)| PlateRead {
             plate: p.plate.clone(),
             confidence: f64::from(p.confidence),
             region: p.region.clone(),
@@ -189,7 +203,7 @@ pub async fn post_image(
         .collect();
     let reads = plates
         .into_iter()
-        .map(|p| IncomingRead {
+        .map(|(p, colour)| IncomingRead {
             plate: p.plate,
             confidence: f64::from(p.confidence),
             candidates: p
@@ -201,6 +215,8 @@ pub async fn post_image(
                 })
                 .collect(),
             region: p.region,
+            vehicle_color: colour.map(|c| c.colour.as_str().to_string()),
+            vehicle_color_confidence: colour.map(|c| f64::from(c.confidence)),
             captured_at,
             image_id: Some(image_id),
             plate_box: Some(ingest::plate_box(&p.bbox)),

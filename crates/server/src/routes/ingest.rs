@@ -361,6 +361,7 @@ pub async fn post_openalpr(
                 heading: g.travel_direction,
                 image_ref: Some(format!("openalpr:{id}")),
                 vehicle_color: best(vehicle.color),
+                vehicle_color_confidence: None,
                 vehicle_make: best(vehicle.make),
                 vehicle_model: best(vehicle.make_model),
                 vehicle_body: best(vehicle.body_type),
