@@ -32,9 +32,22 @@ pub struct Args {
     /// Frames read per second (the clip has 25)
     #[arg(long, default_value_t = 5.0)]
     fps: f32,
+    /// Size of the cars: 1 draws plates 200 pixels wide; 0.5 is a camera twice as far
+    #[arg(long, default_value_t = 1.0)]
+    size: f32,
+    /// Noise amplitude of each frame (0–255)
+    #[arg(long, default_value_t = 10)]
+    noise: u8,
+    /// Blur of each frame (a Gaussian of BLUR / 3 pixels)
+    #[arg(long, default_value_t = 3)]
+    blur: u32,
     /// Print the results as JSON
     #[arg(long)]
     json: bool,
+    /// Also print every pass (voted text, best single read, reads, direction) and the clip's
+    /// plates, to see where the misreads are
+    #[arg(long)]
+    passes: bool,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -43,6 +56,9 @@ pub struct Args {
 struct Report {
     cars: usize,
     seed: u64,
+    size: f32,
+    noise: u8,
+    blur: u32,
     read_fps: f32,
     passes: usize,
     cars_with_one_pass: usize,
@@ -78,7 +94,16 @@ fn cpu_seconds() -> f64 {
 pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.cars > 0, "--cars must be at least 1");
     let engine = args.model.load()?;
-    let spec = ClipSpec::random(args.cars, args.seed);
+    anyhow::ensure!(
+        (0.2..=2.0).contains(&args.size),
+        "--size must be between 0.2 and 2"
+    );
+    let spec = ClipSpec {
+        size: args.size,
+        noise: args.noise,
+        blur: args.blur,
+        ..ClipSpec::random(args.cars, args.seed)
+    };
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("clip.mp4");
     eprintln!("drawing and encoding {} cars…", args.cars);
@@ -106,12 +131,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("stream problem: {e}");
     }
     let score = clip::score(&spec.plates, &passes);
+    if args.passes {
+        eprintln!("plates: {}", spec.plates.join(" "));
+        for p in &passes {
+            let others: Vec<&str> = p.candidates[1..].iter().map(|c| c.plate.as_str()).collect();
+            eprintln!(
+                "pass {} ({:.2}) best {} ({:.2}) reads {} {} other texts: {}",
+                p.plate,
+                p.confidence,
+                p.best.plate,
+                p.best.confidence,
+                p.sightings,
+                p.direction.as_str(),
+                others.join(" ")
+            );
+        }
+    }
     let video_secs = spec.duration_secs();
     let cores_per_stream = cpu_secs / video_secs;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let report = Report {
         cars: score.cars,
         seed: args.seed,
+        size: args.size,
+        noise: args.noise,
+        blur: args.blur,
         read_fps: args.fps,
         passes: score.passes,
         cars_with_one_pass: score.cars_with_one_pass,

@@ -328,15 +328,18 @@ fn start_worker(
 }
 
 /// Stops the watch, waits for its thread, and lets the storer store what it was handed.
-async fn stop_worker(worker: Worker) {
+/// Returns how many passes the watch handed over in all.
+async fn stop_worker(worker: Worker) -> u64 {
     worker.watch.stop();
     let thread = worker.thread;
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     let _ = worker.storer.await;
+    worker.watch.state().passes
 }
 
-/// Stops every watch; returns when the passes they were following are stored.
-pub async fn stop_all(state: &AppState) {
+/// Stops every watch; returns, with the number of passes they handed over in all, when
+/// those passes (the ones they were following included) are stored.
+pub async fn stop_all(state: &AppState) -> u64 {
     let workers: Vec<Worker> = state
         .streams
         .workers
@@ -348,9 +351,11 @@ pub async fn stop_all(state: &AppState) {
     for w in &workers {
         w.watch.stop();
     }
+    let mut passes = 0;
     for w in workers {
-        stop_worker(w).await;
+        passes += stop_worker(w).await;
     }
+    passes
 }
 
 fn jpeg(image: &candor_vision::RgbImage) -> Result<Vec<u8>, ApiError> {

@@ -229,3 +229,32 @@ async fn an_approved_cameras_stream_gives_one_read_per_car_and_an_unapproved_one
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_graceful_stop_stores_every_pass_the_watch_handed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (clip, _spec) = clip_file(dir.path(), 4, 8);
+    for server in TestServer::start_all_with(|c| c.streams.allow_files = true).await {
+        let session = admin_session(&server).await;
+        server.camera("cam-stop").await;
+        let res = put_stream(&server, &session, "cam-stop", clip.to_str().unwrap()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        candor_server::streams::sync(&server.state).await.unwrap();
+        // Stop in the middle of the clip, after the first car and while another crosses.
+        let start = Instant::now();
+        while stream_view(&server, &session, "cam-stop").await["passes"] == 0 {
+            assert!(start.elapsed() < Duration::from_secs(60));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let handed_over = candor_server::streams::stop_all(&server.state).await;
+        let stored: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM reads WHERE camera_id = 'cam-stop'")
+                .fetch_one(server.state.store.pool())
+                .await
+                .unwrap();
+        assert!(handed_over >= 2, "{handed_over}");
+        assert_eq!(stored, handed_over as i64);
+        server.stop().await;
+    }
+}

@@ -43,7 +43,10 @@ pub struct ClipSpec {
     /// How long each car takes to cross, and the empty road between two cars.
     pub crossing_secs: f32,
     pub gap_secs: f32,
-    /// Noise amplitude (0–255) and horizontal motion blur (pixels).
+    /// Size of the cars: 1 draws a plate 200 pixels wide as it crosses (an approaching car
+    /// grows from 0.65 to 1.25 times that).
+    pub size: f32,
+    /// Noise amplitude (0–255) and blur (a Gaussian of `blur / 3` pixels).
     pub noise: u8,
     pub blur: u32,
     pub seed: u64,
@@ -69,6 +72,7 @@ impl ClipSpec {
             fps: 25,
             crossing_secs: 2.4,
             gap_secs: 1.2,
+            size: 1.0,
             noise: 10,
             blur: 3,
             seed,
@@ -185,7 +189,7 @@ fn draw_car(
     draw_text(frame, font, plate, plate_box, s(40.0));
 }
 
-/// Blurs along rows (the cars' motion) and adds noise.
+/// Blurs and adds noise.
 fn degrade(frame: &mut RgbImage, spec: &ClipSpec, rng: &mut StdRng) {
     if spec.blur > 1 {
         let blurred = imageops::blur(frame, spec.blur as f32 / 3.0);
@@ -228,9 +232,9 @@ pub fn render(
             if f < crossing_frames {
                 let t = f as f32 / crossing_frames.max(1) as f32;
                 let (centre, scale) = match ClipSpec::crossing(i) {
-                    Crossing::LeftToRight => ((-300.0 + t * (w + 600.0), h * 0.62), 1.0),
+                    Crossing::LeftToRight => ((-300.0 + t * (w + 600.0), h * 0.62), spec.size),
                     Crossing::Approaching => {
-                        let scale = 0.65 + 0.6 * t;
+                        let scale = (0.65 + 0.6 * t) * spec.size;
                         ((w * 0.5, h * 0.35 + t * h * 0.35), scale)
                     }
                 };

@@ -21,6 +21,9 @@ pub struct TrackSettings {
     /// `sure_confidence` confident (a fast car may be read in one frame only).
     pub min_sightings: usize,
     pub sure_confidence: f32,
+    /// A track whose most confident read is below this is not a pass: text the recogniser
+    /// could not read (a badge, a part of a plate at the picture's edge).
+    pub min_confidence: f32,
 }
 
 impl Default for TrackSettings {
@@ -29,6 +32,7 @@ impl Default for TrackSettings {
             gap_ms: 1500,
             min_sightings: 2,
             sure_confidence: 0.9,
+            min_confidence: 0.1,
         }
     }
 }
@@ -407,8 +411,9 @@ impl Tracker {
         ended
             .into_iter()
             .filter(|t| {
-                t.sightings.len() >= self.settings.min_sightings
-                    || t.best.confidence >= self.settings.sure_confidence
+                (t.sightings.len() >= self.settings.min_sightings
+                    || t.best.confidence >= self.settings.sure_confidence)
+                    && t.best.confidence >= self.settings.min_confidence
             })
             .map(Track::into_pass)
             .collect()
@@ -556,6 +561,16 @@ mod tests {
         let passes = t.finish();
         assert_eq!(passes.len(), 1);
         assert_eq!(passes[0].plate, "QRS5555");
+    }
+
+    #[test]
+    fn text_the_recogniser_could_not_read_is_no_pass() {
+        let mut t = Tracker::new(TrackSettings::default());
+        let f = frame();
+        for at in [0, 200, 400] {
+            t.observe(at, &[read("068", 0.02, 100.0, 120.0)], &f);
+        }
+        assert!(t.finish().is_empty());
     }
 
     #[test]
