@@ -78,6 +78,27 @@ pub fn plate_box(b: &candor_vision::BoxF) -> PlateBox {
     }
 }
 
+/// The engine's candidate texts as a read stores them.
+pub fn candidates(engine: &[candor_vision::Candidate]) -> Vec<Candidate> {
+    engine
+        .iter()
+        .map(|c| Candidate {
+            plate: c.plate.clone(),
+            confidence: f64::from(c.confidence),
+        })
+        .collect()
+}
+
+/// The colour Candor named, as a read stores it: the name and how sure.
+pub fn named_colour(
+    colour: Option<candor_vision::ColourEstimate>,
+) -> (Option<String>, Option<f64>) {
+    (
+        colour.map(|c| c.colour.as_str().to_string()),
+        colour.map(|c| f64::from(c.confidence)),
+    )
+}
+
 /// A stable hash of a request body, to tell a re-sent batch from a different one.
 pub fn request_hash(body: &[u8]) -> Vec<u8> {
     Sha256::digest(body).to_vec()

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use candor_store::reads::{Candidate, StreamPass};
+use candor_store::reads::StreamPass;
 use candor_stream::{Pass, SourceSettings, StreamAddress, TrackSettings, Watch, WatchSettings};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -405,20 +405,14 @@ async fn store_pass(state: &AppState, camera_id: &str, pass: Pass) -> Result<(),
                 .await?,
         );
     }
+    let (vehicle_color, vehicle_color_confidence) = ingest::named_colour(pass.colour);
     let read = IncomingRead {
         plate: pass.plate.clone(),
         confidence: f64::from(pass.confidence),
-        candidates: pass
-            .candidates
-            .iter()
-            .map(|c| Candidate {
-                plate: c.plate.clone(),
-                confidence: f64::from(c.confidence),
-            })
-            .collect(),
+        candidates: ingest::candidates(&pass.candidates),
         region: pass.region.clone(),
-        vehicle_color: pass.colour.map(|c| c.colour.as_str().to_string()),
-        vehicle_color_confidence: pass.colour.map(|c| f64::from(c.confidence)),
+        vehicle_color,
+        vehicle_color_confidence,
         captured_at: pass.best_at_ms,
         image_id: Some(stored[0]),
         plate_image_id: Some(stored[1]),

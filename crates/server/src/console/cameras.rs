@@ -269,6 +269,40 @@ async fn register(
     }
 }
 
+/// The registry again after a change to a camera: the change's refusal is shown above it
+/// when it is the person's to fix (a client error other than a missing permission), any
+/// other error on the error page.
+async fn after_change<T>(
+    state: &AppState,
+    c: Console,
+    result: Result<T, ApiError>,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(_) => {
+            page(
+                state,
+                c,
+                CameraForm::default(),
+                Notice::None,
+                axum::http::StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
+            let status = e.status;
+            page(
+                state,
+                c,
+                CameraForm::default(),
+                Notice::Error(e.message),
+                status,
+            )
+            .await
+        }
+        Err(e) => Err(PageError::within(c.layout, e)),
+    }
+}
+
 #[derive(Deserialize)]
 struct StatusForm {
     status: String,
@@ -285,37 +319,14 @@ async fn set_status(
         status: Some(status),
         ..CameraUpdate::default()
     };
-    match api::update_camera(
+    let result = api::update_camera(
         State(state.clone()),
         c.actor.clone(),
         Path(id),
         ApiJson::from_value(update),
     )
-    .await
-    {
-        Ok(_) => {
-            page(
-                &state,
-                c,
-                CameraForm::default(),
-                Notice::None,
-                axum::http::StatusCode::OK,
-            )
-            .await
-        }
-        Err(e) if e.status == axum::http::StatusCode::CONFLICT => {
-            let status = e.status;
-            page(
-                &state,
-                c,
-                CameraForm::default(),
-                Notice::Error(e.message),
-                status,
-            )
-            .await
-        }
-        Err(e) => Err(PageError::within(c.layout, e)),
-    }
+    .await;
+    after_change(&state, c, result).await
 }
 
 async fn rotate_key(
@@ -392,37 +403,14 @@ async fn set_approval(
         longitude,
         ..CameraUpdate::default()
     };
-    match api::update_camera(
+    let result = api::update_camera(
         State(state.clone()),
         c.actor.clone(),
         Path(id),
         ApiJson::from_value(update),
     )
-    .await
-    {
-        Ok(_) => {
-            page(
-                &state,
-                c,
-                CameraForm::default(),
-                Notice::None,
-                axum::http::StatusCode::OK,
-            )
-            .await
-        }
-        Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
-            let status = e.status;
-            page(
-                &state,
-                c,
-                CameraForm::default(),
-                Notice::Error(e.message),
-                status,
-            )
-            .await
-        }
-        Err(e) => Err(PageError::within(c.layout, e)),
-    }
+    .await;
+    after_change(&state, c, result).await
 }
 
 #[derive(Deserialize)]
@@ -440,28 +428,6 @@ async fn set_stream(
 ) -> Result<Response, PageError> {
     c.require(Permission::ManageCameras)?;
     let address = text(&form.address);
-    match streams::set_address(&state, &c.actor, &id, address.as_deref()).await {
-        Ok(_) => {
-            page(
-                &state,
-                c,
-                CameraForm::default(),
-                Notice::None,
-                axum::http::StatusCode::OK,
-            )
-            .await
-        }
-        Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
-            let status = e.status;
-            page(
-                &state,
-                c,
-                CameraForm::default(),
-                Notice::Error(e.message),
-                status,
-            )
-            .await
-        }
-        Err(e) => Err(PageError::within(c.layout, e)),
-    }
+    let result = streams::set_address(&state, &c.actor, &id, address.as_deref()).await;
+    after_change(&state, c, result).await
 }

@@ -14,7 +14,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{CameraAuth, read_body};
 use crate::ingest::{self, IncomingRead, IngestResponse};
 use crate::state::AppState;
-use candor_store::reads::Candidate;
 
 #[derive(OpenApi)]
 #[openapi(paths(post_image))]
@@ -203,24 +202,20 @@ pub async fn post_image(
         .collect();
     let reads = plates
         .into_iter()
-        .map(|(p, colour)| IncomingRead {
-            plate: p.plate,
-            confidence: f64::from(p.confidence),
-            candidates: p
-                .candidates
-                .iter()
-                .map(|c| Candidate {
-                    plate: c.plate.clone(),
-                    confidence: f64::from(c.confidence),
-                })
-                .collect(),
-            region: p.region,
-            vehicle_color: colour.map(|c| c.colour.as_str().to_string()),
-            vehicle_color_confidence: colour.map(|c| f64::from(c.confidence)),
-            captured_at,
-            image_id: Some(image_id),
-            plate_box: Some(ingest::plate_box(&p.bbox)),
-            ..Default::default()
+        .map(|(p, colour)| {
+            let (vehicle_color, vehicle_color_confidence) = ingest::named_colour(colour);
+            IncomingRead {
+                plate: p.plate,
+                confidence: f64::from(p.confidence),
+                candidates: ingest::candidates(&p.candidates),
+                region: p.region,
+                vehicle_color,
+                vehicle_color_confidence,
+                captured_at,
+                image_id: Some(image_id),
+                plate_box: Some(ingest::plate_box(&p.bbox)),
+                ..Default::default()
+            }
         })
         .collect();
     let outcome = ingest::accept(&state, &camera, &key, &hash, reads).await?;
