@@ -1,7 +1,7 @@
 //! The console in a real headless Chromium, against the real server on SQLite: sign-in with
 //! TOTP enrolment, a live alert verified in two clicks, a search blocked until it has a
 //! purpose, a user hot plate entered by an officer and approved by a supervisor, and an
-//! audit verification run.
+//! audit verification run, a camera given its stream.
 
 mod common;
 
@@ -734,6 +734,50 @@ async fn a_program_manager_drafts_an_agreement_with_the_form() {
         json!(["plate", "captured_at", "camera_location"])
     );
     assert_eq!(terms["limits"]["partial_plates"], false);
+    b.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_administrator_gives_a_camera_its_stream_and_sees_its_state() {
+    let server = server().await;
+    let admin = server.create_user("admin1", "administrator").await;
+    server.camera("cam-1").await;
+    let b = Browser::start().await;
+    b.sign_in(&server, &admin).await;
+    b.open(&server, "/console/cameras").await;
+    assert!(b.text("#stream-cam-1").await.contains("No stream"));
+    b.click("#stream-cam-1 summary").await;
+    b.fill(
+        "#stream-cam-1 input[name=address]",
+        "rtsp://viewer:hunter2-secret@127.0.0.1:1/stream1",
+    )
+    .await;
+    b.click("#stream-cam-1 button[type=submit]").await;
+    // Shown without the password, and the change is audited.
+    let row = b
+        .wait_for_text("#stream-cam-1", "rtsp://127.0.0.1:1/stream1")
+        .await;
+    assert!(!row.contains("hunter2"), "{row}");
+    assert!(
+        audit_actions(&server)
+            .await
+            .contains(&"camera.stream.set".to_string())
+    );
+    // The camera is approved, so the stream is watched; nothing answers there, and the row
+    // says so with the decoder's reason.
+    let start = std::time::Instant::now();
+    loop {
+        b.open(&server, "/console/cameras").await;
+        let row = b.text("#stream-cam-1").await;
+        if row.contains("Last problem") {
+            assert!(row.contains("retrying"), "{row}");
+            assert!(!row.contains("hunter2"), "{row}");
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 30, "{row}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     b.stop().await;
     server.stop().await;
 }

@@ -121,6 +121,22 @@ async fn console_screenshots() {
     b.click(".signout button").await;
 
     b.sign_in(&server, &admin).await;
+    // The camera has a stream that nothing answers yet: its row shows the watch retrying.
+    server
+        .state
+        .store
+        .set_camera_stream(
+            &server.state.keys,
+            "main-st-3rd",
+            Some(candor_store::cameras::StreamAddressText {
+                full: "rtsp://viewer:secret@127.0.0.1:1/stream1",
+                shown: "rtsp://127.0.0.1:1/stream1",
+            }),
+        )
+        .await
+        .unwrap();
+    candor_server::streams::sync(&server.state).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     b.open(&server, "/console/cameras").await;
     save(&b, "cameras").await;
     b.stop().await;
