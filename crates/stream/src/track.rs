@@ -153,6 +153,9 @@ struct Sighting {
     at_ms: i64,
     plate: String,
     confidence: f32,
+    /// The recogniser's texts for this frame with their probabilities, best first (the
+    /// read's own text alone when it gave none).
+    texts: Vec<(Vec<char>, f32)>,
     region: Option<String>,
     bbox: BoxF,
 }
@@ -280,42 +283,53 @@ impl Track {
 }
 
 fn sighting(read: &PlateRead, at_ms: i64) -> Sighting {
+    let mut texts: Vec<(Vec<char>, f32)> = read
+        .candidates
+        .iter()
+        .map(|c| (c.plate.chars().collect(), c.confidence))
+        .collect();
+    if texts.is_empty() {
+        texts.push((read.plate.chars().collect(), read.confidence));
+    }
     Sighting {
         at_ms,
         plate: read.plate.clone(),
         confidence: read.confidence,
+        texts,
         region: read.region.clone(),
         bbox: read.bbox,
     }
 }
 
-/// The track's text by vote: first its length (the length read with the most confidence in
-/// all), then each character among the reads of that length, weighted by their confidence.
+/// The track's text by vote. Every frame votes with all the texts the recogniser gave it,
+/// each with its probability, so a frame unsure between two readings backs both: first the
+/// length (the one with the most probability in all), then each character among the texts
+/// of that length. The confidence is the weakest character's share of its vote times the
+/// mean confidence of the frames whose own text has that length.
 fn vote(sightings: &[Sighting]) -> (String, f32) {
     let mut by_length: Vec<(usize, f32)> = Vec::new();
-    for s in sightings {
-        let len = s.plate.chars().count();
-        match by_length.iter_mut().find(|(l, _)| *l == len) {
-            Some((_, w)) => *w += s.confidence,
-            None => by_length.push((len, s.confidence)),
+    for (chars, p) in sightings.iter().flat_map(|s| &s.texts) {
+        match by_length.iter_mut().find(|(l, _)| *l == chars.len()) {
+            Some((_, w)) => *w += p,
+            None => by_length.push((chars.len(), *p)),
         }
     }
     let length = by_length
         .iter()
         .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
         .map_or(0, |(l, _)| *l);
-    let voters: Vec<(Vec<char>, f32)> = sightings
+    let texts: Vec<&(Vec<char>, f32)> = sightings
         .iter()
-        .map(|s| (s.plate.chars().collect::<Vec<_>>(), s.confidence))
+        .flat_map(|s| &s.texts)
         .filter(|(c, _)| c.len() == length)
         .collect();
     let mut text = String::with_capacity(length);
     let mut weakest_share = 1.0f32;
     for i in 0..length {
         let mut tally: Vec<(char, f32)> = Vec::new();
-        for (chars, w) in &voters {
-            // A read of confidence 0 still votes, a little.
-            let w = w.max(1e-3);
+        for (chars, p) in &texts {
+            // A text of probability 0 still votes, a little.
+            let w = p.max(1e-3);
             match tally.iter_mut().find(|(c, _)| *c == chars[i]) {
                 Some((_, t)) => *t += w,
                 None => tally.push((chars[i], w)),
@@ -325,11 +339,16 @@ fn vote(sightings: &[Sighting]) -> (String, f32) {
         let (winner, weight) = tally
             .into_iter()
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-            .expect("every voter has this position");
+            .expect("every text of this length has this position");
         text.push(winner);
         weakest_share = weakest_share.min(weight / total);
     }
-    let mean_confidence = voters.iter().map(|(_, w)| w).sum::<f32>() / voters.len().max(1) as f32;
+    let own: Vec<f32> = sightings
+        .iter()
+        .filter(|s| s.plate.chars().count() == length)
+        .map(|s| s.confidence)
+        .collect();
+    let mean_confidence = own.iter().sum::<f32>() / own.len().max(1) as f32;
     (text, (weakest_share * mean_confidence).clamp(0.0, 1.0))
 }
 
@@ -476,6 +495,40 @@ mod tests {
             .map(|(i, p)| sighting(&read(p, 0.8, 0.0, 100.0), i as i64))
             .collect();
         assert_eq!(vote(&sightings).0, "ABC123");
+    }
+
+    #[test]
+    fn a_frames_second_reading_counts_too() {
+        // Two frames read 5 as S with a little more probability than 5; a third is sure of
+        // 5. Voting on the frames' first texts alone would give ABS123.
+        let unsure = |p: f32| PlateRead {
+            candidates: vec![
+                Candidate {
+                    plate: "ABS123".into(),
+                    confidence: p,
+                    matches_format: false,
+                },
+                Candidate {
+                    plate: "AB5123".into(),
+                    confidence: p - 0.05,
+                    matches_format: false,
+                },
+            ],
+            ..read("ABS123", p, 0.0, 100.0)
+        };
+        let sure = PlateRead {
+            candidates: vec![Candidate {
+                plate: "AB5123".into(),
+                confidence: 0.9,
+                matches_format: false,
+            }],
+            ..read("AB5123", 0.9, 0.0, 100.0)
+        };
+        let sightings: Vec<Sighting> = [unsure(0.5), unsure(0.5), sure]
+            .iter()
+            .map(|r| sighting(r, 0))
+            .collect();
+        assert_eq!(vote(&sightings).0, "AB5123");
     }
 
     #[test]
