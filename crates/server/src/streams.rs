@@ -14,7 +14,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use candor_store::reads::StreamPass;
-use candor_stream::{Pass, SourceSettings, StreamAddress, TrackSettings, Watch, WatchSettings};
+use candor_stream::{
+    Pass, SourceSettings, StreamAddress, StreamState, TrackSettings, Watch, WatchSettings,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -40,19 +42,10 @@ pub struct StreamView {
     pub watched: bool,
     /// Why it is not watched (camera not approved, streams off, recognition off).
     pub not_watched_because: Option<String>,
-    pub connected: bool,
-    pub decoded_fps: f32,
-    pub read_fps: f32,
-    pub frames_decoded: u64,
-    pub frames_read: u64,
-    /// Vehicle passes stored since the worker started.
-    pub passes: u64,
-    /// When the last pass was handed over (ms since the epoch).
-    pub last_pass_at: Option<i64>,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<i64>,
-    /// Connections made (more than one: the stream dropped and came back).
-    pub connections: u64,
+    /// What the watch is doing (all zero when none runs). `last_error` also carries a read
+    /// that could not be stored.
+    #[serde(flatten)]
+    pub state: StreamState,
 }
 
 struct Worker {
@@ -82,19 +75,9 @@ impl StreamWorkers {
             return view;
         }
         if let Some(w) = self.workers.lock().expect("not poisoned").get(camera_id) {
-            let s = w.watch.state();
-            view.watched = !s.ended;
-            view.connected = s.connected;
-            view.decoded_fps = s.decoded_fps;
-            view.read_fps = s.read_fps;
-            view.frames_decoded = s.frames_decoded;
-            view.frames_read = s.frames_read;
-            view.passes = s.passes;
-            view.last_pass_at = s.last_pass_at;
-            view.last_error = s.last_error;
-            view.last_error_at = s.last_error_at;
-            view.connections = s.connections;
-            if s.ended {
+            view.state = w.watch.state();
+            view.watched = !view.state.ended;
+            if view.state.ended {
                 view.not_watched_because = Some("its file was read to the end".into());
             }
         } else {
@@ -111,7 +94,7 @@ impl StreamWorkers {
             .expect("not poisoned")
             .get(camera_id)
         {
-            view.last_error = Some(e.clone());
+            view.state.last_error = Some(e.clone());
         }
         view
     }

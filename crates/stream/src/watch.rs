@@ -40,7 +40,7 @@ impl Default for WatchSettings {
 }
 
 /// What a watch is doing, for the console and `candor watch`.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StreamState {
     /// Frames are arriving now.
     pub connected: bool,

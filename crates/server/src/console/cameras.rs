@@ -94,10 +94,11 @@ fn when(ms: i64) -> String {
 }
 
 impl StreamLine {
-    fn of(v: StreamView) -> Self {
-        let summary = if v.address.is_none() {
+    fn of(view: StreamView) -> Self {
+        let v = &view.state;
+        let summary = if view.address.is_none() {
             "No stream: the camera sends its own reads or images.".to_string()
-        } else if let Some(why) = &v.not_watched_because {
+        } else if let Some(why) = &view.not_watched_because {
             format!("Not watched: {why}.")
         } else if v.connected {
             let last = v
@@ -108,19 +109,19 @@ impl StreamLine {
                 "Connected: {:.1} frames/s decoded, {:.1} read; {} passes{last}.",
                 v.decoded_fps, v.read_fps, v.passes
             )
-        } else if v.watched {
+        } else if view.watched {
             "Not connected: retrying.".to_string()
         } else {
             "Starting.".to_string()
         };
         StreamLine {
-            address: v.address,
             live: v.connected,
-            summary,
-            last_error: v.last_error.map(|e| match v.last_error_at {
+            last_error: v.last_error.clone().map(|e| match v.last_error_at {
                 Some(t) => format!("{e} ({})", when(t)),
                 None => e,
             }),
+            summary,
+            address: view.address,
         }
     }
 }
