@@ -15,8 +15,9 @@ pub struct Args {
     /// The labels: set, image (under --images), plate_box ("x0,y0,x1,y1" in pixels), colour
     #[arg(long, default_value = "training/vehicle_colours.csv")]
     labels: PathBuf,
-    /// Folder the labels' image paths start from (the shared detection sets)
-    #[arg(long, default_value = "../shared/data/detect")]
+    /// Folder the labels' image paths start from: the one holding the detection sets
+    /// (`experiment-plates/`, `openimages-plates/`)
+    #[arg(long, value_name = "DIR")]
     images: PathBuf,
     /// Print the results as JSON
     #[arg(long)]

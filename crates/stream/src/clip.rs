@@ -209,8 +209,8 @@ pub fn load_font() -> Result<FontVec, StreamError> {
         .ok()
         .and_then(|b| FontVec::try_from_vec(b).ok())
         .ok_or_else(|| {
-            StreamError::BadAddress(format!(
-                "the clip font {FONT} is missing: apt install fonts-dejavu-core"
+            StreamError::Clip(format!(
+                "the font {FONT} is missing: apt install fonts-dejavu-core"
             ))
         })
 }
@@ -253,7 +253,7 @@ pub fn write(spec: &ClipSpec, background: &RgbImage, out: &Path) -> Result<(), S
     let font = load_font()?;
     let (w, h) = background.dimensions();
     let gop = spec.fps.to_string();
-    let mut child = Command::new(crate::SourceSettings::default().ffmpeg)
+    let mut child = Command::new(crate::source::ffmpeg_program())
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args([
             "-f",
@@ -274,14 +274,12 @@ pub fn write(spec: &ClipSpec, background: &RgbImage, out: &Path) -> Result<(), S
     render(spec, background, &font, &mut |frame| {
         stdin
             .write_all(frame.as_raw())
-            .map_err(|e| StreamError::Io(format!("writing to the encoder: {e}")))
+            .map_err(|e| StreamError::Clip(format!("writing to the encoder: {e}")))
     })?;
     drop(stdin);
     let status = child.wait().map_err(|e| StreamError::Io(e.to_string()))?;
     if !status.success() {
-        return Err(StreamError::Decoder(format!(
-            "the encoder failed ({status})"
-        )));
+        return Err(StreamError::Clip(format!("the encoder failed ({status})")));
     }
     Ok(())
 }

@@ -34,4 +34,6 @@ pub enum StreamError {
     BadFrame(String),
     #[error("reading from the decoder failed: {0}")]
     Io(String),
+    #[error("making the test clip failed: {0}")]
+    Clip(String),
 }

@@ -135,9 +135,14 @@ impl Default for SourceSettings {
             max_width: 1280,
             realtime: false,
             io_timeout: Duration::from_secs(5),
-            ffmpeg: std::env::var("CANDOR_FFMPEG").unwrap_or_else(|_| "ffmpeg".into()),
+            ffmpeg: ffmpeg_program(),
         }
     }
+}
+
+/// The FFmpeg program: `CANDOR_FFMPEG`, else `ffmpeg` on the path.
+pub fn ffmpeg_program() -> String {
+    std::env::var("CANDOR_FFMPEG").unwrap_or_else(|_| "ffmpeg".into())
 }
 
 /// Stops a running decoder from another thread; the reader then sees the stream end.
